@@ -1,0 +1,114 @@
+# Helpers shared by the rules: dataset lookup, artifact paths, config checks.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
+
+from workflow_scripts.datasets import ConfigError, load_dataset
+from workflow_scripts.ids import SAFE_CLASS_DIR, SAFE_VID
+from workflow_scripts.indexes import IndexFormatError
+
+DATA = config["paths"]["data"]
+# The interpreter running Snakemake has the project installed; under --sdm conda the env's own.
+PYTHON = (
+    "python"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else sys.executable
+)
+
+
+wildcard_constraints:
+    dataset=r"[a-z][a-z0-9_]*",
+    cls=SAFE_CLASS_DIR,
+    vid=SAFE_VID,
+
+
+def check_config_files():
+    """Local files named in config must exist before anything runs."""
+    for name, ds in config["datasets"].items():
+        for group in ("index", "splits"):
+            for key, value in (ds.get(group) or {}).items():
+                if "://" not in value and not Path(value).expanduser().is_file():
+                    raise WorkflowError(
+                        f"config key datasets.{name}.{group}.{key}: file {value!r} not found; "
+                        "give an existing path or the public URL"
+                    )
+    cookies = config["download"]["cookies"]
+    if cookies and not Path(cookies).is_file():
+        raise WorkflowError(f"config key download.cookies: file {cookies!r} not found")
+    demo = config["demo"]
+    if demo["min_seconds"] > demo["max_seconds"]:
+        raise WorkflowError("config keys demo.min_seconds > demo.max_seconds")
+    if config["dataset"] not in config["datasets"]:
+        raise WorkflowError(
+            f"config key dataset: {config['dataset']!r} is not one of config key datasets "
+            f"({', '.join(config['datasets'])})"
+        )
+
+
+check_config_files()
+
+_loaded = {}
+
+
+def dataset(name):
+    """The dataset's videos and lists, read once per run (fetching index URLs if need be)."""
+    if name not in _loaded:
+        try:
+            _loaded[name] = load_dataset(name, config)
+        except (ConfigError, IndexFormatError) as err:
+            raise WorkflowError(str(err)) from err
+    return _loaded[name]
+
+
+def ds_config(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def video_of(wildcards):
+    return dataset(wildcards.dataset).video(wildcards.cls, wildcards.vid)
+
+
+def record(stage):
+    """The declared output of a per-video stage: its JSON record (media sit beside, see README)."""
+    return f"{DATA}/{{dataset}}/records/{stage}/{{cls}}/{{vid}}.json"
+
+
+def stage_log(stage):
+    return f"{DATA}/{{dataset}}/logs/{stage}/{{cls}}/{{vid}}.log"
+
+
+def all_records(stage):
+    def inputs(wildcards):
+        videos = dataset(wildcards.dataset).videos
+        return [
+            record(stage).format(dataset=wildcards.dataset, cls=v.cls, vid=v.vid)
+            for v in videos
+        ]
+
+    return inputs
+
+
+def segment_arg(wildcards):
+    """'--segment START:END' for datasets trimmed to an annotated event (AVE), else ''."""
+    video = video_of(wildcards)
+    if not ds_config(wildcards).get("trim_to_segment") or video.segment is None:
+        return ""
+    return "--segment {}:{}".format(*video.segment)
+
+
+def preprocessed(name):
+    """What a preprocessing target asks for: the manifest and the splits of dataset ``name``."""
+    return [f"{DATA}/{name}/manifest.tsv", f"{DATA}/{name}/splits/summary.json"]
+
+
+def report_left_out():
+    for name in _loaded:
+        excluded = Path(DATA) / name / "excluded.tsv"
+        if excluded.is_file():
+            count = sum(1 for _ in excluded.open()) - 1
+            if count:
+                print(f"{name}: {count} videos left out; reasons in {excluded}", file=sys.stderr)

@@ -1,0 +1,139 @@
+"""A dataset as the workflow sees it: its videos, its split lists and its class order.
+
+``load_dataset`` is called when Snakemake builds the DAG (so a dry run lists every job); index
+files given as URLs are fetched once into ``data/{dataset}/index/`` and reused after that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from workflow_scripts.indexes import (
+    IndexFormatError,
+    Video,
+    read_ave_annotations,
+    read_pairs_csv,
+    read_split_csv,
+    read_video_json,
+    restrict_to_splits,
+)
+from workflow_scripts.records import atomic_path
+
+Pair = tuple[tuple[str, str], tuple[str, str]]
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; the message names the key."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    videos: list[Video]
+    classes: list[str]
+    split_lists: dict[str, list[tuple[str, str]]] | None = None  # the paper's train/test
+    pairs: list[Pair] | None = None  # the paper's fixed test pairs
+    sources: dict[str, Path] = field(default_factory=dict)  # key -> local file read
+
+    def video(self, cls: str, vid: str) -> Video:
+        try:
+            return self._by_key[(cls, vid)]
+        except AttributeError:
+            self._by_key = {(v.cls, v.vid): v for v in self.videos}
+            return self.video(cls, vid)
+        except KeyError as err:
+            raise KeyError(f"{self.name}: no video {cls}/{vid} in the index") from err
+
+
+def is_url(text: str) -> bool:
+    return urlsplit(text).scheme in ("http", "https")
+
+
+def fetch_url(url: str, dest: Path, *, attempts: int = 3, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` atomically, with retries; skip if ``dest`` exists."""
+    if dest.is_file():
+        return dest
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http/https only)
+                body = response.read()
+            with atomic_path(dest) as tmp:
+                tmp.write_bytes(body)
+            return dest
+        except OSError as err:
+            last = err
+            time.sleep(2**attempt)
+    raise ConfigError(
+        f"could not fetch {url} ({last}); without network, point the config key at a local copy"
+    )
+
+
+def resolve_source(value: str, key: str, cache_dir: Path) -> Path:
+    """A config source (local path or URL) as a local file; URLs are cached in ``cache_dir``."""
+    if is_url(value):
+        name = Path(urlsplit(value).path).name or "index"
+        digest = hashlib.sha1(value.encode()).hexdigest()[:8]
+        return fetch_url(value, cache_dir / f"{digest}-{name}")
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config key {key}: file {value!r} not found")
+    return path
+
+
+def demo_videos(demo_cfg: dict, source_dir: Path) -> list[Video]:
+    """The demo's videos are known from its config before it is made (so the DAG is too)."""
+    from workflow_scripts.demo.naming import demo_video_ids
+
+    return [
+        Video(cls, vid, (source_dir / cls / f"{vid}.mp4").resolve().as_uri(), cls)
+        for cls, vid in demo_video_ids(demo_cfg["classes"], demo_cfg["videos_per_class"])
+    ]
+
+
+def load_dataset(name: str, config: dict) -> Dataset:
+    """Read (fetching if need be) the index and split lists of dataset ``name``."""
+    if name not in config["datasets"]:
+        known = ", ".join(sorted(config["datasets"]))
+        raise ConfigError(f"dataset {name!r} is not under config key 'datasets' (known: {known})")
+    cfg = config["datasets"][name]
+    key = f"datasets.{name}"
+    data_dir = Path(config["paths"]["data"]) / name
+    cache = data_dir / "index"
+    sources: dict[str, Path] = {}
+
+    def need(group: str, item: str) -> Path:
+        value = (cfg.get(group) or {}).get(item)
+        if not value:
+            raise ConfigError(f"config key {key}.{group}.{item} is required for source {cfg['source']!r}")
+        sources[f"{group}.{item}"] = resolve_source(value, f"{key}.{group}.{item}", cache)
+        return sources[f"{group}.{item}"]
+
+    if cfg["source"] == "demo":
+        videos = demo_videos(config["demo"], data_dir / "source")
+    elif cfg["source"] == "music_json":
+        videos = read_video_json(need("index", "videos"))
+    elif cfg["source"] == "ave_annotations":
+        videos = read_ave_annotations(need("index", "annotations"))
+    else:  # the schema stops this earlier; kept for callers that skip validation
+        raise ConfigError(f"config key {key}.source: unknown source {cfg['source']!r}")
+
+    split_lists = pairs = None
+    if cfg.get("splits"):
+        split_lists = {s: read_split_csv(need("splits", s)) for s in ("train", "test")}
+        pairs = read_pairs_csv(need("splits", "pairs"))
+        videos, split_lists = restrict_to_splits(videos, split_lists, f"{key}.index")
+
+    labels = sorted({v.cls for v in videos})
+    classes = list(cfg.get("classes") or labels)
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise ConfigError(f"config key {key}.classes lacks classes the index uses: {unknown}")
+    if not videos:
+        raise IndexFormatError(f"{key}: no videos left after reading the index and split lists")
+    return Dataset(name, videos, classes, split_lists, pairs, sources)

@@ -1,0 +1,192 @@
+"""ffmpeg and ffprobe, through ffmpeg-python: probing, audio decoding and frame extraction.
+
+Problems with a video's content raise ``MediaError`` with a reason fit for the manifest.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from workflow_scripts.records import MediaError, atomic_path
+
+# A decode that yields less than this share of the expected audio means a truncated file.
+MIN_DECODED_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration: float
+    has_audio: bool
+    has_video: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    audio_rate: int = 0
+    audio_channels: int = 0
+
+
+def _stderr_tail(err: ffmpeg.Error, lines: int = 3) -> str:
+    text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+    return " | ".join(text[-lines:]) or "no message"
+
+
+def _rate(text: str) -> float:
+    num, _, den = (text or "0/1").partition("/")
+    try:
+        return float(num) / float(den or 1) if float(den or 1) else 0.0
+    except ValueError:
+        return 0.0
+
+
+def probe(path: str | Path) -> Probe:
+    """Read a video's streams and duration; MediaError if ffprobe cannot read the container."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"file missing or empty: {path}")
+    try:
+        info = ffmpeg.probe(str(path))
+    except ffmpeg.Error as err:
+        raise MediaError(f"cannot read container: {_stderr_tail(err)}") from err
+    streams = info.get("streams", [])
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video"
+            and not s.get("disposition", {}).get("attached_pic")  # cover art is no video
+        ),
+        None,
+    )
+    durations = [float(info.get("format", {}).get("duration", 0) or 0)]
+    durations += [float(s.get("duration", 0) or 0) for s in (audio, video) if s]
+    duration = max(durations)
+    if duration <= 0:
+        raise MediaError("unknown or zero duration")
+    return Probe(
+        duration=duration,
+        has_audio=audio is not None,
+        has_video=video is not None,
+        width=int(video.get("width", 0)) if video else 0,
+        height=int(video.get("height", 0)) if video else 0,
+        fps=_rate(video.get("avg_frame_rate")) if video else 0.0,
+        audio_rate=int(audio.get("sample_rate", 0)) if audio else 0,
+        audio_channels=int(audio.get("channels", 0)) if audio else 0,
+    )
+
+
+def _segment_bounds(
+    meta: Probe, segment: tuple[float, float] | None
+) -> tuple[float, float]:
+    """(start, length) in seconds of the part of the video to use."""
+    if segment is None:
+        return 0.0, meta.duration
+    start, end = segment
+    if start >= meta.duration:
+        raise MediaError(f"segment starts at {start:g} s, after the video's end ({meta.duration:.2f} s)")
+    return start, min(end, meta.duration) - start
+
+
+def decode_audio(
+    path: str | Path,
+    rate: int,
+    *,
+    segment: tuple[float, float] | None = None,
+    executable: str = "ffmpeg",
+) -> tuple[np.ndarray, Probe]:
+    """Decode to mono int16 at ``rate``, exactly round(length * rate) samples long.
+
+    Decoders differ by a few samples on the same track, so the result is cropped or zero-padded
+    to the length the container states; a shortfall beyond that means a truncated file.
+    """
+    meta = probe(path)
+    if not meta.has_audio:
+        raise MediaError("no audio track")
+    start, length = _segment_bounds(meta, segment)
+    stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
+    try:
+        raw, _ = (
+            stream.audio.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate)
+            .global_args("-nostdin", "-v", "error")
+            .run(cmd=executable, capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as err:
+        raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+    samples = np.frombuffer(raw, dtype="<i2")
+    expected = round(length * rate)
+    if samples.size < MIN_DECODED_SHARE * expected:
+        raise MediaError(
+            f"truncated or undecodable audio: decoded {samples.size / rate:.2f} s "
+            f"of {length:.2f} s"
+        )
+    out = np.zeros(expected, dtype=np.int16)
+    out[: min(expected, samples.size)] = samples[:expected]
+    return out, meta
+
+
+def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
+    """Mono 16-bit WAV, written to a temp file and renamed into place."""
+    with atomic_path(path) as tmp:
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as w:
+        if w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise ValueError(f"{path}: expected mono 16-bit WAV")
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
+
+
+def extract_frames(
+    path: str | Path,
+    out_dir: str | Path,
+    fps: float,
+    *,
+    segment: tuple[float, float] | None = None,
+    max_side: int | None = None,
+    jpeg_quality: int = 2,
+    executable: str = "ffmpeg",
+) -> tuple[int, Probe]:
+    """JPEGs 000001.jpg, ... at ``fps`` into ``out_dir`` (replaced atomically as a whole).
+
+    ffmpeg's fps filter gives frame k (1-based) the picture shown just before (k - 0.5) / fps
+    seconds, the centre of the k-th interval, which is the time the loader pairs audio with.
+    """
+    meta = probe(path)
+    if not meta.has_video:
+        raise MediaError("no video track")
+    start, length = _segment_bounds(meta, segment)
+    stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
+    video = stream.video.filter("fps", fps=fps)
+    if max_side:
+        # Shrink only, keep the aspect ratio, even sizes for the JPEG encoder's chroma planes.
+        video = video.filter(
+            "scale",
+            w=f"if(gte(iw,ih),min(iw,{max_side}),-2)",
+            h=f"if(gte(iw,ih),-2,min(ih,{max_side}))",
+        )
+    expected = int(length * fps)
+    with atomic_path(out_dir, directory=True) as tmp:
+        try:
+            (
+                video.output(str(tmp / "%06d.jpg"), **{"q:v": jpeg_quality})
+                .global_args("-nostdin", "-v", "error")
+                .run(cmd=executable, capture_stdout=True, capture_stderr=True)
+            )
+        except ffmpeg.Error as err:
+            raise MediaError(f"cannot decode video: {_stderr_tail(err)}") from err
+        count = len(list(tmp.glob("*.jpg")))
+        if count == 0 or count < MIN_DECODED_SHARE * expected:
+            raise MediaError(
+                f"truncated or undecodable video: {count} frames of {expected} expected"
+            )
+    return count, meta
