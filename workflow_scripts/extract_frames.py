@@ -14,7 +14,6 @@ import logging
 from pathlib import Path
 
 from workflow_scripts.media import extract_frames
-from workflow_scripts.records import MediaError
 from workflow_scripts.stage import parse_segment, run_stage
 
 
@@ -27,9 +26,9 @@ def extract_video_frames(
     segment: tuple[float, float] | None = None,
     max_side: int | None = None,
 ) -> dict:
-    count, meta = extract_frames(video, frames, fps, segment=segment, max_side=max_side)
-    if count < min_frames:
-        raise MediaError(f"too short: {count} frames at {fps:g} fps, a training clip needs {min_frames}")
+    count, meta = extract_frames(
+        video, frames, fps, segment=segment, max_side=max_side, min_frames=min_frames
+    )
     return {
         "frames": str(frames),
         "count": count,

@@ -153,6 +153,7 @@ def extract_frames(
     *,
     segment: tuple[float, float] | None = None,
     max_side: int | None = None,
+    min_frames: int = 1,
     jpeg_quality: int = 2,
     executable: str = "ffmpeg",
 ) -> tuple[int, Probe]:
@@ -185,8 +186,13 @@ def extract_frames(
         except ffmpeg.Error as err:
             raise MediaError(f"cannot decode video: {_stderr_tail(err)}") from err
         count = len(list(tmp.glob("*.jpg")))
-        if count == 0 or count < MIN_DECODED_SHARE * expected:
+        # One frame of slack: the last interval may hold no picture (variable frame rates).
+        if count == 0 or count < MIN_DECODED_SHARE * expected - 1:
             raise MediaError(
                 f"truncated or undecodable video: {count} frames of {expected} expected"
+            )
+        if count < min_frames:
+            raise MediaError(
+                f"too short: {count} frames at {fps:g} fps, a training clip needs {min_frames}"
             )
     return count, meta

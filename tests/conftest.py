@@ -1,0 +1,90 @@
+"""Shared fixtures: small media made with ffmpeg's test sources, and the real index copies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# One thread per process: on 2 cores, oversubscription makes tiny ops very slow.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def make_video(
+    path: Path,
+    *,
+    seconds: float = 8.0,
+    size: str = "320x240",
+    rate: int = 25,
+    audio: str | None = "sine=frequency=440:sample_rate=44100",
+    channels: int = 2,
+    extra: tuple[str, ...] = (),
+    faststart: bool = True,
+) -> Path:
+    """An H.264/AAC MP4 from lavfi test sources; ``audio=None`` gives a silent-less, track-less one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = ["-f", "lavfi", "-i", f"testsrc2=duration={seconds}:size={size}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"{audio}:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-c:a", "aac", "-ac", str(channels)]
+    if faststart:
+        args += ["-movflags", "+faststart"]
+    ffmpeg(*args, *extra, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Good and bad inputs, made once per test session."""
+    root = tmp_path_factory.mktemp("media")
+    out = {
+        "good": make_video(root / "good.mp4"),
+        "no_audio": make_video(root / "no_audio.mp4", audio=None),
+        "short": make_video(root / "short.mp4", seconds=2),
+        "surround": make_video(
+            root / "surround.mp4",
+            audio="sine=frequency=300:sample_rate=48000",
+            channels=6,
+        ),
+        "portrait": make_video(root / "portrait.mp4", size="240x320"),
+    }
+    # Variable frame rate: drop frames irregularly and keep their original timestamps.
+    out["vfr"] = make_video(
+        root / "vfr.mp4",
+        extra=("-vf", "select='lt(mod(n,10),3)+between(n,100,140)'", "-fps_mode", "vfr"),
+    )
+    # Truncated: a faststart file cut in half keeps a readable header but loses half its data;
+    # a plain file cut in half loses its index (moov) and cannot even be opened.
+    for name, faststart in (("truncated", True), ("truncated_nomoov", False)):
+        whole = make_video(root / f"{name}_whole.mp4", seconds=10, faststart=faststart)
+        data = whole.read_bytes()
+        (root / f"{name}.mp4").write_bytes(data[: len(data) // 2])
+        out[name] = root / f"{name}.mp4"
+    out["not_video"] = root / "not_video.mp4"
+    out["not_video"].write_text("this is not a video\n")
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the real index copies are not at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def need_tools(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"missing system tools {missing}: run ./setup.sh")
