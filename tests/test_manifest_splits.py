@@ -1,0 +1,74 @@
+import random
+
+import pytest
+
+from workflow_scripts.manifest import collect, record_path
+from workflow_scripts.make_splits import generate_pairs, make_splits
+from workflow_scripts.records import FAILED, OK, SKIPPED, write_record
+
+
+def _records(data_dir, cls, vid, statuses, reason="gone"):
+    for stage, status in zip(("download", "audio", "frames"), statuses, strict=True):
+        info = {}
+        if stage == "audio":
+            info = {"seconds": 12.0, "samples": 132300, "rate": 11025}
+        if stage == "frames":
+            info = {"count": 12, "fps": 1}
+        write_record(record_path(data_dir, stage, cls, vid), stage=stage, cls=cls, vid=vid,
+                     status=status, reason="" if status == OK else reason, info=info)
+
+
+def test_manifest_keeps_good_and_names_the_failing_stage(tmp_path):
+    _records(tmp_path, "flute", "a", (OK, OK, OK))
+    _records(tmp_path, "flute", "b", (FAILED, SKIPPED, SKIPPED), reason="unavailable: private")
+    _records(tmp_path, "cello", "c", (OK, FAILED, OK), reason="no audio track")
+    rows = [{"class": c, "vid": v} for c, v in (("flute", "a"), ("flute", "b"), ("cello", "c"))]
+    usable, excluded = collect(rows, tmp_path)
+    assert [(r["class"], r["vid"]) for r in usable] == [("flute", "a")]
+    assert excluded == [
+        {"class": "flute", "vid": "b", "stage": "download", "reason": "unavailable: private"},
+        {"class": "cello", "vid": "c", "stage": "audio", "reason": "no audio track"},
+    ]
+
+
+def test_manifest_names_a_missing_record(tmp_path):
+    with pytest.raises(RuntimeError, match="x.json"):
+        collect([{"class": "flute", "vid": "x"}], tmp_path)
+
+
+def _keys(classes=4, per_class=8):
+    return [(f"c{c}", f"v{c}{i}") for c in range(classes) for i in range(per_class)]
+
+
+def test_generated_splits_are_disjoint_and_seeded():
+    keys = _keys()
+    a = make_splits(keys, seed=1, val_fraction=0.15, test_fraction=0.2, pairs_per_test_video=3)
+    b = make_splits(keys, seed=1, val_fraction=0.15, test_fraction=0.2, pairs_per_test_video=3)
+    c = make_splits(keys, seed=2, val_fraction=0.15, test_fraction=0.2, pairs_per_test_video=3)
+    assert a == b and a != c
+    train, val, test = set(a["train"]), set(a["val"]), set(a["test"])
+    assert not (train & val or train & test or val & test)
+    assert train | val | test == set(keys)
+    for split in (a["val"], a["test"]):  # every class in every split
+        assert {k[0] for k in split} == {"c0", "c1", "c2", "c3"}
+    assert all(p[0][0] != p[1][0] and p[0] in test and p[1] in test for p in a["pairs"])
+    assert len(a["pairs"]) == len(set(map(frozenset, a["pairs"])))
+
+
+def test_pairs_never_same_class():
+    pairs = generate_pairs(_keys(3, 2), per_video=10, rng=random.Random(0))
+    assert pairs and all(a[0] != b[0] for a, b in pairs)
+
+
+def test_paper_lists_are_intersected_and_leaks_dropped():
+    available = _keys(2, 6)
+    train = available[:4] + available[6:10] + [("c0", "gone")]
+    test = [("c0", "v05"), ("c1", "v15"), ("c0", "v00")]  # v00 is also in train: a leak
+    pairs = [(("c0", "v05"), ("c1", "v15")), (("c0", "gone"), ("c1", "v15"))]
+    s = make_splits(available, seed=0, val_fraction=0.25, test_fraction=0.2,
+                    pairs_per_test_video=1, paper_train=train, paper_test=test, paper_pairs=pairs)
+    assert ("c0", "v00") not in s["train"] + s["val"]
+    assert ("c0", "gone") not in s["train"]
+    assert s["pairs"] == [pairs[0]]
+    assert len(s["val"]) == 2 and not set(s["val"]) & set(s["train"])
+    assert any("dropped 1 test videos" in note for note in s["notes"])

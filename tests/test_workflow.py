@@ -1,0 +1,127 @@
+"""Snakemake itself: config validation, offline dry runs of the real indexes, and real runs."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, make_video
+from tests.test_indexes import local_config
+
+
+def snakemake(workdir, *args, configs=(), check=True):
+    """Run the project's workflow in ``workdir`` with config.yaml plus overlay files."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+           str(workdir), "--cores", "2", "--configfile", str(REPO / "config.yaml"), *map(str, configs),
+           *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                    f"{result.stderr[-5000:]}")
+    return result
+
+
+def overlay(tmp_path, data, name="overlay.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--config", "udio={}"], r"'udio' was unexpected"),
+        (["--config", "seed=abc"], r"seed"),
+        (["--config", "dataset=nosuch"], r"config key dataset"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, extra, message):
+    result = snakemake(tmp_path, "-n", *extra, check=False)
+    assert result.returncode != 0
+    assert re.search(message, result.stderr + result.stdout), result.stderr[-2000:]
+
+
+def test_missing_index_file_names_the_key(tmp_path):
+    bad = overlay(tmp_path, {"datasets": {"music": {"index": {"videos": "/no/such.json"}}}})
+    result = snakemake(tmp_path, "-n", "preprocess_music", configs=[bad], check=False)
+    assert result.returncode != 0
+    assert "datasets.music.index.videos" in result.stdout + result.stderr
+
+
+def test_typo_inside_a_stage_block(tmp_path):
+    bad = overlay(tmp_path, {"download": {"concurent": 2}})
+    result = snakemake(tmp_path, "-n", configs=[bad], check=False)
+    assert result.returncode != 0
+    assert "'concurent' was unexpected" in result.stdout + result.stderr
+
+
+def job_counts(output):
+    table = output[output.index("Job stats:"):]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.mark.parametrize(
+    "name, videos", [("music", 476), ("music21", 1092), ("ave", 3741)]
+)
+def test_real_indexes_dry_run_offline(shared_data, tmp_path, name, videos):
+    config = local_config(shared_data, tmp_path)
+    local = overlay(tmp_path, {"paths": config["paths"], "datasets": config["datasets"]})
+    result = snakemake(tmp_path, "-n", f"preprocess_{name}", configs=[local])
+    counts = job_counts(result.stdout)
+    assert counts["download"] == counts["audio"] == counts["frames"] == videos
+    assert counts["manifest"] == counts["splits"] == counts["index"] == 1
+
+
+@pytest.fixture
+def own_videos(media, tmp_path):
+    """A user's own index of file URLs, some of them broken."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("good", "portrait", "vfr", "surround", "no_audio", "short", "truncated"):
+        shutil.copy(media[name], folder / f"{name}.mp4")
+    make_video(folder / "good2.mp4", seconds=7, size="200x150")
+    uri = lambda name: (folder / f"{name}.mp4").as_uri()  # noqa: E731
+    index = {"videos": {
+        "violin": [uri("good"), uri("portrait"), uri("vfr"), uri("no_audio")],
+        "acoustic_guitar cello": [uri("surround"), uri("good2"), uri("short"), uri("truncated"),
+                                  uri("missing")],
+    }}
+    (tmp_path / "mine.json").write_text(json.dumps(index))
+    return tmp_path / "mine.json"
+
+
+def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
+    config = overlay(tmp_path, {
+        "dataset": "mine",
+        "paths": {"data": "data", "results": "results"},
+        "datasets": {"mine": {"source": "music_json", "index": {"videos": str(own_videos)},
+                              "audio_rate": 11025, "frame_rate": 1, "clip_samples": 65535}},
+        "download": {"attempts": 1, "backoff_s": 0},
+    })
+    result = snakemake(tmp_path, configs=[config])
+    assert "4 videos left out; reasons in data/mine/excluded.tsv" in result.stdout + result.stderr
+    data = tmp_path / "data" / "mine"
+    manifest = (data / "manifest.tsv").read_text().splitlines()
+    assert len(manifest) == 1 + 5
+    excluded = {line.split("\t")[1]: line for line in (data / "excluded.tsv").read_text().splitlines()[1:]}
+    assert set(excluded) == {"no_audio", "short", "truncated", "missing"}
+    assert "no audio track" in excluded["no_audio"] and "\taudio\t" in excluded["no_audio"]
+    assert "\tdownload\t" in excluded["missing"]
+    assert "too short" in excluded["short"]
+    cls = "acoustic_guitar_cello"
+    assert (data / "frames" / cls / "good2.mp4" / "000007.jpg").is_file()
+    assert (data / "audio" / "violin" / "portrait.wav").stat().st_size == 44 + 2 * 8 * 11025
+    summary = json.loads((data / "splits" / "summary.json").read_text())
+    assert summary["pairs"] >= 1 and summary["test"] == 2
+    # Nothing changed: a rerun does nothing.
+    again = snakemake(tmp_path, configs=[config])
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # A stage key changed: only that stage (and what follows it) reruns.
+    rate = overlay(tmp_path, {"datasets": {"mine": {"audio_rate": 8000}}}, "rate.yaml")
+    plan = snakemake(tmp_path, "-n", configs=[config, rate])
+    counts = job_counts(plan.stdout)
+    assert counts.get("audio") == 9 and "download" not in counts and "frames" not in counts
