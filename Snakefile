@@ -12,6 +12,11 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
+# PATH: rules find the project's python on it (see rules/common.smk).
+envvars:
+    "PATH",
+
+
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/index.smk"

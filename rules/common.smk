@@ -1,5 +1,6 @@
 # Helpers shared by the rules: dataset lookup, artifact paths, config checks.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,12 +13,13 @@ from workflow_scripts.ids import SAFE_CLASS_DIR, SAFE_VID
 from workflow_scripts.indexes import IndexFormatError
 
 DATA = config["paths"]["data"]
-# The interpreter running Snakemake has the project installed; under --sdm conda the env's own.
-PYTHON = (
-    "python"
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    else sys.executable
-)
+# Rules call `python -m workflow_scripts....`: put the interpreter running Snakemake (which has
+# the project installed) first on PATH, so `.venv/bin/snakemake` works without activating the
+# venv. Under --sdm conda each rule's env supplies its own python instead.
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    os.environ["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), os.getenv("PATH", "")]
+    )
 
 
 wildcard_constraints:
@@ -111,4 +113,44 @@ def report_left_out():
         if excluded.is_file():
             count = sum(1 for _ in excluded.open()) - 1
             if count:
-                print(f"{name}: {count} videos left out; reasons in {excluded}", file=sys.stderr)
+                print(
+                    f"{name}: {count} videos left out; reasons in {excluded}",
+                    file=sys.stderr,
+                )
+
+
+def demo_soundfont(wildcards):
+    soundfont = config["demo"]["soundfont"]
+    if not Path(soundfont).is_file():
+        raise WorkflowError(
+            f"config key demo.soundfont: {soundfont!r} not found; install Debian's "
+            "timgm6mb-soundfont (setup.sh does) or point the key at a General MIDI .sf2"
+        )
+    return soundfont
+
+
+def index_sources(wildcards):
+    """The local files the index is read from (URLs are fetched into data/{dataset}/index/)."""
+    sources = dataset(wildcards.dataset).sources
+    return {key.replace(".", "_"): str(path) for key, path in sources.items()}
+
+
+def download_inputs(wildcards):
+    """The demo's videos must be made before they are 'downloaded'."""
+    if ds_config(wildcards)["source"] == "demo":
+        return [f"{DATA}/{wildcards.dataset}/source/index.json"]
+    return []
+
+
+def min_audio_seconds(wildcards):
+    given = config["audio"]["min_seconds"]
+    ds = ds_config(wildcards)
+    return given if given is not None else ds["clip_samples"] / ds["audio_rate"]
+
+
+def paper_lists(wildcards):
+    """The paper's split lists of this dataset, as local files (none for generated splits)."""
+    sources = dataset(wildcards.dataset).sources
+    return {
+        k.split(".")[1]: str(p) for k, p in sources.items() if k.startswith("splits.")
+    }

@@ -1,23 +1,19 @@
 # The dataset's index, normalised: index.json (MUSIC style) and videos.tsv (one row a video).
 
 
-def index_sources(wildcards):
-    """The local files the index is read from (URLs are fetched into data/{dataset}/index/)."""
-    sources = dataset(wildcards.dataset).sources
-    return {key.replace(".", "_"): str(path) for key, path in sources.items()}
-
-
 rule index:
     input:
         unpack(index_sources),
     output:
         json=f"{DATA}/{{dataset}}/index.json",
         tsv=f"{DATA}/{{dataset}}/videos.tsv",
-    params:
-        config_json=lambda wildcards: json.dumps(config),
     log:
         f"{DATA}/{{dataset}}/logs/index.log",
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        config_json=lambda wildcards: json.dumps(config),
     shell:
-        "{PYTHON} -m workflow_scripts.write_index --name {wildcards.dataset}"
+        "python -m workflow_scripts.write_index --name {wildcards.dataset}"
         " --config-json {params.config_json:q} --json {output.json:q} --tsv {output.tsv:q}"
         " 2> {log:q}"

@@ -12,16 +12,14 @@ rule manifest:
         excluded=f"{DATA}/{{dataset}}/excluded.tsv",
     log:
         f"{DATA}/{{dataset}}/logs/manifest.log",
+    conda:
+        "../envs/preprocess.yaml"
+    params:
+        data_dir=lambda wildcards: f"{DATA}/{wildcards.dataset}",
     shell:
-        "{PYTHON} -m workflow_scripts.manifest --videos {input.videos:q}"
-        " --data-dir {DATA}/{wildcards.dataset} --manifest {output.manifest:q}"
+        "python -m workflow_scripts.manifest --videos {input.videos:q}"
+        " --data-dir {params.data_dir:q} --manifest {output.manifest:q}"
         " --excluded {output.excluded:q} 2> {log:q}"
-
-
-def paper_lists(wildcards):
-    """The paper's split lists of this dataset, as local files (none for generated splits)."""
-    sources = dataset(wildcards.dataset).sources
-    return {k.split(".")[1]: str(p) for k, p in sources.items() if k.startswith("splits.")}
 
 
 rule splits:
@@ -34,20 +32,24 @@ rule splits:
         val=f"{DATA}/{{dataset}}/splits/val.tsv",
         test=f"{DATA}/{{dataset}}/splits/test.tsv",
         pairs=f"{DATA}/{{dataset}}/splits/test_pairs.tsv",
+    log:
+        f"{DATA}/{{dataset}}/logs/splits.log",
+    conda:
+        "../envs/preprocess.yaml"
     params:
         out=lambda wildcards, output: Path(output.summary).parent,
         settings=config["splits"],
         seed=config["seed"],
         paper=lambda wildcards, input: " ".join(
-            f"--{k} {shlex.quote(input[k])}" for k in ("train", "test", "pairs") if k in input.keys()
+            f"--{k} {shlex.quote(input[k])}"
+            for k in ("train", "test", "pairs")
+            if k in input.keys()
         ),
         keep_leaks=(
             "" if config["splits"]["drop_test_from_train"] else "--keep-test-in-train"
         ),
-    log:
-        f"{DATA}/{{dataset}}/logs/splits.log",
     shell:
-        "{PYTHON} -m workflow_scripts.make_splits --manifest {input.manifest:q}"
+        "python -m workflow_scripts.make_splits --manifest {input.manifest:q}"
         " --out-dir {params.out:q} --seed {params.seed}"
         " --val-fraction {params.settings[val_fraction]}"
         " --test-fraction {params.settings[test_fraction]}"

@@ -31,7 +31,7 @@ def make_video(
     extra: tuple[str, ...] = (),
     faststart: bool = True,
 ) -> Path:
-    """An H.264/AAC MP4 from lavfi test sources; ``audio=None`` gives a silent-less, track-less one."""
+    """An H.264/AAC MP4 from lavfi test sources; ``audio=None`` gives one without a sound track."""
     path.parent.mkdir(parents=True, exist_ok=True)
     args = ["-f", "lavfi", "-i", f"testsrc2=duration={seconds}:size={size}:rate={rate}"]
     if audio:

@@ -4,7 +4,10 @@ from workflow_scripts.ids import InvalidEntry, check_vid, class_dir, parse_entry
 
 
 def test_youtube_id_becomes_watch_url():
-    assert parse_entry("-Gdh8N_KpLY") == ("-Gdh8N_KpLY", "https://www.youtube.com/watch?v=-Gdh8N_KpLY")
+    assert parse_entry("-Gdh8N_KpLY") == (
+        "-Gdh8N_KpLY",
+        "https://www.youtube.com/watch?v=-Gdh8N_KpLY",
+    )
 
 
 @pytest.mark.parametrize(

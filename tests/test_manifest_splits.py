@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from workflow_scripts.manifest import collect, record_path
 from workflow_scripts.make_splits import generate_pairs, make_splits
+from workflow_scripts.manifest import collect, record_path
 from workflow_scripts.records import FAILED, OK, SKIPPED, write_record
 
 
@@ -14,8 +14,15 @@ def _records(data_dir, cls, vid, statuses, reason="gone"):
             info = {"seconds": 12.0, "samples": 132300, "rate": 11025}
         if stage == "frames":
             info = {"count": 12, "fps": 1}
-        write_record(record_path(data_dir, stage, cls, vid), stage=stage, cls=cls, vid=vid,
-                     status=status, reason="" if status == OK else reason, info=info)
+        write_record(
+            record_path(data_dir, stage, cls, vid),
+            stage=stage,
+            cls=cls,
+            vid=vid,
+            status=status,
+            reason="" if status == OK else reason,
+            info=info,
+        )
 
 
 def test_manifest_keeps_good_and_names_the_failing_stage(tmp_path):
@@ -65,8 +72,16 @@ def test_paper_lists_are_intersected_and_leaks_dropped():
     train = available[:4] + available[6:10] + [("c0", "gone")]
     test = [("c0", "v05"), ("c1", "v15"), ("c0", "v00")]  # v00 is also in train: a leak
     pairs = [(("c0", "v05"), ("c1", "v15")), (("c0", "gone"), ("c1", "v15"))]
-    s = make_splits(available, seed=0, val_fraction=0.25, test_fraction=0.2,
-                    pairs_per_test_video=1, paper_train=train, paper_test=test, paper_pairs=pairs)
+    s = make_splits(
+        available,
+        seed=0,
+        val_fraction=0.25,
+        test_fraction=0.2,
+        pairs_per_test_video=1,
+        paper_train=train,
+        paper_test=test,
+        paper_pairs=pairs,
+    )
     assert ("c0", "v00") not in s["train"] + s["val"]
     assert ("c0", "gone") not in s["train"]
     assert s["pairs"] == [pairs[0]]

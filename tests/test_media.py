@@ -100,8 +100,12 @@ def test_frames_refuse_bad_inputs(media, tmp_path, name, message):
 def test_stage_records_failures_and_skips(media, tmp_path):
     up = tmp_path / "download.json"
     write_record(up, stage="download", cls="flute", vid="abc", status=OK)
-    rec = run_stage("audio", up, tmp_path / "audio.json",
-                    lambda _: extract_audio(media["no_audio"], tmp_path / "a.wav", rate=11025))
+    rec = run_stage(
+        "audio",
+        up,
+        tmp_path / "audio.json",
+        lambda _: extract_audio(media["no_audio"], tmp_path / "a.wav", rate=11025),
+    )
     assert rec["status"] == FAILED and rec["reason"] == "no audio track"
     assert json.loads((tmp_path / "audio.json").read_text()) == rec
 

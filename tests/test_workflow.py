@@ -15,13 +15,27 @@ from tests.test_indexes import local_config
 
 def snakemake(workdir, *args, configs=(), check=True):
     """Run the project's workflow in ``workdir`` with config.yaml plus overlay files."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--cores", "2", "--configfile", str(REPO / "config.yaml"), *map(str, configs),
-           *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        "--configfile",
+        str(REPO / "config.yaml"),
+        *map(str, configs),
+        *args,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
-        pytest.fail(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-                    f"{result.stderr[-5000:]}")
+        pytest.fail(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+            f"{result.stderr[-5000:]}"
+        )
     return result
 
 
@@ -60,13 +74,11 @@ def test_typo_inside_a_stage_block(tmp_path):
 
 
 def job_counts(output):
-    table = output[output.index("Job stats:"):]
+    table = output[output.index("Job stats:") :]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-@pytest.mark.parametrize(
-    "name, videos", [("music", 476), ("music21", 1092), ("ave", 3741)]
-)
+@pytest.mark.parametrize("name, videos", [("music", 476), ("music21", 1092), ("ave", 3741)])
 def test_real_indexes_dry_run_offline(shared_data, tmp_path, name, videos):
     config = local_config(shared_data, tmp_path)
     local = overlay(tmp_path, {"paths": config["paths"], "datasets": config["datasets"]})
@@ -85,29 +97,48 @@ def own_videos(media, tmp_path):
         shutil.copy(media[name], folder / f"{name}.mp4")
     make_video(folder / "good2.mp4", seconds=7, size="200x150")
     uri = lambda name: (folder / f"{name}.mp4").as_uri()  # noqa: E731
-    index = {"videos": {
-        "violin": [uri("good"), uri("portrait"), uri("vfr"), uri("no_audio")],
-        "acoustic_guitar cello": [uri("surround"), uri("good2"), uri("short"), uri("truncated"),
-                                  uri("missing")],
-    }}
+    index = {
+        "videos": {
+            "violin": [uri("good"), uri("portrait"), uri("vfr"), uri("no_audio")],
+            "acoustic_guitar cello": [
+                uri("surround"),
+                uri("good2"),
+                uri("short"),
+                uri("truncated"),
+                uri("missing"),
+            ],
+        }
+    }
     (tmp_path / "mine.json").write_text(json.dumps(index))
     return tmp_path / "mine.json"
 
 
 def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
-    config = overlay(tmp_path, {
-        "dataset": "mine",
-        "paths": {"data": "data", "results": "results"},
-        "datasets": {"mine": {"source": "music_json", "index": {"videos": str(own_videos)},
-                              "audio_rate": 11025, "frame_rate": 1, "clip_samples": 65535}},
-        "download": {"attempts": 1, "backoff_s": 0},
-    })
+    config = overlay(
+        tmp_path,
+        {
+            "dataset": "mine",
+            "paths": {"data": "data", "results": "results"},
+            "datasets": {
+                "mine": {
+                    "source": "music_json",
+                    "index": {"videos": str(own_videos)},
+                    "audio_rate": 11025,
+                    "frame_rate": 1,
+                    "clip_samples": 65535,
+                }
+            },
+            "download": {"attempts": 1, "backoff_s": 0},
+        },
+    )
     result = snakemake(tmp_path, configs=[config])
     assert "4 videos left out; reasons in data/mine/excluded.tsv" in result.stdout + result.stderr
     data = tmp_path / "data" / "mine"
     manifest = (data / "manifest.tsv").read_text().splitlines()
     assert len(manifest) == 1 + 5
-    excluded = {line.split("\t")[1]: line for line in (data / "excluded.tsv").read_text().splitlines()[1:]}
+    excluded = {
+        line.split("\t")[1]: line for line in (data / "excluded.tsv").read_text().splitlines()[1:]
+    }
     assert set(excluded) == {"no_audio", "short", "truncated", "missing"}
     assert "no audio track" in excluded["no_audio"] and "\taudio\t" in excluded["no_audio"]
     assert "\tdownload\t" in excluded["missing"]

@@ -78,7 +78,7 @@ def resolve_source(value: str, key: str, cache_dir: Path) -> Path:
     """A config source (local path or URL) as a local file; URLs are cached in ``cache_dir``."""
     if is_url(value):
         name = Path(urlsplit(value).path).name or "index"
-        digest = hashlib.sha1(value.encode()).hexdigest()[:8]
+        digest = hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()[:8]
         return fetch_url(value, cache_dir / f"{digest}-{name}")
     path = Path(value).expanduser()
     if not path.is_file():
@@ -110,7 +110,9 @@ def load_dataset(name: str, config: dict) -> Dataset:
     def need(group: str, item: str) -> Path:
         value = (cfg.get(group) or {}).get(item)
         if not value:
-            raise ConfigError(f"config key {key}.{group}.{item} is required for source {cfg['source']!r}")
+            raise ConfigError(
+                f"config key {key}.{group}.{item} is required for source {cfg['source']!r}"
+            )
         sources[f"{group}.{item}"] = resolve_source(value, f"{key}.{group}.{item}", cache)
         return sources[f"{group}.{item}"]
 

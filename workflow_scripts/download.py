@@ -124,7 +124,12 @@ def download_video(
         Path(video).unlink(missing_ok=True)
         log.warning("%s/%s: %s", cls, vid, err)
         return write_record(
-            record, stage="download", cls=cls, vid=vid, status=FAILED, reason=str(err),
+            record,
+            stage="download",
+            cls=cls,
+            vid=vid,
+            status=FAILED,
+            reason=str(err),
             info={"url": url},
         )
 
@@ -145,13 +150,27 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.invalid:
-        write_record(args.record, stage="index", cls=args.cls, vid=args.vid, status=FAILED,
-                     reason=args.invalid, info={"url": args.url})
+        write_record(
+            args.record,
+            stage="index",
+            cls=args.cls,
+            vid=args.vid,
+            status=FAILED,
+            reason=args.invalid,
+            info={"url": args.url},
+        )
         return
     _, url = parse_entry(args.url, "--url")
     record = download_video(
-        url, args.video, args.record, cls=args.cls, vid=args.vid, fmt=args.format,
-        attempts=args.attempts, backoff_s=args.backoff, socket_timeout=args.socket_timeout,
+        url,
+        args.video,
+        args.record,
+        cls=args.cls,
+        vid=args.vid,
+        fmt=args.format,
+        attempts=args.attempts,
+        backoff_s=args.backoff,
+        socket_timeout=args.socket_timeout,
         cookies=args.cookies,
     )
     log.info("%s/%s: %s %s", args.cls, args.vid, record["status"], record["reason"])

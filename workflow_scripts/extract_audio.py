@@ -30,7 +30,9 @@ def extract_audio(
     samples, meta = decode_audio(video, rate, segment=segment)
     seconds = samples.size / rate
     if seconds < min_seconds:
-        raise MediaError(f"too short: {seconds:.2f} s of audio, one training clip needs {min_seconds:.2f} s")
+        raise MediaError(
+            f"too short: {seconds:.2f} s of audio, one training clip needs {min_seconds:.2f} s"
+        )
     if not samples.any():
         raise MediaError("silent: the audio track holds only zeros")
     write_wav(wav, samples, rate)
@@ -65,8 +67,9 @@ def main(argv: list[str] | None = None) -> None:
             args.video, args.wav, rate=args.rate, min_seconds=args.min_seconds, segment=segment
         ),
     )
-    logging.getLogger("audio").info("%s/%s: %s %s", record["class"], record["vid"],
-                                    record["status"], record["reason"])
+    logging.getLogger("audio").info(
+        "%s/%s: %s %s", record["class"], record["vid"], record["status"], record["reason"]
+    )
 
 
 if __name__ == "__main__":

@@ -58,12 +58,17 @@ def main(argv: list[str] | None = None) -> None:
         args.upstream,
         args.record,
         lambda _: extract_video_frames(
-            args.video, args.frames, fps=args.fps, min_frames=args.min_frames,
-            segment=segment, max_side=args.max_side,
+            args.video,
+            args.frames,
+            fps=args.fps,
+            min_frames=args.min_frames,
+            segment=segment,
+            max_side=args.max_side,
         ),
     )
-    logging.getLogger("frames").info("%s/%s: %s %s", record["class"], record["vid"],
-                                     record["status"], record["reason"])
+    logging.getLogger("frames").info(
+        "%s/%s: %s %s", record["class"], record["vid"], record["status"], record["reason"]
+    )
 
 
 if __name__ == "__main__":

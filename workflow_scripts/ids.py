@@ -54,7 +54,7 @@ def _vid_from_url(url: str) -> str:
     if _SAFE_VID_RE.match(stem):
         return stem
     cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")[:40] or "video"
-    digest = hashlib.sha1(url.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:10]
     return f"{cleaned}_{digest}"
 
 

@@ -34,7 +34,9 @@ def _by_class(keys: list[Key]) -> dict[str, list[Key]]:
     return dict(sorted(groups.items()))
 
 
-def carve(keys: list[Key], fraction: float, rng: random.Random, *, keep: int = 1) -> tuple[list[Key], list[Key]]:
+def carve(
+    keys: list[Key], fraction: float, rng: random.Random, *, keep: int = 1
+) -> tuple[list[Key], list[Key]]:
     """Per class, move round(fraction * n) videos (at least one when fraction > 0) out of
     ``keys``, leaving at least ``keep`` per class. Returns (rest, carved)."""
     rest, carved = [], []
@@ -43,7 +45,7 @@ def carve(keys: list[Key], fraction: float, rng: random.Random, *, keep: int = 1
         rng.shuffle(group)
         n = min(max(1, round(fraction * len(group))), len(group) - keep) if fraction > 0 else 0
         carved += group[: max(n, 0)]
-        rest += group[max(n, 0):]
+        rest += group[max(n, 0) :]
     return sorted(rest), sorted(carved)
 
 
@@ -83,8 +85,10 @@ def make_splits(
         leaked = sorted(set(train) & set(test))
         if leaked and drop_test_from_train:
             train = [k for k in train if k not in set(leaked)]
-            notes.append(f"dropped {len(leaked)} test videos from train: "
-                         + ", ".join("/".join(k) for k in leaked))
+            notes.append(
+                f"dropped {len(leaked)} test videos from train: "
+                + ", ".join("/".join(k) for k in leaked)
+            )
         train, val = carve(train, val_fraction, rng)
         pairs = [p for p in (paper_pairs or []) if p[0] in set(test) and p[1] in set(test)]
         notes.append(f"kept {len(pairs)} of {len(paper_pairs or [])} paper test pairs")
@@ -94,8 +98,13 @@ def make_splits(
         pairs = generate_pairs(test, pairs_per_test_video, rng)
     if not pairs:
         raise ValueError("no test pairs: need test videos of at least two classes")
-    return {"train": sorted(train), "val": sorted(val), "test": sorted(test), "pairs": pairs,
-            "notes": notes}
+    return {
+        "train": sorted(train),
+        "val": sorted(val),
+        "test": sorted(test),
+        "pairs": pairs,
+        "notes": notes,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,8 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--pairs-per-test-video", type=int, default=4)
-    parser.add_argument("--keep-test-in-train", action="store_true",
-                        help="keep videos listed in both the paper's train and test lists")
+    parser.add_argument(
+        "--keep-test-in-train",
+        action="store_true",
+        help="keep videos listed in both the paper's train and test lists",
+    )
     parser.add_argument("--train", help="the paper's train list (CSV)")
     parser.add_argument("--test", help="the paper's test list (CSV)")
     parser.add_argument("--pairs", help="the paper's test pairs (CSV)")
@@ -129,11 +141,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     out = Path(args.out_dir)
     for split in ("train", "val", "test"):
-        write_tsv(out / f"{split}.tsv", SPLIT_COLUMNS,
-                  [{"class": c, "vid": v} for c, v in splits[split]])
-    write_tsv(out / "test_pairs.tsv", PAIR_COLUMNS,
-              [{"class_a": a[0], "vid_a": a[1], "class_b": b[0], "vid_b": b[1]}
-               for a, b in splits["pairs"]])
+        write_tsv(
+            out / f"{split}.tsv", SPLIT_COLUMNS, [{"class": c, "vid": v} for c, v in splits[split]]
+        )
+    write_tsv(
+        out / "test_pairs.tsv",
+        PAIR_COLUMNS,
+        [
+            {"class_a": a[0], "vid_a": a[1], "class_b": b[0], "vid_b": b[1]}
+            for a, b in splits["pairs"]
+        ],
+    )
     summary = {s: len(splits[s]) for s in ("train", "val", "test", "pairs")}
     write_json(out / "summary.json", summary | {"notes": splits["notes"], "seed": args.seed})
     print(f"splits: {summary}", *splits["notes"], sep="\n  ", file=sys.stderr)

@@ -31,18 +31,34 @@ def record_path(data_dir: Path, stage: str, cls: str, vid: str) -> Path:
 def collect(videos: list[dict], data_dir: Path) -> tuple[list[dict], list[dict]]:
     usable, excluded = [], []
     for row in videos:
-        records = {s: read_record(record_path(data_dir, s, row["class"], row["vid"])) for s in STAGES}
+        records = {
+            s: read_record(record_path(data_dir, s, row["class"], row["vid"])) for s in STAGES
+        }
         refused = [s for s in STAGES if records[s]["status"] != OK]
         if refused:
             # The stage that failed holds the reason; the stages after it only say "skipped".
             stage = next((s for s in refused if records[s]["status"] == FAILED), refused[0])
-            excluded.append({"class": row["class"], "vid": row["vid"], "stage": stage,
-                             "reason": records[stage]["reason"]})
+            excluded.append(
+                {
+                    "class": row["class"],
+                    "vid": row["vid"],
+                    "stage": stage,
+                    "reason": records[stage]["reason"],
+                }
+            )
             continue
         audio, frames = records["audio"]["info"], records["frames"]["info"]
-        usable.append({"class": row["class"], "vid": row["vid"], "seconds": f"{audio['seconds']:.3f}",
-                       "samples": audio["samples"], "rate": audio["rate"],
-                       "frames": frames["count"], "fps": frames["fps"]})
+        usable.append(
+            {
+                "class": row["class"],
+                "vid": row["vid"],
+                "seconds": f"{audio['seconds']:.3f}",
+                "samples": audio["samples"],
+                "rate": audio["rate"],
+                "frames": frames["count"],
+                "fps": frames["fps"],
+            }
+        )
     return usable, excluded
 
 
@@ -75,8 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     if excluded:
         by_stage = Counter(row["stage"] for row in excluded)
         detail = ", ".join(f"{n} at {stage}" for stage, n in by_stage.items())
-        print(f"{len(excluded)} left out ({detail}); the list with reasons: {args.excluded}",
-              file=sys.stderr)
+        print(
+            f"{len(excluded)} left out ({detail}); the list with reasons: {args.excluded}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

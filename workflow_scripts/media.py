@@ -80,15 +80,15 @@ def probe(path: str | Path) -> Probe:
     )
 
 
-def _segment_bounds(
-    meta: Probe, segment: tuple[float, float] | None
-) -> tuple[float, float]:
+def _segment_bounds(meta: Probe, segment: tuple[float, float] | None) -> tuple[float, float]:
     """(start, length) in seconds of the part of the video to use."""
     if segment is None:
         return 0.0, meta.duration
     start, end = segment
     if start >= meta.duration:
-        raise MediaError(f"segment starts at {start:g} s, after the video's end ({meta.duration:.2f} s)")
+        raise MediaError(
+            f"segment starts at {start:g} s, after the video's end ({meta.duration:.2f} s)"
+        )
     return start, min(end, meta.duration) - start
 
 
@@ -121,8 +121,7 @@ def decode_audio(
     expected = round(length * rate)
     if samples.size < MIN_DECODED_SHARE * expected:
         raise MediaError(
-            f"truncated or undecodable audio: decoded {samples.size / rate:.2f} s "
-            f"of {length:.2f} s"
+            f"truncated or undecodable audio: decoded {samples.size / rate:.2f} s of {length:.2f} s"
         )
     out = np.zeros(expected, dtype=np.int16)
     out[: min(expected, samples.size)] = samples[:expected]

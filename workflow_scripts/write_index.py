@@ -24,8 +24,10 @@ def write_index(dataset: Dataset, json_path: str, tsv_path: str) -> None:
     videos: dict[str, list[str]] = {}
     for v in dataset.videos:
         videos.setdefault(v.cls, []).append(v.url)
-    write_json(json_path, {"version": 1, "dataset": dataset.name, "classes": dataset.classes,
-                           "videos": videos})
+    write_json(
+        json_path,
+        {"version": 1, "dataset": dataset.name, "classes": dataset.classes, "videos": videos},
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     writer.writerow(VIDEO_COLUMNS)
