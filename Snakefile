@@ -17,6 +17,15 @@ envvars:
     "PATH",
 
 
+# On a cluster these run where Snakemake runs: downloads need the internet, which compute
+# nodes often lack, and the others are too small to be worth a cluster job.
+localrules:
+    download,
+    index,
+    manifest,
+    splits,
+
+
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/index.smk"

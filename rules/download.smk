@@ -8,8 +8,6 @@ rule download:
         record("download"),
     log:
         stage_log("download"),
-    group:
-        "preprocess"
     conda:
         "../envs/preprocess.yaml"
     resources:

@@ -1,0 +1,163 @@
+"""Audio and frame extraction throughput against one plain ffmpeg decode of the same files.
+
+    python bench/bench_extract.py [--videos N] [--seconds S] [--size WxH] [--from-dir DIR]
+
+The plain decode (`ffmpeg -i file -f null -`, every stream decoded, nothing written) is the
+floor any extraction pays; the ratio says what our stages add on top (resampling, the fps
+filter, JPEG encoding, Python start-up of the per-video CLIs). Figures are printed, not checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workflow_scripts.extract_audio import extract_audio  # noqa: E402
+from workflow_scripts.extract_frames import extract_video_frames  # noqa: E402
+from workflow_scripts.media import probe  # noqa: E402
+
+
+def make_videos(folder: Path, count: int, seconds: float, size: str) -> list[Path]:
+    paths = []
+    for i in range(count):
+        path = folder / f"v{i:02d}.mp4"
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=duration={seconds}:size={size}:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency={220 + 20 * i}:sample_rate=44100:duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-ac",
+                "2",
+                "-movflags",
+                "+faststart",
+                str(path),
+            ],
+            check=True,
+        )
+        paths.append(path)
+    return paths
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def cli(module: str, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", module, *args], check=True, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--from-dir", type=Path, help="use the .mp4 files here instead")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if args.from_dir:
+            videos = sorted(args.from_dir.rglob("*.mp4"))
+        else:
+            videos = make_videos(tmp, args.videos, args.seconds, args.size)
+        media_seconds = sum(probe(v).duration for v in videos)
+        record = tmp / "up.json"
+        from workflow_scripts.records import write_record
+
+        write_record(record, stage="download", cls="c", vid="v", status="ok")
+
+        def plain():
+            for v in videos:
+                subprocess.run(
+                    ["ffmpeg", "-nostdin", "-v", "error", "-i", str(v), "-f", "null", "-"],
+                    check=True,
+                )
+
+        def audio():
+            for v in videos:
+                extract_audio(v, tmp / "a.wav", rate=11025)
+
+        def frames():
+            for v in videos:
+                extract_video_frames(v, tmp / "f", fps=1)
+
+        def stages_as_run():  # what Snakemake runs: one CLI process per video and stage
+            for v in videos:
+                cli(
+                    "workflow_scripts.extract_audio",
+                    "--upstream",
+                    str(record),
+                    "--video",
+                    str(v),
+                    "--wav",
+                    str(tmp / "a.wav"),
+                    "--record",
+                    str(tmp / "ra.json"),
+                    "--rate",
+                    "11025",
+                )
+                cli(
+                    "workflow_scripts.extract_frames",
+                    "--upstream",
+                    str(record),
+                    "--video",
+                    str(v),
+                    "--frames",
+                    str(tmp / "f"),
+                    "--record",
+                    str(tmp / "rf.json"),
+                    "--fps",
+                    "1",
+                )
+
+        cases = {
+            "plain ffmpeg decode (floor)": plain,
+            "audio -> 11025 Hz WAV": audio,
+            "frames -> 1 fps JPEG": frames,
+            "both, as the workflow runs them": stages_as_run,
+        }
+        results = {}
+        for name, fn in cases.items():
+            results[name] = statistics.median(timed(fn) for _ in range(args.repeats))
+
+    floor = results["plain ffmpeg decode (floor)"]
+    print(
+        f"{len(videos)} videos, {media_seconds:.0f} s of media "
+        f"({args.from_dir or args.size}), "
+        f"median of {args.repeats} runs"
+    )
+    print(f"{'case':<34} {'wall s':>8} {'media s / wall s':>17} {'x plain decode':>15}")
+    for name, seconds in results.items():
+        print(f"{name:<34} {seconds:8.2f} {media_seconds / seconds:17.1f} {seconds / floor:15.2f}")
+
+
+if __name__ == "__main__":
+    main()
