@@ -30,8 +30,9 @@ fi
 stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${extras}"
 if [[ ! -f "$stamp" ]]; then
     echo "setup: installing Python packages into .venv (torch is large: a few minutes)"
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[${extras}]"
+    # pip's notes about this machine's package mirror are noise; its errors still show.
+    .venv/bin/python -m pip install -q -e ".[${extras}]" 2>&1 \
+        | { grep -v -e "^WARNING: Location" -e "BuildBackendWarning" || true; }
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

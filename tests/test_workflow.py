@@ -156,3 +156,27 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
     plan = snakemake(tmp_path, "-n", configs=[config, rate])
     counts = job_counts(plan.stdout)
     assert counts.get("audio") == 9 and "download" not in counts and "frames" not in counts
+
+
+def test_demo_through_frames(tmp_path):
+    """The default target's data side on a tiny demo: generated, 'downloaded', extracted."""
+    tiny = overlay(tmp_path, {
+        "paths": {"data": "data", "results": "results"},
+        "demo": {"classes": ["cello", "flute", "xylophone"], "videos_per_class": 3,
+                 "min_seconds": 6.5, "max_seconds": 8, "width": 160, "height": 120, "fps": 8},
+    })
+    snakemake(tmp_path, "preprocess_demo", configs=[tiny])
+    data = tmp_path / "data" / "demo"
+    index = json.loads((data / "source" / "index.json").read_text())
+    assert sorted(index["videos"]) == ["cello", "flute", "xylophone"]
+    manifest = (data / "manifest.tsv").read_text().splitlines()
+    assert len(manifest) == 1 + 9, (data / "excluded.tsv").read_text()
+    for line in manifest[1:]:
+        cls, vid, seconds, samples, rate, frames, fps = line.split("\t")
+        assert int(rate) == 11025 and int(samples) == round(float(seconds) * 11025)
+        wav = data / "audio" / cls / f"{vid}.wav"
+        assert wav.stat().st_size == 44 + 2 * int(samples)
+        jpgs = sorted((data / "frames" / cls / f"{vid}.mp4").glob("*.jpg"))
+        assert len(jpgs) == int(frames) >= 6
+    summary = json.loads((data / "splits" / "summary.json").read_text())
+    assert summary["test"] == 3 and summary["pairs"] >= 3
