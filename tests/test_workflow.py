@@ -160,11 +160,21 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
 
 def test_demo_through_frames(tmp_path):
     """The default target's data side on a tiny demo: generated, 'downloaded', extracted."""
-    tiny = overlay(tmp_path, {
-        "paths": {"data": "data", "results": "results"},
-        "demo": {"classes": ["cello", "flute", "xylophone"], "videos_per_class": 3,
-                 "min_seconds": 6.5, "max_seconds": 8, "width": 160, "height": 120, "fps": 8},
-    })
+    tiny = overlay(
+        tmp_path,
+        {
+            "paths": {"data": "data", "results": "results"},
+            "demo": {
+                "classes": ["cello", "flute", "xylophone"],
+                "videos_per_class": 3,
+                "min_seconds": 6.5,
+                "max_seconds": 8,
+                "width": 160,
+                "height": 120,
+                "fps": 8,
+            },
+        },
+    )
     snakemake(tmp_path, "preprocess_demo", configs=[tiny])
     data = tmp_path / "data" / "demo"
     index = json.loads((data / "source" / "index.json").read_text())

@@ -1,0 +1,235 @@
+"""The training and test samples of iQuery, read from HDF5 shards.
+
+Training (method.md §1.3-1.4, §2): source 1 is video ``index % n``, source 2 a random video of
+another class; each gets a random clip centre, its audio window (65535 samples for MUSIC) with a
+random gain, ``num_frames`` frames around the centre, cropped to their chosen box (done when the
+shards were written), randomly cropped to ``frame_size`` and flipped (one offset and flip per
+clip), ImageNet-normalised; and its motion tokens. Test: the fixed pairs at the centre clip, no
+augmentation. Every random choice comes from a generator seeded by (seed, epoch, index), so a
+sample does not depend on worker count or order. HDF5 files are opened lazily in each worker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    clip_samples: int = 65535
+    num_frames: int = 3
+    frame_stride: int = 1
+    frame_size: int = 224
+    gain: tuple[float, float] = (0.5, 1.5)
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    shard: Path
+    cls: str
+    vid: str
+    class_index: int
+    n_frames: int
+    n_samples: int
+
+
+def read_shard_index(index_path: str | Path) -> list[VideoRef]:
+    """The videos of one split, from ``shards/{split}.json`` and the shards' own attributes."""
+    index_path = Path(index_path)
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{index_path}: unreadable shard index ({err}); rerun the shards stage")
+    refs = []
+    for entry in index["shards"]:
+        path = index_path.parent / entry["file"]
+        try:
+            with h5py.File(path, "r") as h5:
+                for cls, vid in entry["videos"]:
+                    g = h5["videos"][cls][vid]
+                    refs.append(
+                        VideoRef(
+                            path,
+                            cls,
+                            vid,
+                            int(g.attrs["class_index"]),
+                            len(g["frames"]),
+                            len(g["audio"]),
+                        )
+                    )
+        except (OSError, KeyError) as err:
+            raise ValueError(
+                f"{path}: truncated or incomplete shard ({err}); rebuild it with "
+                f"make_shards --only {entry['file'][-7:-3]}"
+            ) from err
+    return refs
+
+
+class ShardReader:
+    """Open shards on first use, once per process (each DataLoader worker gets its own)."""
+
+    def __init__(self):
+        self._files: dict[Path, h5py.File] = {}
+        self._pid = os.getpid()
+
+    def group(self, ref: VideoRef) -> h5py.Group:
+        if self._pid != os.getpid():  # forked into a worker: the parent's handles are not ours
+            self._files, self._pid = {}, os.getpid()
+        if ref.shard not in self._files:
+            self._files[ref.shard] = h5py.File(ref.shard, "r")
+        return self._files[ref.shard]["videos"][ref.cls][ref.vid]
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
+
+
+def _frames_tensor(jpegs: list[np.ndarray], spec: ClipSpec, rng: np.random.Generator | None):
+    """Decode, crop (random offset + flip shared by the clip in training, centre at test),
+    normalise: (3, T, S, S) float32."""
+    size = spec.frame_size
+    images = [Image.open(io.BytesIO(j.tobytes())).convert("RGB") for j in jpegs]
+    out = np.empty((len(images), size, size, 3), dtype=np.float32)
+    if rng is not None:
+        scale = (size * 246 / 224) / min(images[0].size)
+        flip = rng.random() < 0.5
+    else:
+        scale = size / min(images[0].size)
+        flip = False
+    offset = None
+    for t, image in enumerate(images):
+        w, h = image.size
+        image = image.resize(
+            (max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR
+        )
+        w, h = image.size
+        if offset is None:  # one crop offset for the clip, taken on its first frame
+            offset = (
+                (int(rng.integers(0, w - size + 1)), int(rng.integers(0, h - size + 1)))
+                if rng is not None
+                else ((w - size) // 2, (h - size) // 2)
+            )
+        x, y = min(offset[0], w - size), min(offset[1], h - size)
+        array = np.asarray(image.crop((x, y, x + size, y + size)), dtype=np.float32) / 255.0
+        out[t] = array[:, ::-1] if flip else array
+    out = (out - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(np.ascontiguousarray(out.transpose(3, 0, 1, 2)))
+
+
+class MixDataset(torch.utils.data.Dataset):
+    """Two-source mixtures from shards.
+
+    ``pairs=None``: training, ``len = n_videos * dup`` samples per epoch with random partners.
+    ``pairs=[((cls, vid), (cls, vid)), ...]``: evaluation, the given pairs at the centre clip.
+    """
+
+    def __init__(
+        self,
+        refs: list[VideoRef],
+        *,
+        spec: ClipSpec = ClipSpec(),
+        frame_rate: float = 1.0,
+        seed: int = 1234,
+        dup: int = 1,
+        pairs: list[tuple[tuple[str, str], tuple[str, str]]] | None = None,
+        use_motion: bool = True,
+    ):
+        if len({r.class_index for r in refs}) < 2:
+            raise ValueError("mixing needs videos of at least two classes")
+        self.refs, self.spec, self.fps, self.seed = refs, spec, frame_rate, seed
+        self.dup, self.use_motion, self.epoch = dup, use_motion, 0
+        by_key = {(r.cls, r.vid): r for r in refs}
+        missing = [k for p in (pairs or []) for k in p if k not in by_key]
+        if missing:
+            raise ValueError(f"test pairs name videos absent from the shards: {missing[:3]}")
+        self.pairs = [(by_key[a], by_key[b]) for a, b in pairs] if pairs is not None else None
+        self.reader = ShardReader()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs) if self.pairs is not None else len(self.refs) * self.dup
+
+    def _source(self, ref: VideoRef, rng: np.random.Generator | None) -> dict:
+        spec, g = self.spec, self.reader.group(ref)
+        half = (spec.num_frames // 2) * spec.frame_stride
+        margin = max(int(self.fps), half)
+        if rng is not None and ref.n_frames > 2 * margin:
+            centre = int(rng.integers(margin + 1, ref.n_frames - margin + 1))
+        else:
+            centre = ref.n_frames // 2 + 1
+        first = centre - half
+        indices = [
+            min(max(first + t * spec.frame_stride, 1), ref.n_frames) - 1
+            for t in range(spec.num_frames)
+        ]
+        frames = _frames_tensor([g["frames"][i] for i in indices], spec, rng)
+        # Audio window centred on the frame's time, zero-padded at the file's edges.
+        rate = int(g.attrs["rate"])
+        start = round((centre - 0.5) / self.fps * rate) - spec.clip_samples // 2
+        audio = np.zeros(spec.clip_samples, dtype=np.float32)
+        lo, hi = max(start, 0), min(start + spec.clip_samples, ref.n_samples)
+        if hi > lo:
+            audio[lo - start : hi - start] = g["audio"][lo:hi].astype(np.float32) / 32768.0
+        if rng is not None:
+            audio = np.clip(audio * rng.uniform(*spec.gain), -1.0, 1.0)
+        out = {"audio": torch.from_numpy(audio), "frames": frames, "class_index": ref.class_index}
+        if self.use_motion:
+            if "motion" not in g:
+                raise ValueError(
+                    f"{ref.shard}: {ref.cls}/{ref.vid} has no motion features; "
+                    "build the shards with motion or set use_motion=False"
+                )
+            out["motion"] = torch.from_numpy(g["motion"][()].astype(np.float32))
+        return out
+
+    def __getitem__(self, index: int) -> dict:
+        if self.pairs is not None:
+            sources = [self._source(ref, None) for ref in self.pairs[index]]
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            first = self.refs[index % len(self.refs)]
+            others = [r for r in self.refs if r.class_index != first.class_index]
+            second = others[int(rng.integers(len(others)))]
+            sources = [self._source(first, rng), self._source(second, rng)]
+        sample = {
+            "audio": torch.stack([s["audio"] for s in sources]),
+            "frames": torch.stack([s["frames"] for s in sources]),
+            "class_index": torch.tensor([s["class_index"] for s in sources]),
+        }
+        if self.use_motion:
+            sample["motion"] = [s["motion"] for s in sources]
+        return sample
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack a batch; pad motion tokens to the longest with a boolean mask (True = padding)."""
+    batch = {k: torch.stack([s[k] for s in samples]) for k in ("audio", "frames", "class_index")}
+    if "motion" in samples[0]:
+        tokens = [m for s in samples for m in s["motion"]]  # B*N sequences of (T', C)
+        longest = max(t.shape[0] for t in tokens)
+        channels = tokens[0].shape[1]
+        motion = torch.zeros(len(tokens), longest, channels)
+        mask = torch.ones(len(tokens), longest, dtype=torch.bool)
+        for i, t in enumerate(tokens):
+            motion[i, : t.shape[0]] = t
+            mask[i, : t.shape[0]] = False
+        n = len(samples[0]["motion"])
+        batch["motion"] = motion.view(len(samples), n, longest, channels)
+        batch["motion_padding"] = mask.view(len(samples), n, longest)
+    return batch
