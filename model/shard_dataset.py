@@ -51,7 +51,9 @@ def read_shard_index(index_path: str | Path) -> list[VideoRef]:
     try:
         index = json.loads(index_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{index_path}: unreadable shard index ({err}); rerun the shards stage")
+        raise ValueError(
+            f"{index_path}: unreadable shard index ({err}); rerun the shards stage"
+        ) from err
     refs = []
     for entry in index["shards"]:
         path = index_path.parent / entry["file"]

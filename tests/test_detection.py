@@ -3,7 +3,6 @@ import pytest
 
 from workflow_scripts.detection import (
     DetectionError,
-    check_rows,
     iou,
     load_rows,
     save_rows,

@@ -13,7 +13,6 @@ from workflow_scripts.detection import save_rows
 from workflow_scripts.make_shards import ShardError
 from workflow_scripts.make_shards import main as make_shards
 from workflow_scripts.media import write_wav
-from workflow_scripts.records import write_json
 
 CLASSES = ["cello", "flute", "violin"]
 
