@@ -4,7 +4,7 @@ Training (method.md §1.3-1.4, §2): source 1 is video ``index % n``, source 2 a
 another class; each gets a random clip centre, its audio window (65535 samples for MUSIC) with a
 random gain, ``num_frames`` frames around the centre, cropped to their chosen box (done when the
 shards were written), randomly cropped to ``frame_size`` and flipped (one offset and flip per
-clip), ImageNet-normalised; and its motion tokens. Test: the fixed pairs at the centre clip, no
+clip), normalised later on the device (``normalize_frames``); and its motion tokens. Test: the fixed pairs at the centre clip, no
 augmentation. Every random choice comes from a generator seeded by (seed, epoch, index), so a
 sample does not depend on worker count or order. HDF5 files are opened lazily in each worker.
 """
@@ -101,35 +101,45 @@ class ShardReader:
 
 
 def _frames_tensor(jpegs: list[np.ndarray], spec: ClipSpec, rng: np.random.Generator | None):
-    """Decode, crop (random offset + flip shared by the clip in training, centre at test),
-    normalise: (3, T, S, S) float32."""
+    """Decode and crop a clip's frames: (3, T, S, S) uint8.
+
+    Training: resize so the shorter side is S * 246/224, one random offset and flip for the
+    whole clip (taken on its first frame); test: shorter side S, centre crop. Frames stay uint8
+    here (a quarter of the bytes to pass between processes); ``normalize_frames`` finishes the
+    job on the device.
+    """
     size = spec.frame_size
-    images = [Image.open(io.BytesIO(j.tobytes())).convert("RGB") for j in jpegs]
-    out = np.empty((len(images), size, size, 3), dtype=np.float32)
-    if rng is not None:
-        scale = (size * 246 / 224) / min(images[0].size)
-        flip = rng.random() < 0.5
-    else:
-        scale = size / min(images[0].size)
-        flip = False
+    images = [Image.open(io.BytesIO(j.tobytes())) for j in jpegs]
+    side = round(size * 246 / 224) if rng is not None else size
+    flip = rng is not None and rng.random() < 0.5
+    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
     offset = None
     for t, image in enumerate(images):
+        image = image.convert("RGB")
         w, h = image.size
-        image = image.resize(
-            (max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR
-        )
-        w, h = image.size
-        if offset is None:  # one crop offset for the clip, taken on its first frame
+        if min(w, h) != side:  # shards store crops at 246: no resize on the paper's path
+            scale = side / min(w, h)
+            image = image.resize(
+                (max(side, round(w * scale)), max(side, round(h * scale))), Image.BILINEAR
+            )
+            w, h = image.size
+        if offset is None:
             offset = (
                 (int(rng.integers(0, w - size + 1)), int(rng.integers(0, h - size + 1)))
                 if rng is not None
                 else ((w - size) // 2, (h - size) // 2)
             )
         x, y = min(offset[0], w - size), min(offset[1], h - size)
-        array = np.asarray(image.crop((x, y, x + size, y + size)), dtype=np.float32) / 255.0
+        array = np.asarray(image.crop((x, y, x + size, y + size)))
         out[t] = array[:, ::-1] if flip else array
-    out = (out - IMAGENET_MEAN) / IMAGENET_STD
-    return torch.from_numpy(np.ascontiguousarray(out.transpose(3, 0, 1, 2)))
+    return torch.from_numpy(out).permute(3, 0, 1, 2).contiguous()
+
+
+def normalize_frames(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (..., 3, T, H, W) → float, ImageNet mean/std; run it on the device."""
+    mean = torch.as_tensor(IMAGENET_MEAN, device=frames.device).view(3, 1, 1, 1)
+    std = torch.as_tensor(IMAGENET_STD, device=frames.device).view(3, 1, 1, 1)
+    return (frames.float() / 255.0 - mean) / std
 
 
 class MixDataset(torch.utils.data.Dataset):

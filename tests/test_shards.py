@@ -170,3 +170,14 @@ def test_missing_motion_and_truncated_shard(tmp_path):
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 3])
     with pytest.raises(ValueError, match="train-000.h5"):
         read_shard_index(data / "shards" / "train.json")
+
+
+def test_frames_are_uint8_until_normalised(shards):
+    from model.shard_dataset import IMAGENET_MEAN, normalize_frames
+
+    refs = read_shard_index(shards / "shards" / "train.json")
+    sample = MixDataset(refs, spec=ClipSpec(clip_samples=1024, frame_size=32), seed=1)[0]
+    assert sample["frames"].dtype == torch.uint8
+    grey = torch.full((3, 1, 2, 2), 255, dtype=torch.uint8)
+    grey[:] = torch.tensor((IMAGENET_MEAN * 255).round()).view(3, 1, 1, 1).to(torch.uint8)
+    assert normalize_frames(grey).abs().max() < 0.01  # the mean maps to zero
