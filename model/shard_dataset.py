@@ -4,8 +4,8 @@ Training (method.md §1.3-1.4, §2): source 1 is video ``index % n``, source 2 a
 another class; each gets a random clip centre, its audio window (65535 samples for MUSIC) with a
 random gain, ``num_frames`` frames around the centre, cropped to their chosen box (done when the
 shards were written), randomly cropped to ``frame_size`` and flipped (one offset and flip per
-clip), normalised later on the device (``normalize_frames``); and its motion tokens. Test: the fixed pairs at the centre clip, no
-augmentation. Every random choice comes from a generator seeded by (seed, epoch, index), so a
+clip), normalised later on the device (``normalize_frames``); and its motion tokens. Test:
+the fixed pairs at the centre clip, no augmentation. Every random choice comes from a generator seeded by (seed, epoch, index), so a
 sample does not depend on worker count or order. HDF5 files are opened lazily in each worker.
 """
 

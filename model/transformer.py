@@ -4,9 +4,9 @@
   DETR 2-D sine positional encoding (normalised positions, d/2 features per axis, scale 2π,
   temperature 1e4) added to queries and keys of every attention over them.
 * Encoder: ``enc_layers`` self-attention + FFN layers over the audio tokens → memory.
-* Queries: one learnable embedding per query slot used as the *positional* query (added to queries
-  and keys of every decoder attention). The content starts at zero except in the slot of the source's
-  class, which receives a linear projection of the source's visual vector.
+* Queries: one learnable embedding per query slot used as the *positional* query (added to
+  queries and keys of every decoder attention). The content starts at zero except in the slot of
+  the source's class, which receives a linear projection of the source's visual vector.
 * Decoder (motion variant): layer 1 only cross-attends the queries to the projected motion tokens
   (plus a 1-D sine encoding on their keys), then FFN; later layers do query self-attention, audio
   cross-attention and FFN. The no-motion variant uses the latter form in every layer.
@@ -149,7 +149,9 @@ class MaskMLP(nn.Module):
     def __init__(self, d: int, mask_dim: int, layers: int = 3) -> None:
         super().__init__()
         dims = [d] * layers + [mask_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         for i, layer in enumerate(self.layers):

@@ -6,15 +6,15 @@ first, BatchNorm after every conv except the first and the last. The input passe
 
 Decoder, from the innermost level outwards: concatenate the encoder map of the same level (except at
 the innermost level) → ReLU → bilinear ×2 upsampling (align_corners=True) → 3×3 conv → BatchNorm.
-The last conv has no BatchNorm and no activation and, having nothing after it to absorb a bias, keeps
-one (as the Sound-of-Pixels block it descends from does); the others have none.
+The last conv has no BatchNorm and no activation and keeps a bias, as in the Sound-of-Pixels
+block it descends from; the others have none.
 
 Outputs for a given depth D (input size divisible by 2^D):
 
 * ``embedding``: the last decoder map, ``out_channels`` at full input resolution (32 × 256 × 256).
-* ``latent``: the decoder map at level ``latent_level`` = k, 1 ≤ k ≤ D-1, i.e. after the conv+BN that
-  brings the decoder to 1/2^k resolution and before its skip concatenation; it has
-  ngf·min(2^(k-1), 8) channels (k = 3: 256 × 32 × 32 for the paper). ``latent_channels`` gives it.
+* ``latent``: the decoder map at level ``latent_level`` = k, 1 ≤ k ≤ D-1, i.e. after the
+  conv+BN that brings the decoder to 1/2^k resolution and before its skip concatenation; it has
+  ngf·min(2^(k-1), 8) channels (k = 3: 256 × 32 × 32 for the paper); see ``latent_channels``.
 
 Weights use PyTorch's default initialisation, as the published code does.
 """
