@@ -5,8 +5,8 @@ another class; each gets a random clip centre, its audio window (65535 samples f
 random gain, ``num_frames`` frames around the centre, cropped to their chosen box (done when the
 shards were written), randomly cropped to ``frame_size`` and flipped (one offset and flip per
 clip), normalised later on the device (``normalize_frames``); and its motion tokens. Test:
-the fixed pairs at the centre clip, no augmentation. Every random choice comes from a generator seeded by (seed, epoch, index), so a
-sample does not depend on worker count or order. HDF5 files are opened lazily in each worker.
+the fixed pairs at the centre clip, no augmentation. Every random choice comes from a generator
+seeded by (seed, epoch, index), so a sample does not depend on worker count or order. HDF5 files are opened lazily in each worker.
 """
 
 from __future__ import annotations
