@@ -6,7 +6,8 @@ random gain, ``num_frames`` frames around the centre, cropped to their chosen bo
 shards were written), randomly cropped to ``frame_size`` and flipped (one offset and flip per
 clip), normalised later on the device (``normalize_frames``); and its motion tokens. Test:
 the fixed pairs at the centre clip, no augmentation. Every random choice comes from a generator
-seeded by (seed, epoch, index), so a sample does not depend on worker count or order. HDF5 files are opened lazily in each worker.
+seeded by (seed, epoch, index), so a sample does not depend on worker count or order. HDF5
+files are opened lazily in each worker.
 """
 
 from __future__ import annotations
