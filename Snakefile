@@ -33,6 +33,9 @@ include: "rules/download.smk"
 include: "rules/audio.smk"
 include: "rules/frames.smk"
 include: "rules/manifest.smk"
+include: "rules/detect.smk"
+include: "rules/motion.smk"
+include: "rules/shards.smk"
 
 
 rule all:

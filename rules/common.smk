@@ -24,6 +24,7 @@ if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
 
 wildcard_constraints:
     dataset=r"[a-z][a-z0-9_]*",
+    split=r"train|val|test",
     cls=SAFE_CLASS_DIR,
     vid=SAFE_VID,
 
@@ -103,8 +104,8 @@ def segment_arg(wildcards):
 
 
 def preprocessed(name):
-    """What a preprocessing target asks for: the manifest and the splits of dataset ``name``."""
-    return [f"{DATA}/{name}/manifest.tsv", f"{DATA}/{name}/splits/summary.json"]
+    """What a preprocessing target asks for: the shards of every split of dataset ``name``."""
+    return [f"{DATA}/{name}/shards/{split}.json" for split in ("train", "val", "test")]
 
 
 def report_left_out():
@@ -154,3 +155,67 @@ def paper_lists(wildcards):
     return {
         k.split(".")[1]: str(p) for k, p in sources.items() if k.startswith("splits.")
     }
+
+
+def detect_options(wildcards):
+    """Command-line options of the detect stage for this dataset's backend."""
+    ds, settings = ds_config(wildcards), config["detect"]
+    options = []
+    if ds["detector"] == "owl":
+        options += [
+            "--model",
+            settings["owl_model"],
+            "--threshold",
+            settings["threshold"],
+        ]
+        options += ["--batch-size", settings["batch_size"]]
+    elif ds["detector"] == "precomputed":
+        if not settings["precomputed_dir"]:
+            raise WorkflowError(
+                f"datasets.{wildcards.dataset}.detector is 'precomputed' but config key "
+                "detect.precomputed_dir is not set"
+            )
+        options += ["--precomputed-dir", settings["precomputed_dir"]]
+        if settings["class_offset"] is not None:
+            options += ["--class-offset", settings["class_offset"]]
+    if (
+        ds["source"] == "demo"
+    ):  # the generator's true boxes: the summary reports the IoU
+        options += ["--truth-dir", f"{DATA}/{wildcards.dataset}/source/boxes"]
+        options += [
+            "--video-fps",
+            config["demo"]["fps"],
+            "--frame-rate",
+            ds["frame_rate"],
+        ]
+    return " ".join(shlex.quote(str(o)) for o in options)
+
+
+def motion_options(wildcards):
+    settings = config["motion"]
+    options = []
+    if settings["weights"]:
+        options += ["--weights", settings["weights"]]
+    if settings["resize_short"]:
+        options += ["--resize-short", settings["resize_short"]]
+    return " ".join(shlex.quote(str(o)) for o in options)
+
+
+def shard_inputs(wildcards):
+    base = f"{DATA}/{wildcards.dataset}"
+    inputs = {
+        "split": f"{base}/splits/{wildcards.split}.tsv",
+        "detections": f"{base}/detection_results/summary.json",
+    }
+    if ds_config(wildcards)["motion"]:
+        inputs["motion"] = f"{base}/motion_features/summary.json"
+    return inputs
+
+
+def shard_options(wildcards):
+    options = []
+    if ds_config(wildcards)["box_rule"] == "own_class":
+        options.append("--own-class-boxes")
+    if ds_config(wildcards)["motion"]:
+        options += ["--motion-dir", f"{DATA}/{wildcards.dataset}/motion_features"]
+    return " ".join(shlex.quote(o) for o in options)
