@@ -42,7 +42,15 @@ class OwlDetector:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             texts = [prompts] * len(batch)
-            inputs = self.processor(text=texts, images=batch, return_tensors="pt").to(self.device)
+            # OWL's text tower takes 16 tokens: pad and cut every prompt to that, as OWL does.
+            inputs = self.processor(
+                text=texts,
+                images=batch,
+                return_tensors="pt",
+                padding="max_length",
+                truncation=True,
+                max_length=16,
+            ).to(self.device)
             with self.torch.inference_mode():
                 outputs = self.model(**inputs)
             # OWLv2 pads every image to a square before resizing: boxes come back in that square.
