@@ -17,13 +17,16 @@ def background_boxes(
     *,
     threshold: float = 30.0,
     min_area: float = 0.002,
+    join: float = 0.05,
     work_side: int = 160,
 ) -> np.ndarray:
     """(K, 7) class-agnostic rows for frames (T, H, W, 3) uint8; frames are numbered from 1.
 
     ``threshold`` is the colour distance (sum of absolute channel differences, 0..765) from the
     background above which a pixel is foreground; ``min_area`` the smallest region kept, as a
-    share of the frame. Frames are analysed at ``work_side`` pixels on the longer side.
+    share of the frame; ``join`` how close (share of the frame's longer side) another region must
+    lie to be counted as part of the same player. Frames are analysed at ``work_side`` pixels on
+    the longer side.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -36,8 +39,9 @@ def background_boxes(
     structure = np.ones((3, 3), dtype=bool)
     for k in range(t):
         distance = np.abs(small[k] - background).sum(axis=-1)
+        # Closing joins the parts of the player (a bow, a thin tube) into one region; no
+        # opening, which would erase thin parts along with the noise.
         mask = ndimage.binary_closing(distance > threshold, structure, iterations=2)
-        mask = ndimage.binary_opening(mask, structure)
         labels, count = ndimage.label(mask)
         if count == 0:
             continue
@@ -45,13 +49,24 @@ def background_boxes(
         best = int(np.argmax(sizes))
         if sizes[best] < min_area * mask.size:
             continue
-        ys, xs = np.nonzero(labels == best + 1)
-        score = float(min(1.0, distance[labels == best + 1].mean() / (4 * threshold)))
-        box = [
-            xs.min() * step,
-            ys.min() * step,
-            min(w, (xs.max() + 1) * step),
-            min(h, (ys.max() + 1) * step),
-        ]
+        # The player's parts can come apart (a bow, mallets above the bars): join the regions
+        # lying within ``join`` of the largest one.
+        slices = ndimage.find_objects(labels)
+        y1, x1 = slices[best][0].start, slices[best][1].start
+        y2, x2 = slices[best][0].stop, slices[best][1].stop
+        reach = join * max(mask.shape)
+        keep = [best]
+        for i, sl in enumerate(slices):
+            if i == best or sizes[i] < 0.1 * min_area * mask.size:
+                continue
+            gap_x = max(sl[1].start - x2, x1 - sl[1].stop, 0)
+            gap_y = max(sl[0].start - y2, y1 - sl[0].stop, 0)
+            if max(gap_x, gap_y) <= reach:
+                keep.append(i)
+                y1, x1 = min(y1, sl[0].start), min(x1, sl[1].start)
+                y2, x2 = max(y2, sl[0].stop), max(x2, sl[1].stop)
+        region = np.isin(labels, [i + 1 for i in keep])
+        score = float(min(1.0, distance[region].mean() / (4 * threshold)))
+        box = [x1 * step, y1 * step, min(w, x2 * step), min(h, y2 * step)]
         rows.append([k + 1, -1, score, *box])
     return np.array(rows, dtype=np.float32).reshape(-1, 7)

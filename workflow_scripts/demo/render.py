@@ -1,0 +1,166 @@
+"""One demo video end to end: melody → FluidSynth audio → drawn frames → H.264/AAC MP4."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from workflow_scripts.demo.drawing import background, compose, random_look
+from workflow_scripts.demo.melody import loudness_at, melody, onset_strength, render
+from workflow_scripts.demo.naming import INSTRUMENT_PROGRAMS
+from workflow_scripts.records import atomic_path
+
+
+def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def frames_and_boxes(cls, notes, audio, *, seconds, width, height, fps, sample_rate, rng):
+    """All frames (n, H, W, 3) uint8 and the true boxes (n, 4); frame k shows time k / fps."""
+    times = np.arange(int(round(seconds * fps))) / fps
+    env = loudness_at(audio, sample_rate, times, window=2.0 / fps)
+    onset = onset_strength(notes, times)
+    look = random_look(cls, width, height, rng)
+    base = background(width, height, rng)
+    # The moving part's phase advances only while the instrument sounds.
+    phase = np.cumsum(env) * (2 * np.pi * 0.6 / fps) + rng.uniform(0, 2 * np.pi)
+    # The sway is slow, and quicker while the player plays than in rests.
+    sway = np.cumsum(0.3 + env) * (2 * np.pi * rng.uniform(0.15, 0.25) / fps)
+    sway += rng.uniform(0, 2 * np.pi)
+    frames = np.empty((len(times), height, width, 3), dtype=np.uint8)
+    boxes = np.empty((len(times), 4), dtype=np.float32)
+    for k, t in enumerate(times):
+        motion = {
+            "env": float(env[k]),
+            "onset": float(onset[k]),
+            "phase": float(phase[k]),
+            "sway": float(sway[k]),
+            "t": float(t),
+        }
+        frames[k], boxes[k] = compose(base, look, motion)
+    return frames, boxes
+
+
+def make_video(
+    cls: str,
+    vid: str,
+    out_dir: str | Path,
+    *,
+    seconds: float,
+    width: int,
+    height: int,
+    fps: float,
+    sample_rate: int,
+    soundfont: str | Path,
+    seed: int | list[int],
+) -> dict:
+    """Write ``{out_dir}/{cls}/{vid}.mp4`` and ``{out_dir}/boxes/{cls}/{vid}.npy``."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise RuntimeError("ffmpeg not found on PATH: install it (./setup.sh does)")
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    notes = melody(cls, seconds, rng)
+    audio = render(
+        cls,
+        notes,
+        seconds,
+        sample_rate=sample_rate,
+        soundfont=soundfont,
+        peak=float(rng.uniform(0.5, 0.9)),
+    )
+    frames, boxes = frames_and_boxes(
+        cls,
+        notes,
+        audio,
+        seconds=seconds,
+        width=width,
+        height=height,
+        fps=fps,
+        sample_rate=sample_rate,
+        rng=rng,
+    )
+    video = out_dir / cls / f"{vid}.mp4"
+    with tempfile.TemporaryDirectory(prefix="demo-") as tmp, atomic_path(video) as part:
+        wav = Path(tmp) / "audio.wav"
+        _write_wav(wav, audio, sample_rate)
+        command = [
+            ffmpeg,
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(fps),
+            "-i",
+            "pipe:",
+            "-i",
+            str(wav),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "20",
+            "-pix_fmt",
+            "yuv420p",
+            "-threads",
+            "1",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ac",
+            "2",
+            "-ar",
+            str(sample_rate),
+            "-movflags",
+            "+faststart",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-map_metadata",
+            "-1",
+            "-shortest",
+            "-f",
+            "mp4",
+            str(part),
+        ]
+        subprocess.run(command, input=frames.tobytes(), check=True, capture_output=True)
+    with atomic_path(out_dir / "boxes" / cls / f"{vid}.npy") as part:
+        with open(part, "wb") as f:
+            np.save(f, boxes)
+    return {
+        "class": cls,
+        "vid": vid,
+        "seconds": seconds,
+        "fps": fps,
+        "width": width,
+        "height": height,
+        "sample_rate": sample_rate,
+        "program": INSTRUMENT_PROGRAMS[cls],
+        "notes": len(notes),
+        "seed": list(np.atleast_1d(seed).tolist()),
+    }
