@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import need_tools
-from workflow_scripts.demo.naming import demo_video_ids
+from workflow_scripts.demo.naming import INSTRUMENT_PROGRAMS, demo_video_ids
 from workflow_scripts.make_demo import make_demo_dataset
 
 SETTINGS = dict(min_seconds=4, max_seconds=5, width=160, height=120, fps=8, jobs=2)
@@ -128,3 +128,30 @@ def test_motion_follows_the_sound(tmp_path):
 def test_unknown_class():
     with pytest.raises(ValueError, match="'harp'"):
         demo_video_ids(["cello", "harp"], 2)
+
+
+def test_background_detector_finds_the_demo_instruments(tmp_path):
+    """IoU >= 0.5 with the generator's true box on at least 90 % of the extracted frames."""
+    from workflow_scripts.detect import truth_iou
+    from workflow_scripts.detectors.background import background_boxes
+    from workflow_scripts.media import extract_frames
+
+    classes = list(INSTRUMENT_PROGRAMS)
+    make_demo_dataset(tmp_path, classes, 1, seed=3, min_seconds=10, max_seconds=12, jobs=2)
+    ious = []
+    for cls in classes:
+        frames_dir = tmp_path / "frames" / cls
+        count, _ = extract_frames(tmp_path / cls / f"{cls}-00.mp4", frames_dir, fps=1)
+        frames = np.stack([jpeg(p) for p in sorted(frames_dir.glob("*.jpg"))])
+        rows = background_boxes(frames)
+        ious.append(
+            truth_iou(rows, tmp_path / "boxes" / cls / f"{cls}-00.npy", count, (320, 240), 1.0, 10)
+        )
+    every = np.concatenate(ious)
+    assert (every >= 0.5).mean() >= 0.9, [np.round(i, 2) for i in ious]
+
+
+def jpeg(path):
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))

@@ -25,10 +25,10 @@ def snakemake(workdir, *args, configs=(), check=True):
         str(workdir),
         "--cores",
         "2",
+        *args,  # before --configfile, whose file list would swallow a target
         "--configfile",
         str(REPO / "config.yaml"),
         *map(str, configs),
-        *args,
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
@@ -126,9 +126,11 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
                     "audio_rate": 11025,
                     "frame_rate": 1,
                     "clip_samples": 65535,
+                    "detector": "background",
                 }
             },
             "download": {"attempts": 1, "backoff_s": 0},
+            "motion": {"resize_short": 64},
         },
     )
     result = snakemake(tmp_path, configs=[config])
@@ -158,8 +160,9 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
     assert counts.get("audio") == 9 and "download" not in counts and "frames" not in counts
 
 
-def test_demo_through_frames(tmp_path):
-    """The default target's data side on a tiny demo: generated, 'downloaded', extracted."""
+def test_demo_preprocessing_end_to_end(tmp_path):
+    """A tiny demo through every data stage: generated, 'downloaded', extracted, detected,
+    motion tokens, split and packed into shards."""
     tiny = overlay(
         tmp_path,
         {
@@ -190,3 +193,8 @@ def test_demo_through_frames(tmp_path):
         assert len(jpgs) == int(frames) >= 6
     summary = json.loads((data / "splits" / "summary.json").read_text())
     assert summary["test"] == 3 and summary["pairs"] >= 3
+    detections = json.loads((data / "detection_results" / "summary.json").read_text())
+    assert detections["videos"] == 9 and detections["truth_frames"] >= 54
+    for split in ("train", "val", "test"):
+        index = json.loads((data / "shards" / f"{split}.json").read_text())
+        assert sum(len(s["videos"]) for s in index["shards"]) == 3
