@@ -40,6 +40,8 @@ def lay_out(data, *, seconds=12, rate=11025, fps=1, motion=True):
                 t = 2 + i
                 np.savez(
                     path,
+                    extractor=np.array("i3d-test"),
+                    weights_sha256=np.array("random"),
                     tokens=rng.normal(size=(t, 8)).astype(np.float32),
                     spans=np.stack([np.arange(t) * 8, np.arange(t) * 8 + 8], 1),
                 )
@@ -99,6 +101,7 @@ def test_shard_contents(shards):
         crop = Image.open(__import__("io").BytesIO(g["frames"][0].tobytes()))
         assert min(crop.size) == 72 and crop.size == (80, 72)  # the 100x90 box, shorter side 72
         assert g["motion"].dtype == np.float16
+        assert g.attrs["motion_extractor"] == "i3d-test" and len(h5.attrs["config_hash"]) == 16
 
 
 def test_rebuild_one_shard_alone(shards):

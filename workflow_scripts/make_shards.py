@@ -96,6 +96,8 @@ def video_payload(
         with np.load(motion_path, allow_pickle=False) as motion:
             payload["motion"] = motion["tokens"].astype(np.float16)
             payload["motion_spans"] = motion["spans"].astype(np.float32)
+            payload["motion_extractor"] = str(motion["extractor"])
+            payload["motion_weights"] = str(motion["weights_sha256"])
     return payload
 
 
@@ -138,6 +140,8 @@ def write_shard(path: Path, videos: list[tuple[str, str]], attrs: dict, payload_
                 if "motion" in p:
                     g.create_dataset("motion", data=p["motion"])
                     g.create_dataset("motion_spans", data=p["motion_spans"])
+                    g.attrs["motion_extractor"] = p["motion_extractor"]
+                    g.attrs["motion_weights_sha256"] = p["motion_weights"]
                 g.attrs.update(
                     {
                         "class": cls,
