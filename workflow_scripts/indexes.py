@@ -120,38 +120,32 @@ def _split_path_column(cell: str, where: str) -> tuple[str, str]:
     return folder, vid
 
 
-def read_split_csv(path: str | Path) -> list[tuple[str, str]]:
-    """The paper's train/test list: rows '/<cls>/<id>.wav,/<cls>/<id>.mp4,<frames>'."""
-    path = Path(path)
+def _csv_rows(path: Path, what: str, columns: int, meaning: str):
+    """(line number, row) of a comma-separated list, skipping blank lines; checks the width."""
     if not path.is_file():
-        raise IndexFormatError(f"{path}: split file not found")
-    rows = []
+        raise IndexFormatError(f"{path}: {what} file not found")
     with path.open(newline="") as f:
         for n, row in enumerate(csv.reader(f), 1):
             if not row or not "".join(row).strip():
                 continue
-            where = f"{path}: line {n}"
-            if len(row) != 3:
-                raise IndexFormatError(f"{where}: expected 3 columns (wav, mp4, frames)")
-            rows.append(_split_path_column(row[0], where))
-    return rows
+            if len(row) != columns:
+                raise IndexFormatError(f"{path}: line {n}: expected {columns} columns ({meaning})")
+            yield f"{path}: line {n}", row
+
+
+def read_split_csv(path: str | Path) -> list[tuple[str, str]]:
+    """The paper's train/test list: rows '/<cls>/<id>.wav,/<cls>/<id>.mp4,<frames>'."""
+    rows = _csv_rows(Path(path), "split", 3, "wav, mp4, frames")
+    return [_split_path_column(row[0], where) for where, row in rows]
 
 
 def read_pairs_csv(path: str | Path) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """The paper's fixed test pairs: rows '/<clsA>/<idA>.wav, /<clsB>/<idB>.wav'."""
-    path = Path(path)
-    if not path.is_file():
-        raise IndexFormatError(f"{path}: pair file not found")
-    pairs = []
-    with path.open(newline="") as f:
-        for n, row in enumerate(csv.reader(f), 1):
-            if not row or not "".join(row).strip():
-                continue
-            where = f"{path}: line {n}"
-            if len(row) != 2:
-                raise IndexFormatError(f"{where}: expected 2 columns (two sources)")
-            pairs.append((_split_path_column(row[0], where), _split_path_column(row[1], where)))
-    return pairs
+    rows = _csv_rows(Path(path), "pair", 2, "two sources")
+    return [
+        (_split_path_column(row[0], where), _split_path_column(row[1], where))
+        for where, row in rows
+    ]
 
 
 def read_ave_annotations(path: str | Path) -> list[Video]:
