@@ -79,10 +79,11 @@ def random_look(cls: str, width: int, height: int, rng: np.random.Generator) -> 
     reach = 0.85  # sway amplitude over the drawing's extent along that axis
     room = width if along_x else height
     extent = unit_w if along_x else unit_h
-    size = height * rng.uniform(0.3, 0.55)
-    size = min(
-        size, 0.9 * room / (extent * (1 + 2 * reach)), 0.9 * width / unit_w, 0.9 * height / unit_h
+    largest = min(
+        0.9 * room / (extent * (1 + 2 * reach)), 0.9 * width / unit_w, 0.9 * height / unit_h
     )
+    # Sizes vary per video even where the sway leaves little room (wide instruments).
+    size = min(height * rng.uniform(0.3, 0.55), largest * rng.uniform(0.6, 1.0))
     half_w, half_h = 0.5 * size * unit_w, 0.5 * size * unit_h
     if along_x:
         sway = (reach * 2 * half_w, min(0.05 * height, max(0.0, height / 2 - half_h)))
@@ -197,7 +198,8 @@ def draw_acoustic_guitar(pen, c, a, m, lw):
 
 
 def draw_accordion(pen, c, a, m, lw):
-    stretch = 0.12 * (0.5 + 0.5 * math.sin(m["phase"]))  # bellows breathe with the playing
+    # The bellows breathe with the playing and jolt on each note.
+    stretch = 0.1 * (0.5 + 0.5 * math.sin(m["phase"])) + 0.08 * m["onset"]
     left, right = 0.0, 0.62 + stretch
     pen.rect(left, 0.0, left + 0.26, 1.0, fill=c, outline=_shade(c, 0.5), width=2)
     for i in range(4):  # bass buttons
@@ -233,7 +235,7 @@ def draw_clarinet(pen, c, a, m, lw):
     for y in (0.25, 0.5, 0.75):  # silver rings
         pen.rect(0.33, y, 0.67, y + 0.015, fill=(200, 200, 210))
     ys = np.linspace(0.15, 0.78, 8)
-    _keys(pen, [0.5] * len(ys), ys, m, 0.22)
+    _keys(pen, [0.5] * len(ys), ys, m, 0.1, off=(150, 150, 160))  # small keys on a dark tube
 
 
 def draw_flute(pen, c, a, m, lw):
