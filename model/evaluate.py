@@ -1,0 +1,303 @@
+"""The paper's evaluation protocol on fixed test pairs (method.md §5), with two reference rows.
+
+Per pair (the centre clip of both videos, no augmentation):
+
+* ``model``: sigmoid masks on the 256-row log-frequency grid → unwarped to 512 linear bins ×
+  mixture magnitude → iSTFT with the mixture phase, clipped to [-1, 1]
+  (``SpectralFrontEnd.reconstruct``).
+* ``mixture``: the unprocessed mixture as the estimate of both sources (the paper's SDR_mixture).
+* ``irm``: the ideal ratio mask, i.e. the ground-truth masks on the same warped grid, clamped to
+  [0, 1] and reconstructed exactly as the model's masks are. Clamped because no sigmoid mask can
+  exceed 1, so this is the ceiling of the model's own output space; the targets themselves go up
+  to 5 (where a source's magnitude exceeds the mixture's, from phase cancellation).
+
+References are the sources as they entered the mixture (÷N where the mixture divides), truncated
+to the iSTFT length (hop · (frames - 1), 65280 for MUSIC). A pair is skipped, for every row
+alike so that all rows average the same pairs, when any reference or any estimate has
+Σ|x| ≤ 1e-5 (mir_eval raises on silent signals). Scores: ``mir_eval.separation.bss_eval_sources``
+with ``compute_permutation=False``; per pair the mean over the two sources of SDR, SIR, SAR.
+Summary numbers are means over scored pairs (the published code averaged per-batch means, which
+differs only when the last batch is partial).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+METHODS = ("model", "mixture", "irm")
+METRICS = ("sdr", "sir", "sar")
+SILENCE = 1e-5
+IRM_NOTE = "ground-truth ratio masks on the warped grid, clamped to [0, 1]"
+
+
+# ----------------------------------------------------------------------------------------------
+# Scoring
+
+
+def is_silent(x: np.ndarray) -> bool:
+    return float(np.abs(x).sum()) <= SILENCE
+
+
+def bss_scores(refs: np.ndarray, ests: np.ndarray) -> dict:
+    """mir_eval on (N, L) references and estimates in the given order; means and per source."""
+    import mir_eval.separation  # imported here: it is slow to import and only scoring needs it
+
+    with warnings.catch_warnings():
+        # 0.8 marks bss_eval_sources deprecated; it is still the protocol's reference metric.
+        warnings.simplefilter("ignore", FutureWarning)
+        sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
+            np.asarray(refs, dtype=np.float64),
+            np.asarray(ests, dtype=np.float64),
+            compute_permutation=False,
+        )
+    out = {m: float(np.mean(v)) for m, v in zip(METRICS, (sdr, sir, sar), strict=True)}
+    out["sdr_sources"] = [float(v) for v in sdr]
+    return out
+
+
+def score_pair(refs: np.ndarray, estimates: dict[str, np.ndarray]) -> dict[str, dict] | None:
+    """Scores of every method on one pair, or None when the silent-signal rule skips it."""
+    signals = [*refs, *(e for est in estimates.values() for e in est)]
+    if any(is_silent(x) for x in signals):
+        return None
+    return {method: bss_scores(refs, est) for method, est in estimates.items()}
+
+
+def _score_star(args: tuple) -> dict[str, dict] | None:
+    return score_pair(*args)
+
+
+# ----------------------------------------------------------------------------------------------
+# Separation of a batch
+
+
+@torch.no_grad()
+def estimates_from(
+    front_end,
+    mixture,
+    *,
+    masks: torch.Tensor | None = None,
+    methods: Sequence[str] = METHODS,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """References (B, N, L) and each method's estimates (B, N, L) as float64 arrays.
+
+    ``mixture`` is the ``MixtureBatch`` of the batch; ``masks`` the model's sigmoid masks on the
+    warped grid (needed for 'model').
+    """
+    length = front_end.hop * (mixture.mix_mag.shape[-1] - 1)
+    refs = mixture.sources[..., :length]
+    n = refs.shape[1]
+    out: dict[str, torch.Tensor] = {}
+    for method in methods:
+        if method == "model":
+            if masks is None:
+                raise ValueError("the 'model' row needs the model's masks")
+            out[method] = front_end.reconstruct(masks.float(), mixture.mix_mag, mixture.mix_phase)
+        elif method == "irm":
+            ideal = mixture.gt_masks.clamp(0.0, 1.0)
+            out[method] = front_end.reconstruct(ideal, mixture.mix_mag, mixture.mix_phase)
+        elif method == "mixture":
+            out[method] = mixture.mixture[:, None, :length].expand(-1, n, -1)
+        else:
+            raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    as_np = {k: v.double().cpu().numpy() for k, v in out.items()}
+    return refs.double().cpu().numpy(), as_np
+
+
+def _pair_names(dataset, count: int) -> list[dict]:
+    """Class and id of both videos of each pair, when the loader's dataset knows them."""
+    pairs = getattr(dataset, "pairs", None)
+    if not pairs:
+        return [{} for _ in range(count)]
+    return [{"class_a": a.cls, "vid_a": a.vid, "class_b": b.cls, "vid_b": b.vid} for a, b in pairs]
+
+
+def _row(index: int, names: dict, scores: dict | None, methods: Sequence[str]) -> dict:
+    row = {"pair": index, **names, "skipped": scores is None}
+    for method in methods:
+        s = scores[method] if scores is not None else None
+        for metric in METRICS:
+            row[f"{method}_{metric}"] = s[metric] if s else math.nan
+        for k, label in enumerate("ab"):
+            row[f"{method}_sdr_{label}"] = s["sdr_sources"][k] if s else math.nan
+    return row
+
+
+@torch.no_grad()
+def evaluate_pairs(
+    system,
+    loader: Iterable[dict],
+    front_end,
+    *,
+    divide_mixture: bool | None = None,
+    methods: Sequence[str] | None = None,
+    jobs: int = 1,
+    device: torch.device | str | None = None,
+) -> tuple[list[dict], dict]:
+    """Score every pair the loader yields (in order); returns (per-pair rows, summary).
+
+    ``system``: a ``SeparationSystem`` or None (then only the mixture and IRM rows). The mixture
+    divides by N when ``divide_mixture`` (default: the system's setting, else True). ``jobs``
+    > 1 scores pairs in that many processes (mir_eval is the slow part).
+    """
+    if methods is None:
+        methods = METHODS if system is not None else ("mixture", "irm")
+    methods = tuple(methods)
+    if "model" in methods and system is None:
+        raise ValueError("the 'model' row needs a system")
+    if divide_mixture is None:
+        divide_mixture = bool(system.hparams.divide_mixture) if system is not None else True
+    if device is None:
+        device = system.device if system is not None else torch.device("cpu")
+    front_end = front_end.to(device)
+    was_training = system is not None and system.training
+    if system is not None:
+        system.eval()
+
+    # Scored batch by batch, so only one batch of waveforms is held at a time.
+    pool = ProcessPoolExecutor(jobs) if jobs > 1 else None
+    scores: list[dict | None] = []
+    try:
+        for batch in loader:
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            with torch.autocast(device_type=torch.device(device).type, enabled=False):
+                mixture = front_end(batch["audio"].float(), divide=divide_mixture)
+            masks = None
+            if "model" in methods:
+                masks = torch.sigmoid(system.mask_logits(batch, mixture).float())
+            refs, ests = estimates_from(front_end, mixture, masks=masks, methods=methods)
+            work = [(refs[b], {m: ests[m][b] for m in methods}) for b in range(refs.shape[0])]
+            scores += pool.map(_score_star, work) if pool else [score_pair(*w) for w in work]
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if was_training:
+            system.train()
+    names = _pair_names(getattr(loader, "dataset", None), len(scores))
+    rows = [_row(i, names[i], s, methods) for i, s in enumerate(scores)]
+    return rows, summarise(rows, methods)
+
+
+def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
+    scored = [r for r in rows if not r["skipped"]]
+    summary = {
+        "pairs": len(rows),
+        "scored": len(scored),
+        "skipped": len(rows) - len(scored),
+        "skip_rule": f"any reference or estimate with sum|x| <= {SILENCE:g}",
+        "irm": IRM_NOTE,
+        "methods": {},
+    }
+    for method in methods:
+        entry = {}
+        for metric in METRICS:
+            values = np.array([r[f"{method}_{metric}"] for r in scored], dtype=np.float64)
+            entry[metric] = float(values.mean()) if len(values) else math.nan
+            entry[f"{metric}_median"] = float(np.median(values)) if len(values) else math.nan
+        summary["methods"][method] = entry
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# Provenance and writers
+
+
+def config_hash(config: dict) -> str:
+    """Short hash of a settings dict (key order does not matter)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def code_version() -> str:
+    """``git describe --always --dirty`` of this checkout, or 'unknown' outside git."""
+    try:
+        result = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("torch", "lightning", "mir_eval", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def provenance(config: dict) -> dict:
+    return {
+        "config_hash": config_hash(config),
+        "code_version": code_version(),
+        "packages": package_versions(),
+    }
+
+
+def _atomic_write(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def write_per_pair(path: str | Path, rows: list[dict], prov: dict) -> None:
+    """One line per pair; every line carries the config hash, code version and packages."""
+    packages = ";".join(f"{k}={v}" for k, v in prov["packages"].items())
+    extra = {"config_hash": prov["config_hash"], "code_version": prov["code_version"]}
+    extra["packages"] = packages
+    columns = list(rows[0]) + list(extra) if rows else list(extra)
+    lines = ["\t".join(columns)]
+    for row in rows:
+        lines.append("\t".join(_cell(v) for v in (row | extra).values()))
+    _atomic_write(path, "\n".join(lines) + "\n")
+
+
+def write_metrics(path: str | Path, summary: dict, prov: dict, **extra: object) -> None:
+    """The summary with its provenance (and anything else given) as JSON; NaN becomes null."""
+
+    def clean(value):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    data = clean({**extra, **summary, **prov})
+    _atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n")

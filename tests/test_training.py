@@ -1,0 +1,367 @@
+"""Training and evaluation on a tiny shard set: loss goes down, resume equals an uninterrupted
+run (also after a kill), metrics equal mir_eval, the skip rule, IRM above the mixture, DDP
+gradients, and checkpoints that load with weights_only=True."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import mir_eval.separation
+import numpy as np
+import pytest
+import torch
+
+from model.audio import SpectralFrontEnd
+from model.evaluate import evaluate_pairs, score_pair
+from model.iquery import ModelConfig
+from model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
+from model.system import SeparationData, SeparationSystem, load_system
+from tests.test_shards import build, lay_out
+from workflow_scripts import evaluate as evaluate_cli
+from workflow_scripts import train as train_cli
+
+torch.set_num_threads(1)
+# The frozen visual backbone stays in eval mode on purpose (model/visual.py).
+pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = 8191  # 32 STFT frames at hop 256: a depth-5 U-Net divides it
+SPEC = ClipSpec(clip_samples=CLIP, num_frames=3, frame_size=64)
+TINY = {"unet_depth": 5}
+RUN_CONFIG = {
+    "model": "tiny",
+    "model_overrides": TINY,
+    "clip_samples": CLIP,
+    "frame_size": 64,
+    "batch_size": 2,
+    "dup": 1,
+    "epochs": 3,
+    "num_workers": 1,  # one worker: covers the resumed loader's first iterator
+    "threads": 1,
+    "val_pairs_per_video": 1,
+    "num_val": 4,
+    "num_sanity_val_steps": 0,
+    "log_every_n_steps": 1,
+}
+PAIRS = [
+    ("cello", "cello-0", "flute", "flute-1"),
+    ("violin", "violin-1", "cello", "cello-1"),
+    ("flute", "flute-0", "violin", "violin-0"),
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """The test_shards layout (3 classes × 2 videos of tones) as train, val and test shards."""
+    data = tmp_path_factory.mktemp("training") / "demo"
+    lay_out(data)
+    build(data)
+    splits = data / "splits"
+    for split in ("val", "test"):
+        shutil.copy(splits / "train.tsv", splits / f"{split}.tsv")
+        build(data, "--split", split, "--out-index", str(data / "shards" / f"{split}.json"))
+    lines = ["class_a\tvid_a\tclass_b\tvid_b", *("\t".join(p) for p in PAIRS)]
+    (splits / "test_pairs.tsv").write_text("\n".join(lines) + "\n")
+    return data
+
+
+def train_args(data: Path, out: Path, **overrides) -> list[str]:
+    config = RUN_CONFIG | overrides
+    return [
+        "--shards-dir",
+        str(data / "shards"),
+        "--out",
+        str(out),
+        "--config-json",
+        json.dumps(config),
+    ]
+
+
+@pytest.fixture(scope="module")
+def straight_run(data, tmp_path_factory) -> Path:
+    """Three epochs without interruption: the reference for the resume tests."""
+    out = tmp_path_factory.mktemp("runs") / "straight"
+    train_cli.main(train_args(data, out))
+    return out
+
+
+def final_state(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    assert a["epoch"] == b["epoch"] and a["global_step"] == b["global_step"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
+        for pid, state in opt_a["state"].items():
+            for name, value in state.items():
+                assert torch.equal(value, opt_b["state"][pid][name]), (pid, name)
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
+def first_batch(data: Path, batch_size: int = 4, use_motion: bool = True) -> dict:
+    refs = read_shard_index(data / "shards" / "train.json")
+    ds = MixDataset(refs, spec=SPEC, seed=5, use_motion=use_motion)
+    return collate([ds[i] for i in range(batch_size)])
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["iquery", "sop"])
+def test_a_few_steps_lower_the_loss(data, variant):
+    torch.manual_seed(0)
+    system = SeparationSystem(
+        ModelConfig.tiny(**TINY, motion_dim=8, num_queries=4),
+        variant=variant,
+        lr_sound=1e-3,
+        lr_transformer=1e-3,
+    )
+    batch = first_batch(data, use_motion=variant == "iquery")
+    optimizers, _ = system.configure_optimizers()
+    assert len(optimizers) == (2 if variant == "iquery" else 1)
+    # Every trainable parameter sits in exactly one optimiser.
+    ids = [id(p) for opt in optimizers for g in opt.param_groups for p in g["params"]]
+    trainable = [id(p) for p in system.parameters() if p.requires_grad]
+    assert sorted(ids) == sorted(trainable)
+    losses = []
+    for _ in range(12):
+        loss = system.loss_and_masks(batch)[0]
+        for opt in optimizers:
+            opt.zero_grad()
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_optimisers_and_schedules_follow_the_paper():
+    system = SeparationSystem(ModelConfig.tiny(**TINY), lr_sound=1e-4, transformer_step=80)
+    (adam, adamw), schedulers = system.configure_optimizers()
+    assert type(adam) is torch.optim.Adam and adam.defaults["weight_decay"] == 0
+    assert type(adamw) is torch.optim.AdamW and adamw.defaults["weight_decay"] == 1e-4
+    predictor = {id(p) for p in system.model.predictor.parameters()}
+    assert {id(p) for p in adamw.param_groups[0]["params"]} == predictor
+    head = {id(p) for p in system.model.visual.head.parameters()}
+    assert head <= {id(p) for p in adam.param_groups[0]["params"]}
+    multi, step = (s["scheduler"] for s in schedulers)
+    lrs = []
+    for _ in range(85):
+        lrs.append((adam.param_groups[0]["lr"], adamw.param_groups[0]["lr"]))
+        multi.step()
+        step.step()
+    # Epochs are 0-based here: epoch 30 is the first after 30 trained epochs.
+    assert lrs[29][0] == pytest.approx(1e-4) and lrs[30][0] == pytest.approx(1e-5)
+    assert lrs[50][0] == pytest.approx(1e-6) and lrs[79][1] == pytest.approx(1e-4)
+    assert lrs[80][1] == pytest.approx(1e-5)
+
+
+def test_resume_equals_straight_run(data, straight_run, tmp_path):
+    out = tmp_path / "resumed"
+    train_cli.main(train_args(data, out, epochs=1))
+    summary = train_cli.main(train_args(data, out))  # same run, resumed for epochs 2 and 3
+    assert summary["resumed_from"].endswith("last.ckpt")
+    assert_same_training_state(final_state(straight_run), final_state(out))
+    with pytest.raises(SystemExit, match="different settings"):
+        train_cli.main(train_args(data, out, batch_size=3))
+
+
+def test_killed_run_resumes_to_the_same_weights(data, straight_run, tmp_path):
+    out = tmp_path / "killed"
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "workflow_scripts.train", *train_args(data, out)]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # as an out-of-memory kill or a pre-empted job would
+    proc.wait()
+    assert last.exists(), "the run was killed before its first checkpoint"
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    epoch_at_kill = torch.load(last, weights_only=True)["epoch"]
+    assert epoch_at_kill < 2
+    summary = train_cli.main(train_args(data, out))
+    assert summary["resumed_from"] is not None and summary["epochs_completed"] == 3
+    assert_same_training_state(final_state(straight_run), final_state(out))
+
+
+def test_checkpoint_loads_weights_only_and_evaluates(data, straight_run):
+    summary = json.loads((straight_run / "train_summary.json").read_text())
+    best = straight_run / summary["best_checkpoint"]
+    checkpoint = torch.load(best, weights_only=True)
+    assert checkpoint["hyper_parameters"]["variant"] == "iquery"
+    system = load_system(best)
+    assert torch.equal(
+        system.state_dict()["model.unet.up.0.weight"],
+        checkpoint["state_dict"]["model.unet.up.0.weight"],
+    )
+    result = evaluate_cli.main(
+        ["--run", str(straight_run), "--shards-dir", str(data / "shards"), "--batch-size", "2"]
+    )
+    assert result["summary"]["scored"] == len(PAIRS)
+    lines = (straight_run / "per_pair.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    assert len(lines) == 1 + len(PAIRS)
+    for column in ("model_sdr", "mixture_sdr", "irm_sdr", "config_hash", "code_version"):
+        assert column in header
+    metrics = json.loads((straight_run / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"model", "mixture", "irm"}
+    assert metrics["config_hash"] == summary["config_hash"]
+    assert set(metrics["packages"]) == {"torch", "lightning", "mir_eval", "numpy"}
+
+
+def test_bad_settings_are_named(data, tmp_path):
+    with pytest.raises(SystemExit, match="unknown setting"):
+        train_cli.main(train_args(data, tmp_path / "x", no_such_key=1))
+    with pytest.raises(SystemExit, match="multiple of 32"):
+        train_cli.main(train_args(data, tmp_path / "x", clip_samples=9000))
+    with pytest.raises(SystemExit, match="model_overrides"):
+        train_cli.main(train_args(data, tmp_path / "x", model_overrides={"depth": 3}))
+
+
+def test_scores_equal_mir_eval_and_silent_pairs_are_skipped():
+    rng = np.random.default_rng(0)
+    refs = rng.normal(size=(2, 4000))
+    ests = refs + 0.3 * rng.normal(size=(2, 4000)) + 0.2 * refs[::-1]
+    ours = score_pair(refs, {"model": ests})["model"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # deprecated in 0.8, still the reference
+        sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
+            refs, ests, compute_permutation=False
+        )
+    assert ours["sdr"] == pytest.approx(sdr.mean()) and ours["sir"] == pytest.approx(sir.mean())
+    assert ours["sar"] == pytest.approx(sar.mean())
+    assert ours["sdr_sources"] == pytest.approx(list(sdr))
+    silent_ref = refs.copy()
+    silent_ref[1] = 0
+    assert score_pair(silent_ref, {"model": ests}) is None
+    nearly_silent = ests.copy()
+    nearly_silent[0] = 1e-10  # sum |x| = 4e-7 <= 1e-5
+    assert score_pair(refs, {"model": ests, "irm": nearly_silent}) is None
+
+
+def test_skipped_pairs_are_counted(data):
+    refs = read_shard_index(data / "shards" / "test.json")
+    pairs = [((a, b), (c, d)) for a, b, c, d in PAIRS]
+    ds = MixDataset(refs, spec=SPEC, pairs=pairs, use_motion=False)
+    batches = [collate([ds[i] for i in range(len(ds))])]
+    batches[0]["audio"][1, 0] = 0  # the second pair loses its first source
+    rows, summary = evaluate_pairs(None, batches, SpectralFrontEnd())
+    assert [r["skipped"] for r in rows] == [False, True, False]
+    assert summary["scored"] == 2 and summary["skipped"] == 1
+
+
+def test_ideal_ratio_mask_beats_the_mixture(data):
+    refs = read_shard_index(data / "shards" / "test.json")
+    pairs = [((a, b), (c, d)) for a, b, c, d in PAIRS]
+    ds = MixDataset(refs, spec=SPEC, pairs=pairs, use_motion=False)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate)
+    rows, summary = evaluate_pairs(None, loader, SpectralFrontEnd())
+    assert summary["scored"] == 3 and rows[0]["class_a"] == "cello"
+    irm, mix = summary["methods"]["irm"]["sdr"], summary["methods"]["mixture"]["sdr"]
+    assert irm > mix + 10, (irm, mix)
+    assert all(r["irm_sdr"] > r["mixture_sdr"] for r in rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# DDP: Lightning's ddp_spawn on 2 CPU processes (gloo) against one process on the same batch
+
+
+class GradientDump(pl.Callback):
+    """Saves every gradient at the first optimiser step (after DDP's all-reduce) and BatchNorm
+    in eval mode, so the loss of a batch does not depend on how it is split."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.done = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        for module in pl_module.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        torch.set_num_threads(1)
+        if self.done:
+            return
+        self.done = True
+        grads = {
+            name: p.grad.detach().clone()
+            for name, p in pl_module.named_parameters()
+            if p.grad is not None
+        }
+        torch.save(grads, f"{self.path}.rank{trainer.global_rank}")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "val" in k}
+        Path(f"{self.path}.val{trainer.global_rank}").write_text(json.dumps(metrics))
+
+
+def run_one_batch(data: Path, dump: Path, *, devices: int, batch_size: int) -> None:
+    torch.manual_seed(0)
+    refs = read_shard_index(data / "shards" / "train.json")
+    train = MixDataset(refs, spec=SPEC, seed=11, dup=2)
+    # Three pairs: with two ranks one of them pads its share with an uncounted repeat.
+    pairs = [((a, b), (c, d)) for a, b, c, d in PAIRS]
+    val = MixDataset(refs, spec=SPEC, pairs=pairs)
+    system = SeparationSystem(ModelConfig.tiny(**TINY, motion_dim=8, num_queries=4))
+    module = SeparationData(train, val, batch_size=batch_size, val_batch_size=1, seed=11)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp_spawn" if devices > 1 else "auto",
+        max_epochs=1,
+        limit_train_batches=1,
+        num_sanity_val_steps=0,
+        callbacks=[GradientDump(str(dump))],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        deterministic=True,
+    )
+    trainer.fit(system, datamodule=module)
+
+
+def test_ddp_gradients_equal_one_process(data, tmp_path):
+    run_one_batch(data, tmp_path / "one", devices=1, batch_size=4)
+    run_one_batch(data, tmp_path / "ddp", devices=2, batch_size=2)
+    one = torch.load(f"{tmp_path / 'one'}.rank0", weights_only=True)
+    ranks = [torch.load(f"{tmp_path / 'ddp'}.rank{r}", weights_only=True) for r in range(2)]
+    assert one.keys() == ranks[0].keys() == ranks[1].keys() and len(one) > 10
+    for name, grad in one.items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), name  # all-reduced: identical
+        assert torch.allclose(ranks[0][name], grad, rtol=1e-4, atol=1e-7), name
+    # Validation after that step: the same mean over the three pairs on every rank.
+    val_one = json.loads(Path(f"{tmp_path / 'one'}.val0").read_text())
+    for r in range(2):
+        val = json.loads(Path(f"{tmp_path / 'ddp'}.val{r}").read_text())
+        assert val["val/sdr"] == pytest.approx(val_one["val/sdr"], rel=1e-3, abs=1e-3)
+        assert val["val/loss"] == pytest.approx(val_one["val/loss"], rel=1e-3)
+
+
+def test_evaluation_shares_pad_ranks_to_equal_length():
+    from model.system import ShareSampler
+
+    shares = [list(ShareSampler(5, rank, 2)) for rank in range(2)]
+    assert shares[0] == [(0, True), (2, True), (4, True)]
+    assert shares[1] == [(1, True), (3, True), (1, False)]
+    assert list(ShareSampler(1, 1, 2)) == [(0, False)]
+    assert list(ShareSampler(3, 0, 1)) == [(0, True), (1, True), (2, True)]
