@@ -59,16 +59,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     segment = parse_segment(args.segment)
-    record = run_stage(
+    run_stage(
         "audio",
         args.upstream,
         args.record,
         lambda _: extract_audio(
             args.video, args.wav, rate=args.rate, min_seconds=args.min_seconds, segment=segment
         ),
-    )
-    logging.getLogger("audio").info(
-        "%s/%s: %s %s", record["class"], record["vid"], record["status"], record["reason"]
     )
 
 

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     segment = parse_segment(args.segment)
-    record = run_stage(
+    run_stage(
         "frames",
         args.upstream,
         args.record,
@@ -65,9 +65,6 @@ def main(argv: list[str] | None = None) -> None:
             segment=segment,
             max_side=args.max_side,
         ),
-    )
-    logging.getLogger("frames").info(
-        "%s/%s: %s %s", record["class"], record["vid"], record["status"], record["reason"]
     )
 
 

@@ -31,6 +31,7 @@ def run_stage(
     except MediaError as err:
         log.warning("%s/%s: %s", cls, vid, err)
         return write_record(record, stage=stage, cls=cls, vid=vid, status=FAILED, reason=str(err))
+    log.info("%s/%s: ok", cls, vid)
     return write_record(record, stage=stage, cls=cls, vid=vid, status=OK, info=info)
 
 
