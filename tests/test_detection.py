@@ -78,3 +78,17 @@ def test_iou():
     a = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], dtype=float)
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], dtype=float)
     assert iou(a, b) == pytest.approx([1.0, 1 / 3])
+
+
+def test_settings_stamps(tmp_path):
+    from workflow_scripts.records import mark_made, settings_hash, up_to_date
+
+    out = tmp_path / "v.mp4.npy"
+    stamp = settings_hash({"backend": "background", "threshold": 30})
+    assert stamp == settings_hash({"threshold": 30, "backend": "background"})
+    assert not up_to_date(out, stamp)
+    save_rows(out, rows([1, 0, 0.5, 1, 1, 5, 5]))
+    assert not up_to_date(out, stamp)  # made, but with unknown settings
+    mark_made(out, stamp)
+    assert up_to_date(out, stamp)
+    assert not up_to_date(out, settings_hash({"backend": "owl"}))

@@ -13,7 +13,6 @@ demo's true boxes are known (``--truth-dir``), the summary reports the IoU again
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 from workflow_scripts.detection import iou, load_rows, save_rows, select_boxes
 from workflow_scripts.manifest import read_tsv
-from workflow_scripts.records import write_json
+from workflow_scripts.records import mark_made, settings_hash, up_to_date, write_json
 
 
 def load_frame_folder(folder: Path) -> np.ndarray:
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = {k: str(v) for k, v in vars(args).items() if k not in ("summary", "truth_dir")}
-    stamp = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    stamp = settings_hash(settings)
     videos = read_tsv(args.data_dir / "manifest.tsv")
     out_root = args.data_dir / "detection_results"
     detector = None
@@ -87,9 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     for row in tqdm(videos, desc=f"detect ({args.backend})", file=sys.stderr, disable=None):
         cls, vid = row["class"], row["vid"]
         out = out_root / cls / f"{vid}.mp4.npy"
-        stamp_path = out.with_suffix(".stamp")
         folder = args.data_dir / "frames" / cls / f"{vid}.mp4"
-        if out.is_file() and stamp_path.is_file() and stamp_path.read_text() == stamp:
+        if up_to_date(out, stamp):
             skipped += 1
         else:
             frames = load_frame_folder(folder)
@@ -116,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
                     height=h,
                 )
             save_rows(out, rows)
-            stamp_path.write_text(stamp)
+            mark_made(out, stamp)
         first = Image.open(next(folder.glob("*.jpg")))
         rows = load_rows(
             out,

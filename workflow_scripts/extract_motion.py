@@ -12,7 +12,6 @@ A rerun with the same settings skips videos already done.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from model.motion import MotionExtractor, save_tokens
 from workflow_scripts.manifest import read_tsv
-from workflow_scripts.records import write_json
+from workflow_scripts.records import mark_made, settings_hash, up_to_date, write_json
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)  # the random initialisation, when no weights are given
 
     settings = {k: str(v) for k, v in vars(args).items() if k not in ("summary", "threads")}
-    stamp = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    stamp = settings_hash(settings)
     extractor = MotionExtractor(
         args.backbone,
         args.weights,
@@ -55,15 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     for row in tqdm(videos, desc=f"motion ({args.backbone})", file=sys.stderr, disable=None):
         cls, vid = row["class"], row["vid"]
         out = args.data_dir / "motion_features" / cls / f"{vid}.mp4.npz"
-        stamp_path = out.with_suffix(".stamp")
-        if out.is_file() and stamp_path.is_file() and stamp_path.read_text() == stamp:
+        if up_to_date(out, stamp):
             reused += 1
             continue
         tokens = extractor.extract(
             args.data_dir / "frames" / cls / f"{vid}.mp4", args.fps, args.max_frames
         )
         save_tokens(out, tokens)
-        stamp_path.write_text(stamp)
+        mark_made(out, stamp)
         done += 1
     summary = {
         "settings": settings,

@@ -13,7 +13,6 @@ extracted ``motion`` (float16 tokens, T' x C) with ``motion_spans`` (seconds). S
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import sys
@@ -26,7 +25,7 @@ from PIL import Image
 from workflow_scripts.detection import load_rows, select_boxes
 from workflow_scripts.manifest import read_tsv
 from workflow_scripts.media import read_wav
-from workflow_scripts.records import atomic_path, write_json
+from workflow_scripts.records import atomic_path, settings_hash, write_json
 
 FORMAT_VERSION = 1
 
@@ -154,11 +153,6 @@ def write_shard(path: Path, videos: list[tuple[str, str]], attrs: dict, payload_
                 )
 
 
-def config_hash(settings: dict) -> str:
-    text = json.dumps(settings, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True, type=Path)
@@ -194,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         "crop_side": args.crop_side,
         "own_class_boxes": args.own_class_boxes,
         "has_motion": args.motion_dir is not None,
-        "config_hash": config_hash(settings),
+        "config_hash": settings_hash(settings),
     }
 
     def payload_of(cls, vid):

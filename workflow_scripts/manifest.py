@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 
 from workflow_scripts.records import FAILED, OK, atomic_path, read_record
-from workflow_scripts.write_index import read_videos_tsv
 
 STAGES = ("download", "audio", "frames")
 MANIFEST_COLUMNS = ["class", "vid", "seconds", "samples", "rate", "frames", "fps"]
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--excluded", required=True)
     args = parser.parse_args(argv)
-    usable, excluded = collect(read_videos_tsv(args.videos), Path(args.data_dir))
+    usable, excluded = collect(read_tsv(args.videos), Path(args.data_dir))
     write_tsv(args.manifest, MANIFEST_COLUMNS, usable)
     write_tsv(args.excluded, EXCLUDED_COLUMNS, excluded)
     total = len(usable) + len(excluded)

@@ -8,6 +8,7 @@ reason, and the manifest collects them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -91,3 +92,26 @@ def read_record(path: str | Path) -> dict:
         if key not in record:
             raise RuntimeError(f"{path}: stage record lacks {key!r}; delete it and rerun")
     return record
+
+
+def settings_hash(settings: dict) -> str:
+    """A short, order-independent hash of a stage's settings."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _stamp_path(output: Path) -> Path:
+    return output.with_suffix(".stamp")
+
+
+def up_to_date(output: str | Path, stamp: str) -> bool:
+    """Whether ``output`` exists and was made with the settings whose hash is ``stamp``."""
+    output = Path(output)
+    stamp_file = _stamp_path(output)
+    return output.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp
+
+
+def mark_made(output: str | Path, stamp: str) -> None:
+    """Record which settings made ``output`` (read back by ``up_to_date``)."""
+    with atomic_path(_stamp_path(Path(output))) as tmp:
+        tmp.write_text(stamp)

@@ -38,11 +38,6 @@ def write_index(dataset: Dataset, json_path: str, tsv_path: str) -> None:
         tmp.write_text(buffer.getvalue())
 
 
-def read_videos_tsv(path: str) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", required=True, help="dataset name (a key of config datasets)")
