@@ -1,6 +1,7 @@
 # iQuery audio-visual sound separation: from video lists to separated sound.
 # The pipeline's table of contents; each stage lives in rules/<stage>.smk and calls a small CLI
-# in workflow_scripts/. Default target: the demo dataset, end to end.
+# in workflow_scripts/. Default target: the demo dataset, end to end (preprocessing, training of
+# iQuery and its baselines, evaluation, report).
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -24,6 +25,7 @@ localrules:
     index,
     manifest,
     splits,
+    visual_weights,
 
 
 include: "rules/common.smk"
@@ -36,12 +38,13 @@ include: "rules/manifest.smk"
 include: "rules/detect.smk"
 include: "rules/motion.smk"
 include: "rules/shards.smk"
+include: "rules/train.smk"
 
 
 rule all:
     default_target: True
     input:
-        preprocessed(config["dataset"]),
+        evaluated(config["dataset"]),
 
 
 rule preprocess_demo:
@@ -62,6 +65,54 @@ rule preprocess_music21:
 rule preprocess_ave:
     input:
         preprocessed("ave"),
+
+
+# Training: each dataset's main run (config key train.runs lists the runs).
+rule train_demo:
+    input:
+        trained("demo"),
+
+
+rule train_music:
+    input:
+        trained("music"),
+
+
+rule train_music21:
+    input:
+        trained("music21"),
+
+
+rule train_ave:
+    input:
+        trained("ave"),
+
+
+# The paper's ablation: iQuery on MUSIC without the motion branch.
+rule train_nomotion:
+    input:
+        trained("music", "nomotion"),
+
+
+# Evaluation: every run of a dataset trained, scored on the test pairs, compared in a report.
+rule evaluate_demo:
+    input:
+        evaluated("demo"),
+
+
+rule evaluate_music:
+    input:
+        evaluated("music"),
+
+
+rule evaluate_music21:
+    input:
+        evaluated("music21"),
+
+
+rule evaluate_ave:
+    input:
+        evaluated("ave"),
 
 
 onsuccess:

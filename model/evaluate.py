@@ -117,6 +117,42 @@ def estimates_from(
     return refs.double().cpu().numpy(), as_np
 
 
+@torch.no_grad()
+def separate_examples(system, batch: dict, *, device: torch.device | str = "cpu") -> dict:
+    """Everything a report shows of a batch of pairs, as numpy arrays: the network's input
+    (log1p of the warped mixture), predicted and true masks on the warped grid, and the
+    waveforms of the mixture, the estimates and the references (same lengths as scored)."""
+    system.eval()
+    front_end = system.front_end.to(device)
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    with torch.autocast(device_type=torch.device(device).type, enabled=False):
+        mixture = front_end(batch["audio"].float(), divide=bool(system.hparams.divide_mixture))
+    masks = torch.sigmoid(system.mask_logits(batch, mixture).float())
+    refs, ests = estimates_from(front_end, mixture, masks=masks, methods=("model", "irm"))
+    length = refs.shape[-1]
+    return {
+        "net_input": mixture.net_input[:, 0].cpu().numpy().astype(np.float16),
+        "pred_masks": masks.cpu().numpy().astype(np.float16),
+        "gt_masks": mixture.gt_masks.cpu().numpy().astype(np.float16),
+        "mixture": mixture.mixture[:, :length].cpu().numpy().astype(np.float32),
+        "estimates": ests["model"].astype(np.float32),
+        "irm_estimates": ests["irm"].astype(np.float32),
+        "references": refs.astype(np.float32),
+    }
+
+
+def example_indices(count: int, wanted: int) -> list[int]:
+    """``wanted`` pair indices spread evenly over ``count`` pairs (the pair files group pairs by
+    their first video, so the first few would show one class only)."""
+    if count <= 0 or wanted <= 0:
+        return []
+    if wanted >= count:
+        return list(range(count))
+    return sorted(
+        {round(i * (count - 1) / (wanted - 1)) for i in range(wanted)} if wanted > 1 else {0}
+    )
+
+
 def _pair_names(dataset, count: int) -> list[dict]:
     """Class and id of both videos of each pair, when the loader's dataset knows them."""
     pairs = getattr(dataset, "pairs", None)

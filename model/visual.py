@@ -38,9 +38,15 @@ def _dilate_layer4(layer4: nn.Module) -> None:
 
 
 def load_resnet18_state(path: str | Path) -> dict[str, Tensor]:
-    """Read a torchvision resnet18 state dict, checking its key set exactly."""
+    """Read a torchvision resnet18 state dict (a torch file, or safetensors as the hub's
+    ``timm/resnet18.tv_in1k`` holds the same weights), checking its key set exactly."""
     path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a resnet18 state dict, found {type(state).__name__}")
     expected = set(torchvision.models.resnet18(weights=None).state_dict())

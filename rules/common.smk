@@ -1,18 +1,21 @@
 # Helpers shared by the rules: dataset lookup, artifact paths, config checks.
+import hashlib
 import json
 import os
 import shlex
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
-from workflow_scripts.datasets import ConfigError, load_dataset
+from workflow_scripts.datasets import ConfigError, fetch_url, is_url, load_dataset
 from workflow_scripts.ids import SAFE_CLASS_DIR, SAFE_VID
 from workflow_scripts.indexes import IndexFormatError
 
 DATA = config["paths"]["data"]
+RESULTS = config["paths"]["results"]
 # Rules call `python -m workflow_scripts....`: put the interpreter running Snakemake (which has
 # the project installed) first on PATH, so `.venv/bin/snakemake` works without activating the
 # venv. Under --sdm conda each rule's env supplies its own python instead.
@@ -27,6 +30,7 @@ wildcard_constraints:
     split=r"train|val|test",
     cls=SAFE_CLASS_DIR,
     vid=SAFE_VID,
+    run=r"[a-z][a-z0-9_]*",
 
 
 def check_config_files():
@@ -130,6 +134,20 @@ def demo_soundfont(wildcards):
     return soundfont
 
 
+def index_config(wildcards):
+    """The part of config the index depends on, as JSON: with the whole config here, any change
+    (a training key, say) would rebuild the index and so everything after it."""
+    ds = ds_config(wildcards)
+    keys = ("source", "index", "splits", "classes")
+    view = {
+        "paths": {"data": DATA},
+        "datasets": {wildcards.dataset: {k: ds[k] for k in keys if k in ds}},
+    }
+    if ds["source"] == "demo":
+        view["demo"] = config["demo"]
+    return json.dumps(view, sort_keys=True)
+
+
 def index_sources(wildcards):
     """The local files the index is read from (URLs are fetched into data/{dataset}/index/)."""
     sources = dataset(wildcards.dataset).sources
@@ -219,3 +237,122 @@ def shard_options(wildcards):
     if ds_config(wildcards)["motion"]:
         options += ["--motion-dir", f"{DATA}/{wildcards.dataset}/motion_features"]
     return " ".join(shlex.quote(o) for o in options)
+
+
+# --- training, evaluation, report ----------------------------------------------------------------
+
+VARIANTS = ("iquery", "nomotion", "sop")
+
+
+def train_runs(name):
+    """Run name -> its own settings, for dataset ``name`` (config key train.runs; a dataset not
+    listed there gets one run, iQuery, without motion where the dataset has none)."""
+    runs = config["train"]["runs"].get(name)
+    if runs:
+        return runs
+    motion = config["datasets"][name].get("motion", True)
+    return {"iquery": {"variant": "iquery" if motion else "nomotion"}}
+
+
+def run_settings(wildcards):
+    """What workflow_scripts/train.py gets for one run: the dataset's clip length, the seed and
+    train.visual_weights, then train.settings.<dataset>, then train.runs.<dataset>.<run> (each
+    overriding the last; model_overrides merged)."""
+    name, run = wildcards.dataset, wildcards.run
+    runs = train_runs(name)
+    if run not in runs:
+        raise WorkflowError(
+            f"no run {run!r} for dataset {name}: config key train.runs.{name} lists "
+            f"{', '.join(runs)}"
+        )
+    shared = config["train"]["settings"].get(name, {})
+    own = runs[run]
+    settings = {"clip_samples": config["datasets"][name]["clip_samples"]}
+    settings["seed"] = config["seed"]
+    settings["visual_weights"] = config["train"]["visual_weights"]
+    settings |= shared | own
+    settings["model_overrides"] = shared.get("model_overrides", {}) | own.get(
+        "model_overrides", {}
+    )
+    if "variant" not in settings:
+        if run not in VARIANTS:
+            raise WorkflowError(
+                f"config key train.runs.{name}.{run}: give its variant "
+                f"({', '.join(VARIANTS)})"
+            )
+        settings["variant"] = run
+    if settings.get("visual_weights"):
+        settings["visual_weights"] = weights_file(settings["visual_weights"])
+    return settings
+
+
+def weights_file(source):
+    """A weights file as a local path; URLs are fetched into {DATA}/weights/ by a rule."""
+    if not is_url(source):
+        if not Path(source).expanduser().is_file():
+            raise WorkflowError(f"visual_weights: file {source!r} not found")
+        return str(Path(source).expanduser())
+    digest = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{DATA}/weights/{digest}-{Path(urlsplit(source).path).name}"
+
+
+def weights_url(wildcards):
+    """The URL a file in {DATA}/weights/ is fetched from (a visual_weights value in config)."""
+    train = config["train"]
+    blocks = [train, *train["settings"].values()]
+    blocks += [own for runs in train["runs"].values() for own in runs.values()]
+    for block in blocks:
+        source = block.get("visual_weights")
+        if (
+            source
+            and is_url(source)
+            and Path(weights_file(source)).name == wildcards.name
+        ):
+            return source
+    raise WorkflowError(
+        f"no visual_weights URL in config gives {DATA}/weights/{wildcards.name}"
+    )
+
+
+def train_inputs(wildcards):
+    base = f"{DATA}/{wildcards.dataset}/shards"
+    select_on = config["train"]["select_on"]
+    inputs = {"train": f"{base}/train.json", "select": f"{base}/{select_on}.json"}
+    weights = run_settings(wildcards).get("visual_weights")
+    if weights:
+        inputs["weights"] = weights
+    return inputs
+
+
+def run_threads(wildcards):
+    return run_settings(wildcards).get("threads") or 1
+
+
+def run_dir(dataset, run):
+    return f"{RESULTS}/{dataset}/{run}"
+
+
+def report_inputs(wildcards):
+    """Every run of the dataset, evaluated: the report compares them."""
+    inputs = {
+        "examples": f"{run_dir(wildcards.dataset, wildcards.run)}/examples.npz",
+    }
+    for run in train_runs(wildcards.dataset):
+        inputs[f"metrics_{run}"] = f"{run_dir(wildcards.dataset, run)}/metrics.json"
+    return inputs
+
+
+def compared_runs(wildcards):
+    runs = [r for r in train_runs(wildcards.dataset) if r != wildcards.run]
+    return " ".join(shlex.quote(run_dir(wildcards.dataset, r)) for r in runs)
+
+
+def trained(name, run=None):
+    """What a train_<dataset> target asks for: a run's summary (default: the dataset's first)."""
+    run = run or next(iter(train_runs(name)))
+    return f"{run_dir(name, run)}/train_summary.json"
+
+
+def evaluated(name):
+    """What an evaluate_<dataset> target asks for: the first run's report, comparing them all."""
+    return f"{run_dir(name, next(iter(train_runs(name))))}/report.html"

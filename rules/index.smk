@@ -12,7 +12,7 @@ rule index:
     conda:
         "../envs/preprocess.yaml"
     params:
-        config_json=lambda wildcards: json.dumps(config),
+        config_json=index_config,
     shell:
         "python -m workflow_scripts.write_index --name {wildcards.dataset}"
         " --config-json {params.config_json:q} --json {output.json:q} --tsv {output.tsv:q}"

@@ -4,7 +4,9 @@ ideal ratio mask, by the paper's protocol (``model/evaluate.py``).
     python -m workflow_scripts.evaluate --run results/demo/iquery --shards-dir data/demo/shards \
         [--checkpoint best|last|PATH] [--pairs data/demo/splits/test_pairs.tsv] [--jobs 2]
 
-Writes ``per_pair.tsv`` and ``metrics.json`` into the run folder (or ``--out``). The checkpoint is
+Writes ``per_pair.tsv`` and ``metrics.json`` into the run folder (or ``--out``), and with
+``--examples K`` also ``examples.npz``: masks, spectrograms and waveforms of K test pairs spread
+over the list, which the report shows. The checkpoint is
 read with ``torch.load(..., weights_only=True)`` and the model rebuilt from its saved
 hyper-parameters; clip and frame settings come from the checkpoint too, so the test clips are
 cut exactly as the training clips were.
@@ -40,6 +42,30 @@ def find_checkpoint(run: Path, which: str) -> Path:
     return path
 
 
+def write_examples(path: Path, system, dataset, rows, rate: int, wanted: int, device: str) -> None:
+    """Separate ``wanted`` pairs spread over the list again, keeping what the report shows."""
+    import numpy as np
+
+    from model.evaluate import example_indices, separate_examples
+    from model.shard_dataset import collate
+    from workflow_scripts.records import atomic_path
+
+    picked = example_indices(len(dataset), wanted)
+    arrays = separate_examples(system, collate([dataset[i] for i in picked]), device=device)
+    names = [[rows[i].get(k, "") for k in ("class_a", "vid_a", "class_b", "vid_b")] for i in picked]
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f,
+                pair=np.array(picked),
+                names=np.array(names, dtype=str),
+                model_sdr=np.array([rows[i]["model_sdr"] for i in picked]),
+                audio_rate=np.array(rate),
+                hop=np.array(system.hparams.hop),
+                **arrays,
+            )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, type=Path, help="results/<dataset>/<run>")
@@ -52,11 +78,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="processes scoring with mir_eval")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--examples", type=int, default=0, help="pairs kept for the report")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
 
     import torch
 
     from model.evaluate import evaluate_pairs, provenance, write_metrics, write_per_pair
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from model.shard_dataset import ClipSpec, MixDataset, collate
     from model.system import load_system
     from workflow_scripts.train import ConfigError, read_pairs, shard_facts
@@ -119,6 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     }
     write_metrics(out / "metrics.json", summary, prov, **extra)
+    if args.examples:
+        rate = facts["audio_rate"]
+        write_examples(out / "examples.npz", system, dataset, rows, rate, args.examples, device)
     methods = summary["methods"]
     print(
         f"evaluate: {summary['scored']} pairs scored, {summary['skipped']} skipped; SDR "

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import random
+import shutil
 import sys
 import time
 import warnings
@@ -36,6 +38,8 @@ DEFAULTS: dict = {
     "variant": "iquery",  # iquery | nomotion | sop
     "model": "paper",  # paper | tiny (ModelConfig() or ModelConfig.tiny())
     "model_overrides": {},  # ModelConfig fields; num_queries defaults to classes + 1
+    "visual_weights": None,  # local ImageNet resnet18 state dict (.pth or .safetensors); None:
+    # random init (the workflow fetches a URL given in config.yaml to a local file first)
     "batch_size": 8,  # per device (the paper: 8 per GPU × 8 GPUs)
     "val_batch_size": None,  # None: batch_size
     "epochs": 100,
@@ -130,6 +134,7 @@ def shard_facts(index_path: Path) -> dict:
         }
         group = h5["videos"][refs[0].cls][refs[0].vid]
         facts["motion_dim"] = int(group["motion"].shape[1]) if "motion" in group else None
+        facts["audio_rate"] = int(group.attrs["rate"])
     facts["refs"] = refs
     return facts
 
@@ -179,6 +184,11 @@ def model_config(config: dict, facts: dict):
     if unknown:
         raise ConfigError(f"model_overrides: unknown field(s) {unknown}; known: {sorted(fields)}")
     overrides.setdefault("num_queries", len(facts["classes"]) + 1)
+    if config["visual_weights"]:
+        weights = Path(config["visual_weights"])
+        if not weights.is_file():
+            raise ConfigError(f"visual_weights: {weights} not found")
+        overrides.setdefault("visual_weights", str(weights))
     if config["variant"] != "iquery":
         overrides.setdefault("motion_dim", None)  # no motion branch: say so in the summary
     else:
@@ -255,8 +265,21 @@ def make_loggers(out: Path) -> list:
     return loggers
 
 
-def check_resume(out: Path, config: dict) -> None:
-    """A run folder holds one run: refuse to resume under different settings."""
+def data_identity(shards_dir: Path, select_on: str) -> str:
+    """Hash of the shard indexes a run reads: they name the shard files, the videos and the
+    preprocessing settings, so rebuilt shards with other contents make another run."""
+    digest = hashlib.sha256()
+    for split in sorted({"train", select_on}):
+        digest.update((shards_dir / f"{split}.json").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+RUN_FILES = ("checkpoints", "logs", "tensorboard", "config.json", "train_summary.json")
+
+
+def check_resume(out: Path, config: dict, *, on_change: str = "error") -> None:
+    """A run folder holds one run: refuse to resume under different settings or data, or (with
+    ``on_change='restart'``, what the workflow uses) clear the old run and start afresh."""
     saved_path = out / "config.json"
     if not saved_path.is_file():
         return
@@ -266,11 +289,22 @@ def check_resume(out: Path, config: dict) -> None:
         for k in set(saved) | set(config)
         if k not in RESUMABLE_KEYS and saved.get(k) != config.get(k)
     )
-    if changed:
+    if not changed:
+        return
+    if on_change != "restart":
         raise ConfigError(
             f"{out} holds a run with different settings ({', '.join(changed)}); "
-            "use another --out or delete that folder"
+            "use another --out, delete that folder, or pass --on-change restart"
         )
+    print(
+        f"train: {out}: settings changed ({', '.join(changed)}); starting afresh", file=sys.stderr
+    )
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -282,7 +316,15 @@ def _write_json(path: Path, data: dict) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def train(shards_dir: Path, out: Path, config: dict, *, select_on: str, cluster_env: str) -> dict:
+def train(
+    shards_dir: Path,
+    out: Path,
+    config: dict,
+    *,
+    select_on: str,
+    cluster_env: str = "lightning",
+    on_change: str = "error",
+) -> dict:
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint, Timer, TQDMProgressBar
@@ -300,9 +342,10 @@ def train(shards_dir: Path, out: Path, config: dict, *, select_on: str, cluster_
         raise ConfigError(f"{select_on} shards list other classes than the train shards")
     cfg = model_config(config, facts)
     runtime = resolve_runtime(config)
-    hashed = {k: v for k, v in config.items() if k not in RUNTIME_KEYS} | {"select_on": select_on}
+    identity = {"select_on": select_on, "data": data_identity(shards_dir, select_on)}
+    hashed = {k: v for k, v in config.items() if k not in RUNTIME_KEYS} | identity
     run_hash = config_hash(hashed)
-    check_resume(out, config | {"select_on": select_on})
+    check_resume(out, config | identity, on_change=on_change)
 
     pl.seed_everything(config["seed"], workers=True)
     spec = clip_spec(config)
@@ -329,6 +372,7 @@ def train(shards_dir: Path, out: Path, config: dict, *, select_on: str, cluster_
         "frame_stride": spec.frame_stride,
         "frame_size": spec.frame_size,
         "frame_rate": facts["frame_rate"],
+        "audio_rate": facts["audio_rate"],
         "classes": facts["classes"],
         "use_motion": use_motion,
         "select_on": select_on,
@@ -396,7 +440,7 @@ def train(shards_dir: Path, out: Path, config: dict, *, select_on: str, cluster_
     last = ckpt_dir / "last.ckpt"
     resumed = str(last) if last.is_file() else None
     if trainer.is_global_zero:
-        _write_json(out / "config.json", config | {"select_on": select_on})
+        _write_json(out / "config.json", config | identity)
     started = time.time()
     with warnings.catch_warnings():
         # The frozen visual backbone stays in eval mode on purpose (model/visual.py).
@@ -467,6 +511,12 @@ def main(argv: list[str] | None = None) -> dict:
         default="lightning",
         help="slurm: take ranks from SLURM (srun with one task per device)",
     )
+    parser.add_argument(
+        "--on-change",
+        choices=["error", "restart"],
+        default="error",
+        help="when --out holds a run with other settings or data: stop, or delete it and restart",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config_json)
@@ -478,6 +528,7 @@ def main(argv: list[str] | None = None) -> dict:
             config,
             select_on=args.select_on,
             cluster_env=args.cluster_env,
+            on_change=args.on_change,
         )
     except ConfigError as err:
         raise SystemExit(f"train: {err}") from err

@@ -3,8 +3,8 @@
     python -m workflow_scripts.write_index --name music --config-json '{...}' \
         --json data/music/index.json --tsv data/music/videos.tsv
 
-The config JSON is the workflow's effective config (the rule passes it), so a value given with
-``--config`` on the command line is seen here too.
+The config JSON holds the part of the workflow's effective config that the index depends on
+(the rule passes it), so a value given with ``--config`` on the command line is seen here too.
 """
 
 from __future__ import annotations
