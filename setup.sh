@@ -13,6 +13,8 @@ need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v fluidsynth >/dev/null || need_apt+=(fluidsynth)
 [[ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]] || need_apt+=(timgm6mb-soundfont)
+# The tests open the HTML report in a real (headless) browser.
+[[ "$extras" == *test* ]] && ! command -v chromium >/dev/null && need_apt+=(chromium)
 if ((${#need_apt[@]})); then
     sudo=""
     [[ $(id -u) -ne 0 ]] && sudo="sudo"
