@@ -160,9 +160,11 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
     assert counts.get("audio") == 9 and "download" not in counts and "frames" not in counts
 
 
-def test_demo_preprocessing_end_to_end(tmp_path):
-    """A tiny demo through every data stage: generated, 'downloaded', extracted, detected,
-    motion tokens, split and packed into shards."""
+def test_demo_end_to_end(tmp_path):
+    """A tiny demo through every stage: generated, 'downloaded', extracted, detected, motion
+    tokens, split, packed into shards; then iQuery, SoP and no-motion trained (one step each),
+    evaluated and compared in the report. A model key changed afterwards reruns only training,
+    evaluation and report."""
     tiny = overlay(
         tmp_path,
         {
@@ -176,9 +178,22 @@ def test_demo_preprocessing_end_to_end(tmp_path):
                 "height": 120,
                 "fps": 8,
             },
+            "train": {
+                "eval_jobs": 1,
+                "report_examples": 2,
+                "settings": {
+                    "demo": {
+                        "epochs": 1,
+                        "dup": 1,
+                        "batch_size": 2,
+                        "num_sanity_val_steps": 0,
+                        "model_overrides": {"ngf": 4, "channels": 4, "visual_dim": 4},
+                    }
+                },
+            },
         },
     )
-    snakemake(tmp_path, "preprocess_demo", configs=[tiny])
+    snakemake(tmp_path, "evaluate_demo", configs=[tiny])
     data = tmp_path / "data" / "demo"
     index = json.loads((data / "source" / "index.json").read_text())
     assert sorted(index["videos"]) == ["cello", "flute", "xylophone"]
@@ -198,3 +213,40 @@ def test_demo_preprocessing_end_to_end(tmp_path):
     for split in ("train", "val", "test"):
         index = json.loads((data / "shards" / f"{split}.json").read_text())
         assert sum(len(s["videos"]) for s in index["shards"]) == 3
+    results = tmp_path / "results" / "demo"
+    for run in ("iquery", "sop", "nomotion"):
+        metrics = json.loads((results / run / "metrics.json").read_text())
+        assert metrics["variant"] == run and metrics["scored"] + metrics["skipped"] >= 3
+    page = (results / "iquery" / "report.html").read_text()
+    for label in ("iquery (iquery)", "sop (sop)", "nomotion (nomotion)", "ideal ratio mask"):
+        assert f"<td>{label}</td>" in page
+    # A model key changed: training, evaluation and report rerun, nothing before them.
+    wider = overlay(
+        tmp_path,
+        {"train": {"settings": {"demo": {"model_overrides": {"ngf": 8}}}}},
+        "wider.yaml",
+    )
+    plan = snakemake(tmp_path, "-n", "evaluate_demo", configs=[tiny, wider])
+    assert job_counts(plan.stdout) == {"train": 3, "evaluate": 3, "report": 1, "evaluate_demo": 1}
+
+
+def test_train_settings_schema_names_every_training_setting():
+    """config.yaml's training blocks are checked by the schema before anything runs: it must
+    know exactly the settings workflow_scripts/train.py takes."""
+    from model.iquery import ModelConfig
+    from workflow_scripts.train import DEFAULTS
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    settings = schema["$defs"]["train_settings"]["properties"]
+    assert set(settings) == set(DEFAULTS)
+    overrides = set(settings["model_overrides"]["properties"])
+    # motion_dim and visual_weights are set by the workflow (variant, visual_weights key).
+    fields = set(ModelConfig.__dataclass_fields__) - {"motion_dim", "visual_weights"}
+    assert overrides == fields
+
+
+def test_training_typo_is_named(tmp_path):
+    typo = overlay(tmp_path, {"train": {"settings": {"demo": {"epoch": 3}}}}, "typo.yaml")
+    result = snakemake(tmp_path, "-n", configs=[typo], check=False)
+    assert result.returncode != 0
+    assert "'epoch' was unexpected" in result.stderr + result.stdout
