@@ -31,10 +31,11 @@ rule train:
         select_on=config["train"]["select_on"],
     shell:
         # --on-change restart: new settings or data start the run afresh; otherwise an
-        # interrupted run resumes from its last checkpoint.
+        # interrupted run resumes from its last checkpoint. Lightning's progress bar writes to
+        # stdout: both streams go to the log (follow it with `tail -f`).
         "python -m workflow_scripts.train --shards-dir {params.shards_dir:q}"
         " --out {params.out:q} --config-json {params.settings:q}"
-        " --select-on {params.select_on} --on-change restart 2> {log:q}"
+        " --select-on {params.select_on} --on-change restart > {log:q} 2>&1"
 
 
 rule evaluate:

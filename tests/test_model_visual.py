@@ -47,6 +47,17 @@ def test_loads_saved_state_dict(weights_file):
     assert torch.equal(net.backbone[1].running_var, saved["bn1.running_var"])
 
 
+def test_loads_safetensors_as_the_hub_keeps_them(tmp_path, weights_file):
+    from safetensors.torch import save_file
+
+    state = torch.load(weights_file, weights_only=True)
+    path = tmp_path / "model.safetensors"
+    # The hub's file has no num_batches_tracked buffers.
+    save_file({k: v for k, v in state.items() if "num_batches_tracked" not in k}, str(path))
+    net = VisualNet(weights=path)
+    assert torch.equal(net.backbone[7][1].conv2.weight, state["layer4.1.conv2.weight"])
+
+
 def test_old_files_without_num_batches_tracked_load(tmp_path, weights_file):
     state = torch.load(weights_file, weights_only=True)
     path = tmp_path / "old.pth"
