@@ -99,9 +99,11 @@ def render(
     *,
     sample_rate: int,
     soundfont: str | Path,
-    peak: float,
+    level_db: float,
 ) -> np.ndarray:
-    """Stereo float32 (n, 2) audio, exactly ``seconds`` long, peak-normalised to ``peak``."""
+    """Stereo float32 (n, 2) audio, exactly ``seconds`` long, at an RMS level of ``level_db``
+    dBFS (its peak kept under 0.95). Loudness, not peak, is what sets how two instruments balance
+    in a mixture: with peak normalisation a sustained cello sat 15 dB above a plucked guitar."""
     executable = shutil.which("fluidsynth")
     if executable is None:
         raise RuntimeError("fluidsynth not found on PATH: install it (./setup.sh does)")
@@ -134,8 +136,11 @@ def render(
     n = round(seconds * sample_rate)  # crop the release tail past the last note
     out = np.zeros((n, 2), dtype=np.float32)
     out[: min(n, len(audio))] = audio[:n, :2] if channels >= 2 else audio[:n, [0, 0]]
-    top = np.abs(out).max()
-    return out * (peak / top) if top > 0 else out
+    rms = float(np.sqrt(np.mean(out**2)))
+    if rms == 0:
+        return out
+    gain = min(10 ** (level_db / 20) / rms, 0.95 / float(np.abs(out).max()))
+    return out * gain
 
 
 def loudness_at(

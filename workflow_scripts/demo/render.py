@@ -76,7 +76,7 @@ def make_video(
         seconds,
         sample_rate=sample_rate,
         soundfont=soundfont,
-        peak=float(rng.uniform(0.5, 0.9)),
+        level_db=float(rng.uniform(-22.0, -18.0)),
     )
     frames, boxes = frames_and_boxes(
         cls,
