@@ -47,6 +47,12 @@ rule all:
         evaluated(config["dataset"]),
 
 
+# Preprocessing alone (everything up to the shards) of config key `dataset`, or of one dataset.
+rule preprocess:
+    input:
+        preprocessed(config["dataset"]),
+
+
 rule preprocess_demo:
     input:
         preprocessed("demo"),

@@ -9,7 +9,12 @@ rule visual_weights:
     params:
         url=weights_url,
     run:
-        fetch_url(params.url, Path(output[0]))
+        try:
+            fetch_url(params.url, Path(output[0]))
+        except ConfigError as err:
+            raise WorkflowError(
+                f"config key train.visual_weights (or a dataset's): {err}"
+            )
 
 
 rule train:

@@ -133,7 +133,7 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
             "motion": {"resize_short": 64},
         },
     )
-    result = snakemake(tmp_path, configs=[config])
+    result = snakemake(tmp_path, "preprocess", configs=[config])
     assert "4 videos left out; reasons in data/mine/excluded.tsv" in result.stdout + result.stderr
     data = tmp_path / "data" / "mine"
     manifest = (data / "manifest.tsv").read_text().splitlines()
@@ -151,11 +151,11 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
     summary = json.loads((data / "splits" / "summary.json").read_text())
     assert summary["pairs"] >= 1 and summary["test"] == 2
     # Nothing changed: a rerun does nothing.
-    again = snakemake(tmp_path, configs=[config])
+    again = snakemake(tmp_path, "preprocess", configs=[config])
     assert "Nothing to be done" in again.stdout + again.stderr
     # A stage key changed: only that stage (and what follows it) reruns.
     rate = overlay(tmp_path, {"datasets": {"mine": {"audio_rate": 8000}}}, "rate.yaml")
-    plan = snakemake(tmp_path, "-n", configs=[config, rate])
+    plan = snakemake(tmp_path, "-n", "preprocess", configs=[config, rate])
     counts = job_counts(plan.stdout)
     assert counts.get("audio") == 9 and "download" not in counts and "frames" not in counts
 
@@ -227,7 +227,8 @@ def test_demo_end_to_end(tmp_path):
         "wider.yaml",
     )
     plan = snakemake(tmp_path, "-n", "evaluate_demo", configs=[tiny, wider])
-    assert job_counts(plan.stdout) == {"train": 3, "evaluate": 3, "report": 1, "evaluate_demo": 1}
+    counts = job_counts(plan.stdout)
+    assert counts == {"train": 3, "evaluate": 3, "report": 1, "evaluate_demo": 1, "total": 8}
 
 
 def test_train_settings_schema_names_every_training_setting():
