@@ -251,3 +251,17 @@ def test_training_typo_is_named(tmp_path):
     result = snakemake(tmp_path, "-n", configs=[typo], check=False)
     assert result.returncode != 0
     assert "'epoch' was unexpected" in result.stderr + result.stdout
+
+
+def test_training_targets_dry_run_offline(shared_data, tmp_path):
+    """The paper's targets plan their runs on the real lists; the ImageNet weights are one job
+    shared by every run that names them."""
+    config = local_config(shared_data, tmp_path)
+    local = overlay(tmp_path, {"paths": config["paths"], "datasets": config["datasets"]})
+    result = snakemake(tmp_path, "-n", "evaluate_ave", "train_nomotion", configs=[local])
+    counts = job_counts(result.stdout)
+    # AVE: iQuery (no motion) and SoP, both evaluated; MUSIC: the no-motion ablation.
+    assert counts["train"] == 3 and counts["evaluate"] == 2 and counts["report"] == 1
+    assert counts["visual_weights"] == 1
+    assert "results/ave/iquery/report.html" in result.stdout
+    assert "results/music/nomotion/train_summary.json" in result.stdout
