@@ -9,7 +9,8 @@ epoch) and ``checkpoints/best-epochNNN.ckpt`` (highest ``val/sdr``), ``logs/`` (
 TensorBoard when installed), ``config.json`` and ``train_summary.json``. Rerunning the same
 command resumes from ``last.ckpt`` and gives the same weights as an uninterrupted run (on the
 CPU); only ``epochs`` and the runtime keys (``num_workers``, ``max_minutes``) may change between
-a run and its resumption.
+a run and its resumption. A folder holding a run with other settings or other shards is refused,
+or with ``--on-change restart`` (what the workflow passes) cleared and trained afresh.
 
 Model selection: ``--select-on val`` (default) scores fixed pairs drawn from the validation
 split every epoch; ``--select-on test`` scores the test pairs instead, as the published code did
