@@ -365,3 +365,17 @@ def test_evaluation_shares_pad_ranks_to_equal_length():
     assert shares[1] == [(1, True), (3, True), (1, False)]
     assert list(ShareSampler(1, 1, 2)) == [(0, False)]
     assert list(ShareSampler(3, 0, 1)) == [(0, True), (1, True), (2, True)]
+
+
+def test_changed_settings_are_refused_or_restart(tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"old")
+    (out / "config.json").write_text(json.dumps({"lr_sound": 1e-4, "epochs": 5, "data": "a"}))
+    # More epochs is a resumption, not a change.
+    train_cli.check_resume(out, {"lr_sound": 1e-4, "epochs": 9, "data": "a"})
+    with pytest.raises(train_cli.ConfigError, match=r"different settings \(data, lr_sound\)"):
+        train_cli.check_resume(out, {"lr_sound": 1e-3, "epochs": 5, "data": "b"})
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    train_cli.check_resume(out, {"lr_sound": 1e-3, "epochs": 5, "data": "b"}, on_change="restart")
+    assert not (out / "checkpoints").exists() and not (out / "config.json").exists()
