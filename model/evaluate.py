@@ -148,9 +148,9 @@ def example_indices(count: int, wanted: int) -> list[int]:
         return []
     if wanted >= count:
         return list(range(count))
-    return sorted(
-        {round(i * (count - 1) / (wanted - 1)) for i in range(wanted)} if wanted > 1 else {0}
-    )
+    if wanted == 1:
+        return [0]
+    return sorted({round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
 
 
 def _pair_names(dataset, count: int) -> list[dict]:

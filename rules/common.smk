@@ -1,16 +1,20 @@
 # Helpers shared by the rules: dataset lookup, artifact paths, config checks.
-import hashlib
 import json
 import os
 import shlex
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
-from workflow_scripts.datasets import ConfigError, fetch_url, is_url, load_dataset
+from workflow_scripts.datasets import (
+    ConfigError,
+    cache_name,
+    fetch_url,
+    is_url,
+    load_dataset,
+)
 from workflow_scripts.ids import SAFE_CLASS_DIR, SAFE_VID
 from workflow_scripts.indexes import IndexFormatError
 
@@ -292,8 +296,7 @@ def weights_file(source):
         if not Path(source).expanduser().is_file():
             raise WorkflowError(f"visual_weights: file {source!r} not found")
         return str(Path(source).expanduser())
-    digest = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{DATA}/weights/{digest}-{Path(urlsplit(source).path).name}"
+    return f"{DATA}/weights/{cache_name(source, 'weights')}"
 
 
 def weights_url(wildcards):

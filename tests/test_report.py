@@ -58,18 +58,17 @@ def test_examples_hold_what_the_report_shows(runs):
         assert [str(v) for v in examples["names"][0]] == list(PAIRS[0])
 
 
-def test_report_compares_runs_and_embeds_everything(runs, tmp_path):
-    page_path = report_cli.main(
-        [
-            "--run",
-            str(runs["iquery"]),
-            "--compare",
-            str(runs["sop"]),
-            "--out",
-            str(tmp_path / "r.html"),
-        ]
+@pytest.fixture(scope="module")
+def report_page(runs) -> Path:
+    """The iQuery run's report, comparing it with SoP."""
+    out = runs["iquery"].parent / "report.html"
+    return report_cli.main(
+        ["--run", str(runs["iquery"]), "--compare", str(runs["sop"]), "--out", str(out)]
     )
-    page = page_path.read_text()
+
+
+def test_report_compares_runs_and_embeds_everything(runs, report_page):
+    page = report_page.read_text()
     metrics = json.loads((runs["iquery"] / "metrics.json").read_text())
     sop = json.loads((runs["sop"] / "metrics.json").read_text())
     # The table: both models, the mixture and the IRM, with the numbers of metrics.json.
@@ -86,20 +85,11 @@ def test_report_compares_runs_and_embeds_everything(runs, tmp_path):
     assert page.count("<audio") == 2 * 5  # mixture, 2 estimates, 2 truths per example
 
 
-def test_report_opens_in_a_headless_browser(runs, tmp_path):
+def test_report_opens_in_a_headless_browser(report_page, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.fail("chromium not found: run ./setup.sh --test, which installs Debian's chromium")
-    page = report_cli.main(
-        [
-            "--run",
-            str(runs["iquery"]),
-            "--compare",
-            str(runs["sop"]),
-            "--out",
-            str(tmp_path / "r.html"),
-        ]
-    )
+
     profile = tmp_path / "profile"
     result = subprocess.run(
         [
@@ -108,7 +98,7 @@ def test_report_opens_in_a_headless_browser(runs, tmp_path):
             f"--user-data-dir={profile}",
             "--virtual-time-budget=15000",
             "--dump-dom",
-            page.resolve().as_uri(),
+            report_page.resolve().as_uri(),
         ],
         capture_output=True,
         text=True,
@@ -127,7 +117,7 @@ def test_report_opens_in_a_headless_browser(runs, tmp_path):
             f"--user-data-dir={profile}",
             f"--screenshot={shot}",
             "--window-size=1200,900",
-            page.resolve().as_uri(),
+            report_page.resolve().as_uri(),
         ],
         capture_output=True,
         timeout=120,

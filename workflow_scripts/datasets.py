@@ -74,12 +74,18 @@ def fetch_url(url: str, dest: Path, *, attempts: int = 3, timeout: float = 30.0)
     )
 
 
+def cache_name(url: str, default: str) -> str:
+    """File name a URL is cached under: a short hash of the whole URL (two URLs may end in the
+    same name) and the URL's own last part, or ``default`` where it has none."""
+    name = Path(urlsplit(url).path).name or default
+    digest = hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{digest}-{name}"
+
+
 def resolve_source(value: str, key: str, cache_dir: Path) -> Path:
     """A config source (local path or URL) as a local file; URLs are cached in ``cache_dir``."""
     if is_url(value):
-        name = Path(urlsplit(value).path).name or "index"
-        digest = hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()[:8]
-        return fetch_url(value, cache_dir / f"{digest}-{name}")
+        return fetch_url(value, cache_dir / cache_name(value, "index"))
     path = Path(value).expanduser()
     if not path.is_file():
         raise ConfigError(f"config key {key}: file {value!r} not found")

@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from model.shard_dataset import ClipSpec, MixDataset, collate
+    from model.shard_dataset import MixDataset, collate
     from model.system import load_system
-    from workflow_scripts.train import ConfigError, read_pairs, shard_facts
+    from workflow_scripts.train import ConfigError, clip_spec, read_pairs, shard_facts
 
     path = find_checkpoint(args.run, args.checkpoint)
     system = load_system(path)
@@ -110,12 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     dataset = MixDataset(
         facts["refs"],
-        spec=ClipSpec(
-            clip_samples=spec["clip_samples"],
-            num_frames=spec["num_frames"],
-            frame_stride=spec["frame_stride"],
-            frame_size=spec["frame_size"],
-        ),
+        spec=clip_spec(spec),
         frame_rate=spec["frame_rate"],
         pairs=pairs,
         use_motion=spec["use_motion"],

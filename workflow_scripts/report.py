@@ -105,6 +105,10 @@ def _fmt(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _difference(value: float | None, reference: float | None) -> float | None:
+    return value - reference if value is not None and reference is not None else None
+
+
 def results_rows(main: Run, others: list[Run]) -> list[dict]:
     """One row per trained run (its model row), then the mixture and the ideal ratio mask of
     the main run (the reference rows only depend on the test clips)."""
@@ -119,11 +123,7 @@ def results_rows(main: Run, others: list[Run]) -> list[dict]:
                 "kind": "model",
                 **{m: model.get(m) for m in METRICS},
                 "sdr_median": model.get("sdr_median"),
-                "gain": (
-                    model.get("sdr") - mixture_sdr
-                    if model.get("sdr") is not None and mixture_sdr is not None
-                    else None
-                ),
+                "gain": _difference(model.get("sdr"), mixture_sdr),
                 "scored": run.metrics.get("scored"),
                 "selection": run.metrics.get("selection", "?"),
             }
@@ -137,11 +137,7 @@ def results_rows(main: Run, others: list[Run]) -> list[dict]:
                     "kind": "reference",
                     **{m: entry.get(m) for m in METRICS},
                     "sdr_median": entry.get("sdr_median"),
-                    "gain": (
-                        entry["sdr"] - mixture_sdr
-                        if entry.get("sdr") is not None and mixture_sdr is not None
-                        else None
-                    ),
+                    "gain": _difference(entry.get("sdr"), mixture_sdr),
                     "scored": main.metrics.get("scored"),
                     "selection": "",
                 }
