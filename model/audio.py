@@ -1,11 +1,13 @@
-"""Spectral front end of iQuery: STFT, the log-frequency warp, ratio masks and the weighted L1 loss.
+"""Spectral front end of iQuery: STFT, the log-frequency warp, target masks and the weighted losses.
 
-Follows the published code (method.md §2): Hann STFT with n_fft 1022 (512 bins), centred frames,
-mixture = sum of sources / N (MUSIC; AVE does not divide), 1e-10 added to the mixture magnitude,
+Follows the published code (docs/method.md §2): Hann STFT with n_fft 1022 (512 bins), centred
+frames, mixture = sum of sources / N (MUSIC; AVE does not divide), 1e-10 added to the mixture magnitude,
 magnitudes warped to a 256-row log-frequency grid, ratio masks computed *after* warping and clamped
 to [0, 5], loss weight clamp(log1p(warped mixture), 1e-3, 10), network input log1p(warped mixture).
+Sound of Pixels, for its baseline: binary masks (source > half the mixture), weighted binary
+cross-entropy, network input log(warped mixture).
 
-Deliberate differences from the published code (method.md §10.9):
+Deliberate differences from the published code (docs/method.md §7):
 
 * The warp is a fixed interpolation matrix acting on frequency only. The published code used
   ``grid_sample`` over both axes with ``align_corners=False`` and zero padding, so it also resampled
@@ -22,9 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 N_FFT = 1022
@@ -174,13 +177,27 @@ def loss_weight(mix_mag_warped: Tensor) -> Tensor:
     return torch.log1p(mix_mag_warped).clamp(1e-3, 10.0)
 
 
-def weighted_l1(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """Mean of weight * |pred - target| over all (broadcast) elements.
+def binary_mask(source_mag: Tensor, mix_mag: Tensor) -> Tensor:
+    """Sound of Pixels' target: 1 where the source holds more than half the mixture."""
+    return (source_mag > 0.5 * mix_mag).to(source_mag.dtype)
 
-    With pred/target (B, N, F, T) and weight (B, 1, F, T) this is (1/N) Σ_n mean_n, which for
-    N = 2 is the published 0.5 · Σ_n mean(w · |p_n - g_n|).
+
+def mask_loss(kind: str, logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Each mixture's loss (B,) from logits and targets (B, N, F, T), weight (B, 1, F, T).
+
+    ``l1`` (iQuery): mean of weight · |sigmoid(logits) - target| over sources and bins, so the
+    batch mean is the published 0.5 · Σ_n mean(w · |p_n - g_n|) for N = 2. ``bce`` (Sound of
+    Pixels): mean of weight · BCE(sigmoid(logits), target), taken on the logits: the same value,
+    steadier in low precision, and safe under autocast (plain BCE is not).
     """
-    return (weight * (pred - target).abs()).mean()
+    logits, weight = logits.float(), weight.expand_as(target)
+    if kind == "bce":
+        each = F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="none")
+    elif kind == "l1":
+        each = weight * (torch.sigmoid(logits) - target).abs()
+    else:
+        raise ValueError(f"unknown loss {kind!r}; use l1 or bce")
+    return each.mean(dim=(1, 2, 3))
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,9 +212,36 @@ class MixtureBatch:
     mixture: Tensor  # (B, L)
     mix_mag: Tensor  # (B, 1, 512, T) linear magnitude, +1e-10
     mix_phase: Tensor  # (B, 1, 512, T)
-    net_input: Tensor  # (B, 1, 256, T) log1p of the warped mixture magnitude
-    gt_masks: Tensor  # (B, N, 256, T) ratio masks on the warped grid, in [0, 5]
-    weight: Tensor  # (B, 1, 256, T)
+    mix_warped: Tensor  # (B, 1, 256, T) the mixture magnitude on the log-frequency grid
+    src_warped: Tensor  # (B, N, 256, T) each source's magnitude on the same grid
+    max_ratio: float = MAX_RATIO
+
+    @cached_property
+    def net_input(self) -> Tensor:
+        """iQuery's network input: log1p of the warped mixture magnitude."""
+        return torch.log1p(self.mix_warped)
+
+    @cached_property
+    def log_input(self) -> Tensor:
+        """Sound of Pixels' network input: log of the warped mixture magnitude."""
+        return torch.log(self.mix_warped)
+
+    @cached_property
+    def gt_masks(self) -> Tensor:
+        """Ratio masks on the warped grid, in [0, max_ratio]."""
+        return ratio_mask(self.src_warped, self.mix_warped, self.max_ratio)
+
+    @cached_property
+    def binary_masks(self) -> Tensor:
+        return binary_mask(self.src_warped, self.mix_warped)
+
+    @cached_property
+    def weight(self) -> Tensor:
+        return loss_weight(self.mix_warped)
+
+    def targets(self, mask: str) -> Tensor:
+        """The masks a model learns: ``ratio`` (iQuery) or ``binary`` (Sound of Pixels)."""
+        return self.binary_masks if mask == "binary" else self.gt_masks
 
 
 class SpectralFrontEnd(nn.Module):
@@ -251,26 +295,33 @@ class SpectralFrontEnd(nn.Module):
         mixture = sources.sum(dim=1)
         mix_mag, mix_phase = magnitude_phase(self.stft(mixture).unsqueeze(1))
         mix_mag = mix_mag + MAG_EPS
-        src_mag = self.stft(sources).abs()
-        mix_w = self.warp(mix_mag)
         return MixtureBatch(
             sources=sources,
             mixture=mixture,
             mix_mag=mix_mag,
             mix_phase=mix_phase,
-            net_input=torch.log1p(mix_w),
-            gt_masks=ratio_mask(self.warp(src_mag), mix_w, self.max_ratio),
-            weight=loss_weight(mix_w),
+            mix_warped=self.warp(mix_mag),
+            src_warped=self.warp(self.stft(sources).abs()),
+            max_ratio=self.max_ratio,
         )
 
     def reconstruct(
-        self, masks: Tensor, mix_mag: Tensor, mix_phase: Tensor, length: int | None = None
+        self,
+        masks: Tensor,
+        mix_mag: Tensor,
+        mix_phase: Tensor,
+        length: int | None = None,
+        threshold: float | None = None,
     ) -> Tensor:
         """Waveforms from warped masks in [0, 1] (B, N, 256, T) and the mixture's magnitude/phase.
 
-        The mask is unwarped to linear bins, multiplied with the mixture magnitude and inverted with
-        the mixture phase; output (B, N, length) clipped to [-1, 1] as the evaluation expects.
+        The mask is unwarped to linear bins (and, for binary masks, cut at ``threshold`` there,
+        as Sound of Pixels does), multiplied with the mixture magnitude and inverted with the
+        mixture phase; output (B, N, length) clipped to [-1, 1] as the evaluation expects.
         """
-        mag = self.unwarp(masks) * mix_mag
+        linear = self.unwarp(masks)
+        if threshold is not None:
+            linear = (linear > threshold).to(linear.dtype)
+        mag = linear * mix_mag
         wave = self.istft(from_magnitude_phase(mag, mix_phase.expand_as(mag)), length)
         return wave.clamp(-1.0, 1.0)

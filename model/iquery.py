@@ -1,6 +1,6 @@
 """iQuery and the Sound-of-Pixels baseline assembled from the U-Net, visual net and predictor.
 
-IQuery (method.md §3): the U-Net turns the log-frequency mixture spectrogram into a 32-channel
+IQuery (docs/method.md §3): the U-Net turns the log-frequency mixture spectrogram into a 32-channel
 full-resolution audio embedding E_A and a 256-channel latent F_A; the predictor reads F_A with the
 source's visually named class query (and motion tokens) and returns a 32-d mask embedding m; the
 mask logits are Σ_c m_c · E_A[c] at every time-frequency bin. Sigmoid and loss are left to the
@@ -11,9 +11,10 @@ Each source of a mixture is a separate query pass over the same audio features, 
 dropout 0 and the encoder depending on the audio alone, this equals re-running everything per source
 as the published code does.
 
-SoundOfPixels (Zhao et al. 2018, the ancestor): the same U-Net, and the visual vector weights the 32
-embedding channels (learnable per-channel scale, summed, plus a bias: SoP's "linear" synthesizer)
-to give the mask logits.
+SoundOfPixels (Zhao et al. 2018, the ancestor): its U-Net (the same, with a bias on the last
+conv), and the visual vector weights the 32 embedding channels (learnable per-channel scale,
+summed, plus a bias: SoP's "linear" synthesizer) to give the mask logits. Each network names the
+spectrogram it reads (``input_kind``): iQuery log1p of the magnitude, Sound of Pixels its log.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def _per_source(value: Sequence[Tensor | None] | None, n: int, name: str) -> lis
 class IQuery(nn.Module):
     """Mixture spectrogram + one source's frames, class and motion → that source's mask logits."""
 
+    input_kind = "net_input"  # MixtureBatch.net_input: log1p of the warped mixture
+
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or ModelConfig()
@@ -150,12 +153,16 @@ class IQuery(nn.Module):
 class SoundOfPixels(nn.Module):
     """Sound-of-Pixels baseline: visual vector · audio embedding channels → mask logits."""
 
+    input_kind = "log_input"  # MixtureBatch.log_input: log of the warped mixture
+
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or ModelConfig()
         if cfg.visual_dim != cfg.channels:
             raise ValueError("SoundOfPixels needs visual_dim == channels")
-        self.unet = AudioUNet(cfg.unet_depth, cfg.ngf, cfg.channels, cfg.latent_level)
+        self.unet = AudioUNet(
+            cfg.unet_depth, cfg.ngf, cfg.channels, cfg.latent_level, output_bias=True
+        )
         weights = Path(cfg.visual_weights) if cfg.visual_weights else None
         self.visual = VisualNet(cfg.visual_dim, weights, cfg.freeze_visual)
         self.scale = nn.Parameter(torch.ones(cfg.channels))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import zipfile
 from collections import defaultdict
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ import torch
 from PIL import Image
 
 from model.i3d import build_backbone
+from pipeline.files import atomic_path
 
 PAPER_FPS = 1.0
 PAPER_MAX_FRAMES = 160
@@ -361,46 +361,26 @@ def extract_motion(
 # Files
 
 
-def save_tokens(path: str | os.PathLike, mt: MotionTokens) -> None:
-    """Write ``mt`` to an .npz (no pickled objects), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                tokens=mt.tokens,
-                spans=mt.spans,
-                clip_index=mt.clip_index,
-                windows=mt.windows,
-                extractor=np.array(mt.extractor),
-                weights_sha256=np.array(mt.weights_sha256),
-                fps=np.array(mt.fps, dtype=np.float64),
-                num_frames=np.array(mt.num_frames, dtype=np.int64),
-                frame_size=np.array(mt.frame_size, dtype=np.int64),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def tokens_to_arrays(mt: MotionTokens) -> dict[str, np.ndarray]:
+    """``mt`` as plain arrays (no pickled objects), for .npz and chunk files."""
+    return {
+        "tokens": mt.tokens,
+        "spans": mt.spans,
+        "clip_index": mt.clip_index,
+        "windows": mt.windows,
+        "extractor": np.array(mt.extractor),
+        "weights_sha256": np.array(mt.weights_sha256),
+        "fps": np.array(mt.fps, dtype=np.float64),
+        "num_frames": np.array(mt.num_frames, dtype=np.int64),
+        "frame_size": np.array(mt.frame_size, dtype=np.int64),
+    }
 
 
-def load_tokens(path: str | os.PathLike) -> MotionTokens:
-    """Read an .npz written by ``save_tokens``; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"motion-token file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in _NPZ_KEYS if k not in z.files]
-            if missing:
-                raise ValueError(f"{path}: not a motion-token file, lacks {missing}")
-            d = {k: z[k] for k in _NPZ_KEYS}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        if isinstance(err, ValueError) and str(err).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: cannot be read as a motion-token file ({err})") from err
+def tokens_from_arrays(d: dict[str, np.ndarray], source: str | os.PathLike) -> MotionTokens:
+    """The inverse of ``tokens_to_arrays``; ``source`` names the file in errors."""
+    missing = [k for k in _NPZ_KEYS if k not in d]
+    if missing:
+        raise ValueError(f"{source}: not a motion-token file, lacks {missing}")
     return MotionTokens(
         tokens=d["tokens"],
         spans=d["spans"],
@@ -412,3 +392,22 @@ def load_tokens(path: str | os.PathLike) -> MotionTokens:
         num_frames=int(d["num_frames"]),
         frame_size=(int(d["frame_size"][0]), int(d["frame_size"][1])),
     )
+
+
+def save_tokens(path: str | os.PathLike, mt: MotionTokens) -> None:
+    """Write ``mt`` to an .npz, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **tokens_to_arrays(mt))
+
+
+def load_tokens(path: str | os.PathLike) -> MotionTokens:
+    """Read an .npz written by ``save_tokens``; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"motion-token file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: cannot be read as a motion-token file ({err})") from err
+    return tokens_from_arrays(arrays, path)

@@ -1,6 +1,6 @@
 """The training and test samples of iQuery, read from HDF5 shards.
 
-Training (method.md §1.3-1.4, §2): source 1 is video ``index % n``, source 2 a random video of
+Training (docs/method.md §1, §2): source 1 is video ``index % n``, source 2 a random video of
 another class; each gets a random clip centre, its audio window (65535 samples for MUSIC) with a
 random gain, ``num_frames`` frames around the centre, cropped to their chosen box (done when the
 shards were written), randomly cropped to ``frame_size`` and flipped (one offset and flip per
@@ -29,11 +29,18 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 @dataclass(frozen=True)
 class ClipSpec:
-    clip_samples: int = 65535
-    num_frames: int = 3
-    frame_stride: int = 1
-    frame_size: int = 224
-    gain: tuple[float, float] = (0.5, 1.5)
+    """What one source of a sample holds; the values come from a run's settings."""
+
+    clip_samples: int
+    num_frames: int
+    frame_stride: int
+    frame_size: int
+    gain: tuple[float, float] = (0.5, 1.5)  # random gain per training source (the paper's)
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> ClipSpec:
+        keys = ("clip_samples", "num_frames", "frame_stride", "frame_size")
+        return cls(**{k: settings[k] for k in keys})
 
 
 @dataclass(frozen=True)
@@ -74,10 +81,31 @@ def read_shard_index(index_path: str | Path) -> list[VideoRef]:
                     )
         except (OSError, KeyError) as err:
             raise ValueError(
-                f"{path}: truncated or incomplete shard ({err}); rebuild it with "
-                f"make_shards --only {entry['file'][-7:-3]}"
+                f"{path}: truncated or incomplete shard ({err}); delete it and rerun the "
+                "workflow to rebuild it alone"
             ) from err
     return refs
+
+
+def read_split_facts(index_path: str | Path) -> dict:
+    """A split's videos and what training needs to know of them (class order, frame rate,
+    audio rate, motion width, the shards' config hash), from its index and first shard."""
+    index_path = Path(index_path)
+    if not index_path.is_file():
+        raise FileNotFoundError(f"{index_path}: no shard index; run the shards stage first")
+    refs = read_shard_index(index_path)
+    if not refs:
+        raise ValueError(f"{index_path}: the split holds no videos")
+    with h5py.File(refs[0].shard, "r") as h5:
+        group = h5["videos"][refs[0].cls][refs[0].vid]
+        return {
+            "refs": refs,
+            "classes": json.loads(h5.attrs["classes"]),
+            "frame_rate": float(h5.attrs["frame_rate"]),
+            "config_hash": str(h5.attrs.get("config_hash", "")),
+            "motion_dim": int(group["motion"].shape[1]) if "motion" in group else None,
+            "audio_rate": int(group.attrs["rate"]),
+        }
 
 
 class ShardReader:
@@ -154,15 +182,17 @@ class MixDataset(torch.utils.data.Dataset):
         self,
         refs: list[VideoRef],
         *,
-        spec: ClipSpec = ClipSpec(),
-        frame_rate: float = 1.0,
-        seed: int = 1234,
+        spec: ClipSpec,
+        frame_rate: float,
+        seed: int | None = None,
         dup: int = 1,
         pairs: list[tuple[tuple[str, str], tuple[str, str]]] | None = None,
         use_motion: bool = True,
     ):
         if len({r.class_index for r in refs}) < 2:
             raise ValueError("mixing needs videos of at least two classes")
+        if pairs is None and seed is None:
+            raise ValueError("training samples need a seed")
         self.refs, self.spec, self.fps, self.seed = refs, spec, frame_rate, seed
         self.dup, self.use_motion, self.epoch = dup, use_motion, 0
         by_key = {(r.cls, r.vid): r for r in refs}

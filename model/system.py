@@ -1,19 +1,22 @@
-"""Training system: iQuery (or the Sound-of-Pixels baseline) with the paper's optimisers, as a
-LightningModule, and the data module that feeds it (method.md §2, §4).
+"""Training system: iQuery (or the Sound-of-Pixels baseline) with its recipe, as a
+LightningModule, and the data module that feeds it (docs/method.md §2, §4, §6).
 
-Loss: weighted L1 between sigmoid(logits) and the ratio masks on the 256-row log-frequency grid,
-averaged over both sources. Optimisers, as the published code has them:
+Loss: ratio masks with weighted L1 between sigmoid(logits) and the targets (iQuery), or binary
+masks with weighted binary cross-entropy (Sound of Pixels), on the 256-row log-frequency grid,
+averaged over both sources. Optimisers:
 
-* Adam (lr_sound, no weight decay) over the U-Net and the visual net's 3×3 head (and the visual
-  backbone when it is trained from scratch); lr × 0.1 after epochs ``lr_steps`` (30, 50).
-* AdamW (lr_transformer, weight_decay) over the transformer/predictor (queries, projections, mask
-  MLP); lr × 0.1 every ``transformer_step`` epochs (80 for MUSIC, 40 for AVE).
-* ``sop``: one Adam over everything trainable, with the ``lr_steps`` schedule.
+* ``adam`` (iQuery, as its published code has them): Adam (lr_sound, no weight decay) over the
+  U-Net and the visual head (and the visual backbone at lr_frame when it is trained), × 0.1
+  after epochs ``lr_steps`` (30, 50); AdamW (lr_transformer, weight_decay) over the transformer
+  (queries, projections, mask MLP), × 0.1 every ``transformer_step`` epochs (80, AVE 40).
+* ``sgd`` (Sound of Pixels): one SGD with momentum and weight decay over everything, the visual
+  backbone at lr_frame, the rest at lr_sound (the transformer, if any, at lr_transformer),
+  × 0.1 after epochs ``lr_steps`` (40, 80).
 
 Two optimisers need manual optimisation; Lightning's ``global_step`` then counts optimiser steps
-(2 per batch for iQuery, 1 for SoP). Schedules are stepped per epoch, caught up at each epoch's
-start (not at its end), so the learning rate is a function of the epoch alone, whichever hook a
-checkpoint was taken in.
+(2 per batch with Adam + AdamW, 1 with SGD). Schedules are stepped per epoch, caught up at each
+epoch's start (not at its end), so the learning rate is a function of the epoch alone, whichever
+hook a checkpoint was taken in.
 
 Determinism: every training sample is drawn from a generator seeded by (seed, epoch, index) and
 the order of an epoch by (seed, epoch), both independent of workers and of restarts, so a run
@@ -32,24 +35,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model.audio import SpectralFrontEnd, weighted_l1
+from model.audio import SpectralFrontEnd, mask_loss
 from model.iquery import IQuery, ModelConfig, SoundOfPixels
 from model.shard_dataset import MixDataset, collate, normalize_frames
+from model.variants import variant as find_variant
 
-VARIANTS = ("iquery", "nomotion", "sop")
+BINARY_THRESHOLD = 0.5  # where Sound of Pixels cuts its binary masks at test time
 
 
 def build_model(config: ModelConfig, variant: str) -> torch.nn.Module:
     """The network of a variant; ``nomotion`` is iQuery without the motion branch."""
-    if variant == "iquery":
-        if config.motion_dim is None:
-            raise ValueError("variant 'iquery' needs motion_dim; use variant 'nomotion'")
-        return IQuery(config)
-    if variant == "nomotion":
-        return IQuery(dataclasses.replace(config, motion_dim=None))
-    if variant == "sop":
+    spec = find_variant(variant)
+    if spec.network == "sop":
         return SoundOfPixels(config)
-    raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+    if spec.motion and config.motion_dim is None:
+        raise ValueError(f"variant {variant!r} needs motion_dim; use variant 'nomotion'")
+    return IQuery(config if spec.motion else dataclasses.replace(config, motion_dim=None))
 
 
 class SeparationSystem(pl.LightningModule):
@@ -59,15 +60,20 @@ class SeparationSystem(pl.LightningModule):
         self,
         model_config: ModelConfig | dict,
         *,
-        variant: str = "iquery",
-        lr_sound: float = 1e-4,
-        lr_transformer: float = 1e-4,
-        weight_decay: float = 1e-4,
-        lr_steps: tuple[int, ...] | list[int] = (30, 50),
-        transformer_step: int = 80,
-        divide_mixture: bool = True,
-        n_fft: int = 1022,
-        hop: int = 256,
+        variant: str,
+        mask: str,
+        loss: str,
+        optimizer: str,
+        lr_sound: float,
+        lr_frame: float,
+        lr_transformer: float,
+        weight_decay: float,
+        momentum: float,
+        lr_steps: tuple[int, ...] | list[int],
+        transformer_step: int,
+        divide_mixture: bool,
+        n_fft: int,
+        hop: int,
         data_spec: dict | None = None,
     ) -> None:
         super().__init__()
@@ -78,9 +84,14 @@ class SeparationSystem(pl.LightningModule):
             {
                 "model_config": dataclasses.asdict(model_config),
                 "variant": variant,
+                "mask": mask,
+                "loss": loss,
+                "optimizer": optimizer,
                 "lr_sound": lr_sound,
+                "lr_frame": lr_frame,
                 "lr_transformer": lr_transformer,
                 "weight_decay": weight_decay,
+                "momentum": momentum,
                 "lr_steps": [int(s) for s in lr_steps],
                 "transformer_step": int(transformer_step),
                 "divide_mixture": bool(divide_mixture),
@@ -93,8 +104,19 @@ class SeparationSystem(pl.LightningModule):
         self.variant = variant
         self.model = build_model(model_config, variant)
         self.front_end = SpectralFrontEnd(n_fft, hop)
-        self.uses_motion = variant == "iquery"
+        self.uses_motion = find_variant(variant).motion
         self._val_sums: dict[str, float] = {}
+
+    @classmethod
+    def from_settings(cls, model_config: ModelConfig, settings: dict, data_spec: dict):
+        """A system with the recipe in a run's settings (``model/settings.py``)."""
+        names = [p for p in cls.__init__.__code__.co_varnames if p in settings]
+        return cls(model_config, data_spec=data_spec, **{k: settings[k] for k in names})
+
+    @property
+    def threshold(self) -> float | None:
+        """Where test-time masks are cut: binary masks only."""
+        return BINARY_THRESHOLD if self.hparams.mask == "binary" else None
 
     # ------------------------------------------------------------------------------------------
     # forward
@@ -111,8 +133,9 @@ class SeparationSystem(pl.LightningModule):
             # Loader gives (B, N, T', C); the predictor reads (B, C, T') per source.
             motion = [batch["motion"][:, i].transpose(1, 2) for i in range(n)]
             padding = [batch["motion_padding"][:, i] for i in range(n)]
+        spectrogram = getattr(mixture, self.model.input_kind)
         return self.model.forward_sources(
-            mixture.net_input, [frames[:, i] for i in range(n)], classes, motion, padding
+            spectrogram, [frames[:, i] for i in range(n)], classes, motion, padding
         )
 
     def mix(self, audio: Tensor):
@@ -122,11 +145,12 @@ class SeparationSystem(pl.LightningModule):
             return self.front_end(audio.float(), divide=self.hparams.divide_mixture)
 
     def loss_and_masks(self, batch: dict):
+        """Each mixture's loss (B,), the sigmoid masks and the ``MixtureBatch`` of a batch."""
         mixture = self.mix(batch["audio"])
         logits = self.mask_logits(batch, mixture)
-        masks = torch.sigmoid(logits.float())
-        loss = weighted_l1(masks, mixture.gt_masks, mixture.weight)
-        return loss, masks, mixture
+        target = mixture.targets(self.hparams.mask)
+        losses = mask_loss(self.hparams.loss, logits, target, mixture.weight)
+        return losses, torch.sigmoid(logits.float()), mixture
 
     # ------------------------------------------------------------------------------------------
     # training
@@ -154,7 +178,7 @@ class SeparationSystem(pl.LightningModule):
             self.log(f"lr/{i}", opt.param_groups[0]["lr"], on_step=False, on_epoch=True)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss, _, _ = self.loss_and_masks(batch)
+        loss = self.loss_and_masks(batch)[0].mean()
         opts = self._optimizers()
         for opt in opts:
             opt.zero_grad(set_to_none=True)
@@ -173,20 +197,34 @@ class SeparationSystem(pl.LightningModule):
         return loss.detach()
 
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
-        """Trainable parameters per optimiser: 'sound' (Adam) and 'transformer' (AdamW)."""
+        """Trainable parameters by learning rate: 'frame' (the visual backbone, lr_frame),
+        'transformer' (lr_transformer) and 'sound' (all the rest: U-Net, visual head, SoP's
+        channel weights; lr_sound). Empty groups are left out."""
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        if self.variant == "sop":
-            return {"sound": trainable}
-        transformer = [p for p in self.model.predictor.parameters() if p.requires_grad]
-        ids = {id(p) for p in transformer}
-        # U-Net, visual head, and the visual backbone when it is not frozen.
-        sound = [p for p in trainable if id(p) not in ids]
-        return {"sound": sound, "transformer": transformer}
+        groups: dict[str, list] = {"frame": [], "transformer": []}
+        groups["frame"] = [p for p in self.model.visual.backbone.parameters() if p.requires_grad]
+        predictor = getattr(self.model, "predictor", None)
+        if predictor is not None:
+            groups["transformer"] = [p for p in predictor.parameters() if p.requires_grad]
+        taken = {id(p) for group in groups.values() for p in group}
+        groups["sound"] = [p for p in trainable if id(p) not in taken]
+        return {name: params for name, params in groups.items() if params}
 
     def configure_optimizers(self):
         hp = self.hparams
         groups = self.parameter_groups()
-        adam = torch.optim.Adam(groups["sound"], lr=hp.lr_sound)
+        rates = {"sound": hp.lr_sound, "frame": hp.lr_frame, "transformer": hp.lr_transformer}
+        if hp.optimizer == "sgd":
+            sgd = torch.optim.SGD(
+                [{"params": p, "lr": rates[name]} for name, p in groups.items()],
+                momentum=hp.momentum,
+                weight_decay=hp.weight_decay,
+            )
+            steps = torch.optim.lr_scheduler.MultiStepLR(sgd, hp.lr_steps, gamma=0.1)
+            return [sgd], [{"scheduler": steps, "interval": "epoch"}]
+        adam = torch.optim.Adam(
+            [{"params": groups[n], "lr": rates[n]} for n in ("sound", "frame") if n in groups]
+        )
         optimizers = [adam]
         schedulers = [torch.optim.lr_scheduler.MultiStepLR(adam, hp.lr_steps, gamma=0.1)]
         if "transformer" in groups:
@@ -207,15 +245,16 @@ class SeparationSystem(pl.LightningModule):
         self._val_sums |= {"scored": 0.0, "skipped": 0.0}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        from model.evaluate import estimates_from, score_pair
+        from model.metrics import estimates_from, score_pair
 
-        _, masks, mixture = self.loss_and_masks(batch)
+        # Per-pair losses, so that repeated padding pairs can be left out.
+        losses, masks, mixture = self.loss_and_masks(batch)
         counted = batch.get("counted")
         if counted is None:
             counted = torch.ones(masks.shape[0], dtype=torch.bool)
-        # Per-pair loss, so that repeated padding pairs can be left out.
-        losses = (mixture.weight * (masks - mixture.gt_masks).abs()).mean(dim=(1, 2, 3))
-        refs, ests = estimates_from(self.front_end, mixture, masks=masks, methods=("model",))
+        refs, ests = estimates_from(
+            self.front_end, mixture, masks=masks, methods=("model",), threshold=self.threshold
+        )
         sums = self._val_sums
         for b in range(refs.shape[0]):
             if not bool(counted[b]):
@@ -405,6 +444,9 @@ def load_system(path: str | Path, map_location: str | torch.device = "cpu") -> S
         if model_config.get("freeze_visual") is None:
             model_config["freeze_visual"] = True
         model_config["visual_weights"] = None
-    system = SeparationSystem(model_config, **hparams)
+    try:
+        system = SeparationSystem(model_config, **hparams)
+    except TypeError as err:
+        raise ValueError(f"{path}: made by another version of this code ({err}); retrain") from err
     system.load_state_dict(state, strict=True)
     return system.eval()

@@ -1,4 +1,4 @@
-"""Spectrogram U-Net of iQuery (``unet7`` of the published code, method.md §3.2).
+"""Spectrogram U-Net of iQuery (``unet7`` of the published code, docs/method.md §3.2).
 
 Encoder: ``depth`` 4×4 stride-2 convolutions (no bias) with channels ngf·min(2^(i-1), 8) at level i
 (64, 128, 256, 512, 512, 512, 512 for ngf 64, depth 7); LeakyReLU(0.2) before every conv except the
@@ -6,8 +6,9 @@ first, BatchNorm after every conv except the first and the last. The input passe
 
 Decoder, from the innermost level outwards: concatenate the encoder map of the same level (except at
 the innermost level) → ReLU → bilinear ×2 upsampling (align_corners=True) → 3×3 conv → BatchNorm.
-The last conv has no BatchNorm and no activation and keeps a bias, as in the Sound-of-Pixels
-block it descends from; the others have none.
+No conv has a bias, the last one included, which has no BatchNorm and no activation either:
+that is the published iQuery U-Net. Sound of Pixels' own U-Net, which iQuery's descends from,
+keeps a bias on that last conv; its baseline asks for it with ``output_bias=True``.
 
 Outputs for a given depth D (input size divisible by 2^D):
 
@@ -41,6 +42,7 @@ class AudioUNet(nn.Module):
         out_channels: int = 32,
         latent_level: int = 3,
         in_channels: int = 1,
+        output_bias: bool = False,
     ) -> None:
         super().__init__()
         if depth < 2:
@@ -67,7 +69,11 @@ class AudioUNet(nn.Module):
         ch_out = [out_channels] + ch[1:depth]
         self.up = nn.ModuleList(
             nn.Conv2d(
-                ch[i] if i == depth else 2 * ch[i], ch_out[i - 1], 3, padding=1, bias=(i == 1)
+                ch[i] if i == depth else 2 * ch[i],
+                ch_out[i - 1],
+                3,
+                padding=1,
+                bias=output_bias and i == 1,
             )
             for i in range(1, depth + 1)
         )

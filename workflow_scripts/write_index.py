@@ -10,32 +10,9 @@ The config JSON holds the part of the workflow's effective config that the index
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 
-from workflow_scripts.datasets import Dataset, load_dataset
-from workflow_scripts.records import atomic_path, write_json
-
-VIDEO_COLUMNS = ["class", "vid", "url", "label", "start", "end", "problem"]
-
-
-def write_index(dataset: Dataset, json_path: str, tsv_path: str) -> None:
-    videos: dict[str, list[str]] = {}
-    for v in dataset.videos:
-        videos.setdefault(v.cls, []).append(v.url)
-    write_json(
-        json_path,
-        {"version": 1, "dataset": dataset.name, "classes": dataset.classes, "videos": videos},
-    )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
-    writer.writerow(VIDEO_COLUMNS)
-    for v in dataset.videos:
-        start, end = v.segment or ("", "")
-        writer.writerow([v.cls, v.vid, v.url, v.label, start, end, v.problem])
-    with atomic_path(tsv_path) as tmp:
-        tmp.write_text(buffer.getvalue())
+from pipeline.datasets import load_dataset, write_normalised_index
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tsv", required=True)
     args = parser.parse_args(argv)
     dataset = load_dataset(args.name, json.loads(args.config_json))
-    write_index(dataset, args.json, args.tsv)
+    write_normalised_index(dataset, args.json, args.tsv)
     print(f"{args.name}: {len(dataset.videos)} videos in {len(dataset.classes)} classes")
 
 

@@ -1,12 +1,54 @@
-"""The shared shape of a per-video stage: read the upstream record, run, record the outcome."""
+"""Per-video stage records: what a stage did to one video, and why not.
+
+The stages that may refuse a video (download, audio, frames) declare a small JSON record as their
+output and write their media beside it, at the paths ``pipeline.layout`` gives. A refused video
+therefore never stops a run: its record carries the reason, the manifest collects the records,
+and every later stage sees only the videos every stage accepted.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from workflow_scripts.records import FAILED, OK, SKIPPED, MediaError, read_record, write_record
+from pipeline.errors import MediaError
+from pipeline.files import write_json
+
+OK = "ok"
+FAILED = "failed"
+SKIPPED = "skipped"  # an earlier stage failed
+FIELDS = ("stage", "class", "vid", "status", "reason", "info")
+
+
+def write_record(
+    path: str | Path,
+    *,
+    stage: str,
+    cls: str,
+    vid: str,
+    status: str,
+    reason: str = "",
+    info: dict | None = None,
+) -> dict:
+    record = dict(zip(FIELDS, (stage, cls, vid, status, reason, info or {}), strict=True))
+    write_json(path, record)
+    return record
+
+
+def read_record(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RuntimeError(
+            f"{path}: unreadable stage record ({err}); delete it and rerun to redo that stage"
+        ) from err
+    missing = [key for key in FIELDS if key not in record]
+    if missing:
+        raise RuntimeError(f"{path}: stage record lacks {missing}; delete it and rerun")
+    return record
 
 
 def run_stage(

@@ -1,10 +1,10 @@
-"""The paper's evaluation protocol on fixed test pairs (method.md §5), with two reference rows.
+"""The paper's evaluation protocol on fixed test pairs (docs/method.md §5), with two reference rows.
 
 Per pair (the centre clip of both videos, no augmentation):
 
-* ``model``: sigmoid masks on the 256-row log-frequency grid → unwarped to 512 linear bins ×
-  mixture magnitude → iSTFT with the mixture phase, clipped to [-1, 1]
-  (``SpectralFrontEnd.reconstruct``).
+* ``model``: sigmoid masks on the 256-row log-frequency grid → unwarped to 512 linear bins
+  (binary masks then cut at 0.5) × mixture magnitude → iSTFT with the mixture phase, clipped to
+  [-1, 1] (``SpectralFrontEnd.reconstruct``).
 * ``mixture``: the unprocessed mixture as the estimate of both sources (the paper's SDR_mixture).
 * ``irm``: the ideal ratio mask, i.e. the ground-truth masks on the same warped grid, clamped to
   [0, 1] and reconstructed exactly as the model's masks are. Clamped because no sigmoid mask can
@@ -22,20 +22,17 @@ differs only when the last batch is partial).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import subprocess
-import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from pipeline.files import write_text
 
 METHODS = ("model", "mixture", "irm")
 METRICS = ("sdr", "sir", "sar")
@@ -91,11 +88,12 @@ def estimates_from(
     *,
     masks: torch.Tensor | None = None,
     methods: Sequence[str] = METHODS,
+    threshold: float | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """References (B, N, L) and each method's estimates (B, N, L) as float64 arrays.
 
     ``mixture`` is the ``MixtureBatch`` of the batch; ``masks`` the model's sigmoid masks on the
-    warped grid (needed for 'model').
+    warped grid (needed for 'model'), cut at ``threshold`` when the model makes binary masks.
     """
     length = front_end.hop * (mixture.mix_mag.shape[-1] - 1)
     refs = mixture.sources[..., :length]
@@ -105,7 +103,9 @@ def estimates_from(
         if method == "model":
             if masks is None:
                 raise ValueError("the 'model' row needs the model's masks")
-            out[method] = front_end.reconstruct(masks.float(), mixture.mix_mag, mixture.mix_phase)
+            out[method] = front_end.reconstruct(
+                masks.float(), mixture.mix_mag, mixture.mix_phase, threshold=threshold
+            )
         elif method == "irm":
             ideal = mixture.gt_masks.clamp(0.0, 1.0)
             out[method] = front_end.reconstruct(ideal, mixture.mix_mag, mixture.mix_phase)
@@ -128,7 +128,9 @@ def separate_examples(system, batch: dict, *, device: torch.device | str = "cpu"
     with torch.autocast(device_type=torch.device(device).type, enabled=False):
         mixture = front_end(batch["audio"].float(), divide=bool(system.hparams.divide_mixture))
     masks = torch.sigmoid(system.mask_logits(batch, mixture).float())
-    refs, ests = estimates_from(front_end, mixture, masks=masks, methods=("model", "irm"))
+    refs, ests = estimates_from(
+        front_end, mixture, masks=masks, methods=("model", "irm"), threshold=system.threshold
+    )
     length = refs.shape[-1]
     return {
         "net_input": mixture.net_input[:, 0].cpu().numpy().astype(np.float16),
@@ -211,10 +213,13 @@ def evaluate_pairs(
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             with torch.autocast(device_type=torch.device(device).type, enabled=False):
                 mixture = front_end(batch["audio"].float(), divide=divide_mixture)
-            masks = None
+            masks = threshold = None
             if "model" in methods:
                 masks = torch.sigmoid(system.mask_logits(batch, mixture).float())
-            refs, ests = estimates_from(front_end, mixture, masks=masks, methods=methods)
+                threshold = system.threshold
+            refs, ests = estimates_from(
+                front_end, mixture, masks=masks, methods=methods, threshold=threshold
+            )
             work = [(refs[b], {m: ests[m][b] for m in methods}) for b in range(refs.shape[0])]
             scores += pool.map(_score_star, work) if pool else [score_pair(*w) for w in work]
     finally:
@@ -248,61 +253,7 @@ def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# Provenance and writers
-
-
-def config_hash(config: dict) -> str:
-    """Short hash of a settings dict (key order does not matter)."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def code_version() -> str:
-    """``git describe --always --dirty`` of this checkout, or 'unknown' outside git."""
-    try:
-        result = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parents[1],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in ("torch", "lightning", "mir_eval", "numpy"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
-def provenance(config: dict) -> dict:
-    return {
-        "config_hash": config_hash(config),
-        "code_version": code_version(),
-        "packages": package_versions(),
-    }
-
-
-def _atomic_write(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+# Writers (the provenance comes from pipeline.provenance)
 
 
 def _cell(value) -> str:
@@ -320,7 +271,7 @@ def write_per_pair(path: str | Path, rows: list[dict], prov: dict) -> None:
     lines = ["\t".join(columns)]
     for row in rows:
         lines.append("\t".join(_cell(v) for v in (row | extra).values()))
-    _atomic_write(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def write_metrics(path: str | Path, summary: dict, prov: dict, **extra: object) -> None:
@@ -336,4 +287,4 @@ def write_metrics(path: str | Path, summary: dict, prov: dict, **extra: object) 
         return value
 
     data = clean({**extra, **summary, **prov})
-    _atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")

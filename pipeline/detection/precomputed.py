@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_scripts.detection import AGNOSTIC, DetectionError, check_rows
+from pipeline.detection.rows import AGNOSTIC, check_rows
+from pipeline.errors import DetectionError
 
 
 def import_rows(
@@ -35,8 +36,9 @@ def import_rows(
         raw = np.load(path, allow_pickle=False)
     except FileNotFoundError as err:
         raise DetectionError(
-            f"{path}: no precomputed detection file; put the circulating files under "
-            "detection.precomputed_dir in the original layout, or use another backend"
+            f"{path}: no precomputed detection file; put the circulating files, in the "
+            "original layout, in the folder the dataset's detections_dir names, or use another "
+            "backend"
         ) from err
     except (ValueError, OSError, EOFError) as err:
         raise DetectionError(f"{path}: not a readable .npy file ({err})") from err

@@ -10,10 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_scripts.demo.drawing import background, compose, random_look
-from workflow_scripts.demo.melody import loudness_at, melody, onset_strength, render
-from workflow_scripts.demo.naming import INSTRUMENT_PROGRAMS
-from workflow_scripts.records import atomic_path
+from pipeline.demo.drawing import background, compose, random_look
+from pipeline.demo.melody import loudness_at, melody, onset_strength, render
+from pipeline.demo.naming import INSTRUMENT_PROGRAMS
+from pipeline.files import atomic_path
+
+# H.264 video and AAC audio in a +faststart MP4, bit-exact so the same seed gives the same file.
+_ENCODE = (
+    ["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20"]
+    + ["-pix_fmt", "yuv420p", "-threads", "1", "-c:a", "aac", "-b:a", "128k", "-ac", "2"]
+    + ["-movflags", "+faststart", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+    + ["-flags:a", "+bitexact", "-map_metadata", "-1", "-shortest", "-f", "mp4"]
+)
 
 
 def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
@@ -50,11 +58,28 @@ def frames_and_boxes(cls, notes, audio, *, seconds, width, height, fps, sample_r
     return frames, boxes
 
 
+def encode_mp4(path: Path, frames: np.ndarray, audio: np.ndarray, *, fps: float, rate: int):
+    """Write frames (n, H, W, 3) uint8 and stereo audio as an MP4, atomically."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise RuntimeError("ffmpeg not found on PATH: install it (./setup.sh does)")
+    height, width = frames.shape[1:3]
+    with tempfile.TemporaryDirectory(prefix="demo-") as tmp, atomic_path(path) as part:
+        wav = Path(tmp) / "audio.wav"
+        _write_wav(wav, audio, rate)
+        command = [ffmpeg, "-nostdin", "-v", "error", "-y"]
+        command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"]
+        command += ["-r", str(fps), "-i", "pipe:", "-i", str(wav), *_ENCODE, "-ar", str(rate)]
+        command.append(str(part))
+        subprocess.run(command, input=frames.tobytes(), check=True, capture_output=True)
+
+
 def make_video(
     cls: str,
     vid: str,
-    out_dir: str | Path,
     *,
+    video: str | Path,
+    boxes: str | Path,
     seconds: float,
     width: int,
     height: int,
@@ -63,22 +88,14 @@ def make_video(
     soundfont: str | Path,
     seed: int | list[int],
 ) -> dict:
-    """Write ``{out_dir}/{cls}/{vid}.mp4`` and ``{out_dir}/boxes/{cls}/{vid}.npy``."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise RuntimeError("ffmpeg not found on PATH: install it (./setup.sh does)")
+    """Write one demo video to ``video`` and its true box per video frame to ``boxes``."""
     rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
     notes = melody(cls, seconds, rng)
+    level_db = float(rng.uniform(-22.0, -18.0))
     audio = render(
-        cls,
-        notes,
-        seconds,
-        sample_rate=sample_rate,
-        soundfont=soundfont,
-        level_db=float(rng.uniform(-22.0, -18.0)),
+        cls, notes, seconds, sample_rate=sample_rate, soundfont=soundfont, level_db=level_db
     )
-    frames, boxes = frames_and_boxes(
+    frames, true_boxes = frames_and_boxes(
         cls,
         notes,
         audio,
@@ -89,69 +106,9 @@ def make_video(
         sample_rate=sample_rate,
         rng=rng,
     )
-    video = out_dir / cls / f"{vid}.mp4"
-    with tempfile.TemporaryDirectory(prefix="demo-") as tmp, atomic_path(video) as part:
-        wav = Path(tmp) / "audio.wav"
-        _write_wav(wav, audio, sample_rate)
-        command = [
-            ffmpeg,
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-s",
-            f"{width}x{height}",
-            "-r",
-            str(fps),
-            "-i",
-            "pipe:",
-            "-i",
-            str(wav),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "20",
-            "-pix_fmt",
-            "yuv420p",
-            "-threads",
-            "1",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ac",
-            "2",
-            "-ar",
-            str(sample_rate),
-            "-movflags",
-            "+faststart",
-            "-fflags",
-            "+bitexact",
-            "-flags:v",
-            "+bitexact",
-            "-flags:a",
-            "+bitexact",
-            "-map_metadata",
-            "-1",
-            "-shortest",
-            "-f",
-            "mp4",
-            str(part),
-        ]
-        subprocess.run(command, input=frames.tobytes(), check=True, capture_output=True)
-    with atomic_path(out_dir / "boxes" / cls / f"{vid}.npy") as part:
-        with open(part, "wb") as f:
-            np.save(f, boxes)
+    encode_mp4(Path(video), frames, audio, fps=fps, rate=sample_rate)
+    with atomic_path(boxes) as part, open(part, "wb") as f:
+        np.save(f, true_boxes)
     return {
         "class": cls,
         "vid": vid,

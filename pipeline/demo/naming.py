@@ -1,12 +1,10 @@
-"""Names and seeds of the demo's videos.
+"""Names of the demo's instruments and videos.
 
 Imported while the Snakefile is parsed (the DAG needs the video ids before anything is made), so
 it must stay free of heavy imports.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 # General MIDI programs, 0-based (as pretty_midi and the MIDI bytes count them).
 INSTRUMENT_PROGRAMS: dict[str, int] = {
@@ -42,10 +40,3 @@ def demo_video_ids(classes: list[str], videos_per_class: int) -> list[tuple[str,
         raise ValueError(f"videos_per_class must be >= 0, got {videos_per_class}")
     return [(cls, f"{cls}-{i:02d}") for cls in classes for i in range(videos_per_class)]
 
-
-def demo_video_seed(seed: int, cls: str, index: int) -> int:
-    """A video's own seed: from (seed, class, index) only, so one video can be remade alone and
-    does not change when the class list is reordered or shortened. A hash rather than Python's
-    hash(), which is salted per process."""
-    digest = hashlib.sha256(f"iquery-demo/{seed}/{cls}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1  # 63 bits: fits numpy and JSON readers

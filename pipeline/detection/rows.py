@@ -13,17 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_scripts.records import atomic_path
+from pipeline.errors import DetectionError
+from pipeline.files import atomic_path
 
 COLUMNS = ("frame", "class", "score", "x1", "y1", "x2", "y2")
 AGNOSTIC = -1
 # How far a corner may lie outside the frame before the file is taken as wrong (pixels);
 # detectors round and pad a little, so a few pixels are clipped silently.
 OUTSIDE_TOLERANCE = 8.0
-
-
-class DetectionError(ValueError):
-    """A detection file that cannot be used; the message names the file and the fault."""
 
 
 def empty() -> np.ndarray:

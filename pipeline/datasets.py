@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workflow_scripts.indexes import (
-    IndexFormatError,
+from pipeline.errors import ConfigError, IndexFormatError
+from pipeline.files import atomic_path, write_json, write_tsv
+from pipeline.indexes import (
     Video,
     read_ave_annotations,
     read_pairs_csv,
@@ -22,13 +23,9 @@ from workflow_scripts.indexes import (
     read_video_json,
     restrict_to_splits,
 )
-from workflow_scripts.records import atomic_path
+from pipeline.layout import Layout
 
 Pair = tuple[tuple[str, str], tuple[str, str]]
-
-
-class ConfigError(ValueError):
-    """A config value that cannot be used; the message names the key."""
 
 
 @dataclass
@@ -92,13 +89,14 @@ def resolve_source(value: str, key: str, cache_dir: Path) -> Path:
     return path
 
 
-def demo_videos(demo_cfg: dict, source_dir: Path) -> list[Video]:
+def demo_videos(demo_cfg: dict, layout: Layout, name: str) -> list[Video]:
     """The demo's videos are known from its config before it is made (so the DAG is too)."""
-    from workflow_scripts.demo.naming import demo_video_ids
+    from pipeline.demo.naming import demo_video_ids
 
+    ids = demo_video_ids(demo_cfg["classes"], demo_cfg["videos_per_class"])
     return [
-        Video(cls, vid, (source_dir / cls / f"{vid}.mp4").resolve().as_uri(), cls)
-        for cls, vid in demo_video_ids(demo_cfg["classes"], demo_cfg["videos_per_class"])
+        Video(cls, vid, Path(layout.demo_video(name, cls, vid)).resolve().as_uri(), cls)
+        for cls, vid in ids
     ]
 
 
@@ -109,8 +107,8 @@ def load_dataset(name: str, config: dict) -> Dataset:
         raise ConfigError(f"dataset {name!r} is not under config key 'datasets' (known: {known})")
     cfg = config["datasets"][name]
     key = f"datasets.{name}"
-    data_dir = Path(config["paths"]["data"]) / name
-    cache = data_dir / "index"
+    layout = Layout(**config["paths"])
+    cache = Path(layout.index_cache(name))
     sources: dict[str, Path] = {}
 
     def need(group: str, item: str) -> Path:
@@ -123,7 +121,7 @@ def load_dataset(name: str, config: dict) -> Dataset:
         return sources[f"{group}.{item}"]
 
     if cfg["source"] == "demo":
-        videos = demo_videos(config["demo"], data_dir / "source")
+        videos = demo_videos(config["demo"], layout, name)
     elif cfg["source"] == "music_json":
         videos = read_video_json(need("index", "videos"))
     elif cfg["source"] == "ave_annotations":
@@ -145,3 +143,23 @@ def load_dataset(name: str, config: dict) -> Dataset:
     if not videos:
         raise IndexFormatError(f"{key}: no videos left after reading the index and split lists")
     return Dataset(name, videos, classes, split_lists, pairs, sources)
+
+
+VIDEO_COLUMNS = ["class", "vid", "url", "label", "start", "end", "problem"]
+
+
+def write_normalised_index(dataset: Dataset, json_path: str | Path, tsv_path: str | Path) -> None:
+    """index.json (MUSIC style, with the class order) and videos.tsv (one row a video)."""
+    videos: dict[str, list[str]] = {}
+    for v in dataset.videos:
+        videos.setdefault(v.cls, []).append(v.url)
+    write_json(
+        json_path,
+        {"version": 1, "dataset": dataset.name, "classes": dataset.classes, "videos": videos},
+    )
+    rows = []
+    for v in dataset.videos:
+        start, end = v.segment or ("", "")
+        values = (v.cls, v.vid, v.url, v.label, start, end, v.problem)
+        rows.append(dict(zip(VIDEO_COLUMNS, values, strict=True)))
+    write_tsv(tsv_path, VIDEO_COLUMNS, rows)

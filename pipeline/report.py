@@ -1,8 +1,5 @@
 """One self-contained HTML page per run: results table, training curves, separated examples.
 
-    python -m workflow_scripts.report --run results/demo/iquery \
-        --compare results/demo/sop results/demo/nomotion --out results/demo/iquery/report.html
-
 Reads from each run folder ``metrics.json`` and ``per_pair.tsv`` (evaluate), ``train_summary.json``
 and the CSV logs (train); from the main run also ``examples.npz`` (evaluate --examples). Figures
 are PNGs and sounds WAVs, both embedded as data URIs, so the page opens from disk, can be mailed,
@@ -12,19 +9,20 @@ and needs no network. A short script marks the page with what loaded (``data-che
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import html
 import io
 import json
 import math
-import sys
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from model.variants import VARIANTS
+from pipeline.layout import RunFolder
 
 METRICS = ("sdr", "sir", "sar")
 
@@ -35,7 +33,7 @@ METRICS = ("sdr", "sir", "sar")
 
 @dataclass
 class Run:
-    folder: Path
+    folder: RunFolder
     name: str
     metrics: dict
     summary: dict
@@ -46,6 +44,12 @@ class Run:
     def variant(self) -> str:
         return str(self.metrics.get("variant") or self.summary.get("variant") or "?")
 
+    @property
+    def label(self) -> str:
+        """The method's name and the run's, as the tables show them."""
+        known = VARIANTS.get(self.variant)
+        return f"{known.label if known else self.variant} ({self.name})"
+
 
 def _read_json(path: Path) -> dict:
     try:
@@ -54,11 +58,12 @@ def _read_json(path: Path) -> dict:
         raise SystemExit(f"report: {path}: unreadable ({err}); rerun its stage") from err
 
 
-def read_history(folder: Path) -> list[dict]:
+def read_history(folder: RunFolder) -> list[dict]:
     """Per-epoch rows (train/loss_epoch, val/sdr, ...) from every CSV log version of a run; a
     resumed run writes a new version, whose rows win for the epochs it repeats."""
     epochs: dict[int, dict] = {}
-    for path in sorted((folder / "logs").glob("version_*/metrics.csv"), key=_version_number):
+    logs = Path(folder.logs).glob("version_*/metrics.csv")
+    for path in sorted(logs, key=_version_number):
         with path.open(newline="") as f:
             for row in csv.DictReader(f):
                 if not row.get("epoch"):
@@ -77,19 +82,19 @@ def _version_number(path: Path) -> int:
         return -1
 
 
-def read_run(folder: Path) -> Run:
-    per_pair_path = folder / "per_pair.tsv"
+def read_run(path: str | Path) -> Run:
+    folder = RunFolder(str(path))
     try:
-        with per_pair_path.open(newline="") as f:
+        with open(folder.per_pair, newline="") as f:
             per_pair = list(csv.DictReader(f, delimiter="\t"))
     except OSError as err:
-        raise SystemExit(f"report: {per_pair_path}: unreadable ({err}); evaluate first") from err
-    summary_path = folder / "train_summary.json"
+        raise SystemExit(f"report: {folder.per_pair}: unreadable ({err}); evaluate first") from err
+    summary = Path(folder.summary)
     return Run(
         folder=folder,
-        name=folder.name,
-        metrics=_read_json(folder / "metrics.json"),
-        summary=_read_json(summary_path) if summary_path.is_file() else {},
+        name=Path(path).name,
+        metrics=_read_json(Path(folder.metrics)),
+        summary=_read_json(summary) if summary.is_file() else {},
         per_pair=per_pair,
         history=read_history(folder),
     )
@@ -119,7 +124,7 @@ def results_rows(main: Run, others: list[Run]) -> list[dict]:
         model = run.metrics["methods"].get("model", {})
         rows.append(
             {
-                "label": f"{run.name} ({run.variant})",
+                "label": run.label,
                 "kind": "model",
                 **{m: model.get(m) for m in METRICS},
                 "sdr_median": model.get("sdr_median"),
@@ -385,7 +390,7 @@ def build_report(main: Run, others: list[Run], title: str) -> str:
         f"<img alt='training curves' src='{curves}'>" if curves else "<p>No training logs.</p>"
     )
     sections.append(f"<h2>Examples ({html.escape(main.name)})</h2>")
-    sections.append(examples_html(main.folder / "examples.npz"))
+    sections.append(examples_html(Path(main.folder.examples)))
     sections.append("<h2>Provenance</h2>")
     sections += [provenance_html(run) for run in runs]
     body = "\n".join(sections)
@@ -395,27 +400,3 @@ def build_report(main: Run, others: list[Run], title: str) -> str:
         f"<body>{body}<script>{CHECK_SCRIPT}</script></body></html>\n"
     )
 
-
-def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, type=Path, help="the run the page is about")
-    parser.add_argument("--compare", nargs="*", type=Path, default=[], help="other runs' folders")
-    parser.add_argument("--out", type=Path, help="default: <run>/report.html")
-    parser.add_argument("--title", help="default: '<dataset>: <run>'")
-    args = parser.parse_args(argv)
-
-    from workflow_scripts.records import atomic_path
-
-    main_run = read_run(args.run)
-    others = [read_run(f) for f in args.compare if f.resolve() != args.run.resolve()]
-    title = args.title or f"{args.run.parent.name}: {args.run.name}"
-    page = build_report(main_run, others, title)
-    out = args.out or args.run / "report.html"
-    with atomic_path(out) as tmp:
-        tmp.write_text(page)
-    print(f"report: {out} ({len(page) / 1e6:.1f} MB)", file=sys.stderr)
-    return out
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from workflow_scripts.ids import InvalidEntry, class_dir, parse_entry
+from pipeline.errors import IndexFormatError, InvalidEntry
+from pipeline.ids import class_dir, parse_entry
 
 # AVE's Annotations.txt uses AudioSet-style category names; the paper's split CSVs use these
 # short folder names. Explicit, because no rule derives one from the other ("Food" = frying).
@@ -45,10 +46,6 @@ AVE_CLASS_DIRS = {
     "Ukulele": "Ukulele",
     "Violin, fiddle": "Violin",
 }
-
-
-class IndexFormatError(ValueError):
-    """An index file that cannot be read; the message names the file and the place."""
 
 
 @dataclass(frozen=True)

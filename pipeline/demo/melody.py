@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_scripts.demo.naming import INSTRUMENT_PROGRAMS
+from pipeline.demo.naming import INSTRUMENT_PROGRAMS
 
 
 @dataclass(frozen=True)

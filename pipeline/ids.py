@@ -10,6 +10,8 @@ import hashlib
 import re
 from urllib.parse import unquote, urlsplit
 
+from pipeline.errors import InvalidEntry
+
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 # What a video id may look like on disk (YouTube ids may start with "-": paths always carry a
 # folder before them, so no tool reads one as an option). Also the wildcard constraint.
@@ -19,10 +21,6 @@ SAFE_CLASS_DIR = r"[A-Za-z0-9][A-Za-z0-9_+-]{0,79}"
 _SAFE_VID_RE = re.compile(f"^{SAFE_VID}$")
 _SAFE_CLASS_DIR_RE = re.compile(f"^{SAFE_CLASS_DIR}$")
 _URL_SCHEMES = ("http", "https", "file")
-
-
-class InvalidEntry(ValueError):
-    """An index entry (id, URL or label) that cannot be used safely."""
 
 
 def youtube_url(video_id: str) -> str:

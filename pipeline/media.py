@@ -12,7 +12,8 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from workflow_scripts.records import MediaError, atomic_path
+from pipeline.errors import MediaError
+from pipeline.files import atomic_path
 
 # A decode that yields less than this share of the expected audio means a truncated file.
 MIN_DECODED_SHARE = 0.95
@@ -195,3 +196,60 @@ def extract_frames(
                 f"too short: {count} frames at {fps:g} fps, a training clip needs {min_frames}"
             )
     return count, meta
+
+
+# ----------------------------------------------------------------------------------------------
+# The audio and frames stages of one video: media written, facts returned for its record
+
+
+def make_wav(
+    video: str | Path,
+    wav: str | Path,
+    *,
+    rate: int,
+    min_seconds: float,
+    segment: tuple[float, float] | None = None,
+) -> dict:
+    """Write the video's sound as ``wav``; MediaError for a video that cannot give a clip."""
+    samples, meta = decode_audio(video, rate, segment=segment)
+    seconds = samples.size / rate
+    if seconds < min_seconds:
+        raise MediaError(
+            f"too short: {seconds:.2f} s of audio, one training clip needs {min_seconds:.2f} s"
+        )
+    if not samples.any():
+        raise MediaError("silent: the audio track holds only zeros")
+    write_wav(wav, samples, rate)
+    return {
+        "wav": str(wav),
+        "rate": rate,
+        "samples": int(samples.size),
+        "seconds": seconds,
+        "source_rate": meta.audio_rate,
+        "source_channels": meta.audio_channels,
+        "segment": list(segment) if segment else None,
+    }
+
+
+def make_frames(
+    video: str | Path,
+    frames: str | Path,
+    *,
+    fps: float,
+    min_frames: int,
+    segment: tuple[float, float] | None = None,
+    max_side: int | None = None,
+) -> dict:
+    """Write the video's frames into the folder ``frames``; MediaError as for ``make_wav``."""
+    count, meta = extract_frames(
+        video, frames, fps, segment=segment, max_side=max_side, min_frames=min_frames
+    )
+    return {
+        "frames": str(frames),
+        "count": count,
+        "fps": fps,
+        "source_fps": meta.fps,
+        "source_size": [meta.width, meta.height],
+        "segment": list(segment) if segment else None,
+        "time_of_frame": "(k - 0.5) / fps seconds, k = 1, 2, ...",
+    }

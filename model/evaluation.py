@@ -1,0 +1,145 @@
+"""Evaluating a trained run on the fixed test pairs: the model, the unprocessed mixture and the
+ideal ratio mask, by the paper's protocol (``model/metrics.py``, docs/method.md §5).
+
+The checkpoint is read with ``torch.load(..., weights_only=True)`` and the model rebuilt from
+its saved hyper-parameters; clip and frame settings come from the checkpoint too, so the test
+clips are cut exactly as the training clips were.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.metrics import (
+    evaluate_pairs,
+    example_indices,
+    separate_examples,
+    write_metrics,
+    write_per_pair,
+)
+from model.shard_dataset import ClipSpec, MixDataset, collate, read_split_facts
+from model.system import load_system
+from model.training import SELECTION_NOTES
+from pipeline.errors import ConfigError
+from pipeline.files import atomic_path, read_json
+from pipeline.provenance import provenance
+from pipeline.splits import read_pairs
+
+
+def find_checkpoint(summary: str | Path, which: str) -> Path:
+    """'best' or 'last' of the run whose ``train_summary.json`` is ``summary``, or a path."""
+    if which not in ("best", "last"):
+        path = Path(which)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such checkpoint")
+        return path
+    facts = read_json(summary, made_by="training")
+    name = facts.get(f"{which}_checkpoint")
+    if not name:
+        raise ConfigError(f"{summary} names no {which} checkpoint; train the run again")
+    path = Path(summary).parent / name
+    if not path.is_file():
+        raise ConfigError(f"{path}: checkpoint missing; train the run again")
+    return path
+
+
+def write_examples(path: Path, system, dataset, rows, rate: int, wanted: int, device: str) -> None:
+    """Separate ``wanted`` pairs spread over the list again, keeping what the report shows."""
+    picked = example_indices(len(dataset), wanted)
+    arrays = separate_examples(system, collate([dataset[i] for i in picked]), device=device)
+    names = [[rows[i].get(k, "") for k in ("class_a", "vid_a", "class_b", "vid_b")] for i in picked]
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f,
+            pair=np.array(picked),
+            names=np.array(names, dtype=str),
+            model_sdr=np.array([rows[i]["model_sdr"] for i in picked]),
+            audio_rate=np.array(rate),
+            hop=np.array(system.hparams.hop),
+            **arrays,
+        )
+
+
+def pair_dataset(system, shards: Path, pairs: Path) -> tuple[MixDataset, int]:
+    """The fixed test pairs cut as the checkpoint's training clips were; and the audio rate."""
+    spec = dict(system.hparams.data_spec)
+    if not spec:
+        raise ConfigError("the checkpoint lacks the data settings (data_spec)")
+    try:
+        facts = read_split_facts(shards)
+        chosen = read_pairs(pairs)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(str(err)) from err
+    if facts["classes"] != spec["classes"]:
+        raise ConfigError(
+            f"{shards} lists classes {facts['classes']}, "
+            f"the model was trained on {spec['classes']}"
+        )
+    dataset = MixDataset(
+        facts["refs"],
+        spec=ClipSpec.from_settings(spec),
+        frame_rate=spec["frame_rate"],
+        pairs=chosen,
+        use_motion=spec["use_motion"],
+    )
+    return dataset, facts["audio_rate"]
+
+
+def evaluate_run(
+    summary: Path,
+    shards: Path,
+    pairs: Path,
+    *,
+    metrics: Path,
+    per_pair: Path,
+    examples: Path | None = None,
+    wanted_examples: int = 0,
+    checkpoint: str = "best",
+    batch_size: int = 8,
+    num_workers: int = 0,
+    jobs: int = 1,
+    device: str = "auto",
+) -> dict:
+    """Score a run's checkpoint on the test pairs; write the per-pair table and the metrics
+    (with provenance), and optionally the examples the report shows."""
+    path = find_checkpoint(summary, checkpoint)
+    system = load_system(path)
+    dataset, rate = pair_dataset(system, shards, pairs)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate
+    )
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    system = system.to(device)
+    rows, result = evaluate_pairs(
+        system, loader, system.front_end, jobs=jobs, device=torch.device(device)
+    )
+    spec = system.hparams.data_spec
+    prov = provenance({})
+    # Results carry the hash of the training settings that made the checkpoint.
+    prov["config_hash"] = spec.get("config_hash") or "unknown"
+    write_per_pair(per_pair, rows, prov)
+    select_on = spec.get("select_on", "val")
+    extra = {
+        "run": str(Path(summary).parent),
+        "variant": system.hparams.variant,
+        "checkpoint": str(path),
+        "train_config_hash": spec.get("config_hash"),
+        "pairs_file": str(pairs),
+        "selection": select_on,
+        "selection_note": SELECTION_NOTES[select_on],
+    }
+    write_metrics(metrics, result, prov, **extra)
+    if examples is not None and wanted_examples:
+        write_examples(examples, system, dataset, rows, rate, wanted_examples, device)
+    methods = result["methods"]
+    print(
+        f"evaluate: {result['scored']} pairs scored, {result['skipped']} skipped; SDR "
+        + ", ".join(f"{m} {v['sdr']:.2f}" for m, v in methods.items()),
+        file=sys.stderr,
+    )
+    return {"rows": rows, "summary": result}

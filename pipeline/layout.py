@@ -1,0 +1,231 @@
+"""Where every artifact lives: the one place that spells a path under ``data/`` or ``results/``.
+
+Rules and command-line tools both use this module. Every argument may be a value (``"demo"``,
+``"cello"``) or a Snakemake wildcard (``"{dataset}"``, ``"{cls}"``), so the same function gives
+a rule its output pattern and a test the file to open::
+
+    layout = Layout("data", "results")
+    layout.audio("{dataset}", "{cls}", "{vid}")   # 'data/{dataset}/audio/{cls}/{vid}.wav'
+    layout.audio("demo", "cello", "cello-00")     # 'data/demo/audio/cello/cello-00.wav'
+
+The per-video folders keep the layout of the published code (``audio/``, ``frames/``,
+``detection_results/``, ``motion_features/``), so copies in that layout can be dropped in place.
+
+::
+
+    data/{dataset}/
+      index/                                fetched copies of the index URLs in config
+      index.json, videos.tsv                the normalised index: one row a video
+      source/                               the demo's made videos, index and true boxes
+      videos/{cls}/{vid}.mp4                downloaded
+      audio/{cls}/{vid}.wav                 mono 16-bit at the dataset's rate
+      frames/{cls}/{vid}.mp4/000001.jpg     at the dataset's frame rate
+      records/{stage}/{cls}/{vid}.json      what each per-video stage did, and why not
+      manifest.tsv, excluded.tsv            videos every stage accepted; the others, with reasons
+      splits/{split}.tsv, test_pairs.tsv    train/val/test lists and the fixed test pairs
+      detection_results/{cls}/{vid}.mp4.npy (K, 7) boxes; chunks/ hold the batched jobs' output
+      motion_features/{cls}/{vid}.mp4.npz   I3D tokens; chunks/ as for detection
+      shards/{split}-{k}.h5, {split}.json   everything training reads, and the split's index
+      logs/, benchmarks/                    each job's log and its time and memory
+    data/weights/{name}                     fetched network weights
+    results/{dataset}/{run}/                one training run: see ``RunFolder``
+    results/{dataset}/logs/, benchmarks/
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+SPLITS = ("train", "val", "test")
+# The stages that run once per video and may refuse one (their record says why).
+VIDEO_STAGES = ("download", "audio", "frames")
+
+
+def _number(k: int | str) -> str:
+    """Chunk and shard numbers as three digits; a wildcard passes through."""
+    return f"{k:03d}" if isinstance(k, int) else k
+
+
+def chunk_of(cls: str, vid: str, chunks: int) -> int:
+    """The chunk (0 .. chunks-1) whose job handles a video: a hash of its name, so adding or
+    removing a video changes no other video's chunk."""
+    return zlib.crc32(f"{cls}/{vid}".encode()) % chunks
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One training run's folder: what training writes, then evaluation and the report."""
+
+    path: str
+
+    def _in(self, name: str) -> str:
+        return f"{self.path}/{name}"
+
+    @property
+    def summary(self) -> str:  # settings, steps, timing, provenance; the train rule's output
+        return self._in("train_summary.json")
+
+    @property
+    def settings(self) -> str:  # the settings the checkpoints were trained with
+        return self._in("config.json")
+
+    @property
+    def checkpoints(self) -> str:
+        return self._in("checkpoints")
+
+    @property
+    def last_checkpoint(self) -> str:
+        return self._in("checkpoints/last.ckpt")
+
+    @property
+    def logs(self) -> str:  # Lightning's CSV logs: logs/version_N/metrics.csv
+        return self._in("logs")
+
+    @property
+    def tensorboard(self) -> str:
+        return self._in("tensorboard")
+
+    @property
+    def metrics(self) -> str:
+        return self._in("metrics.json")
+
+    @property
+    def per_pair(self) -> str:
+        return self._in("per_pair.tsv")
+
+    @property
+    def examples(self) -> str:
+        return self._in("examples.npz")
+
+    @property
+    def report(self) -> str:
+        return self._in("report.html")
+
+    def training_files(self) -> tuple[str, ...]:
+        """What a restarted run clears away."""
+        return (self.checkpoints, self.logs, self.tensorboard, self.settings, self.summary)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under the data root and the results root (config key ``paths``)."""
+
+    data: str = "data"
+    results: str = "results"
+
+    # --- a dataset's index ---------------------------------------------------------------------
+
+    def dataset(self, dataset: str) -> str:
+        return f"{self.data}/{dataset}"
+
+    def index_cache(self, dataset: str) -> str:
+        """Folder of the fetched copies of index files given as URLs."""
+        return f"{self.dataset(dataset)}/index"
+
+    def index_json(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/index.json"
+
+    def videos_table(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/videos.tsv"
+
+    # --- the demo's made videos ----------------------------------------------------------------
+
+    def demo_source(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/source"
+
+    def demo_index(self, dataset: str) -> str:
+        return f"{self.demo_source(dataset)}/index.json"
+
+    def demo_meta(self, dataset: str) -> str:
+        return f"{self.demo_source(dataset)}/meta.json"
+
+    def demo_video(self, dataset: str, cls: str, vid: str) -> str:
+        return f"{self.demo_source(dataset)}/{cls}/{vid}.mp4"
+
+    def demo_boxes(self, dataset: str, cls: str, vid: str) -> str:
+        """The generator's true box of every video frame."""
+        return f"{self.demo_source(dataset)}/boxes/{cls}/{vid}.npy"
+
+    # --- per-video stages ----------------------------------------------------------------------
+
+    def video(self, dataset: str, cls: str, vid: str) -> str:
+        return f"{self.dataset(dataset)}/videos/{cls}/{vid}.mp4"
+
+    def audio(self, dataset: str, cls: str, vid: str) -> str:
+        return f"{self.dataset(dataset)}/audio/{cls}/{vid}.wav"
+
+    def frames(self, dataset: str, cls: str, vid: str) -> str:
+        """A folder of JPEGs 000001.jpg, ... named like the video, as the published code has it."""
+        return f"{self.dataset(dataset)}/frames/{cls}/{vid}.mp4"
+
+    def record(self, dataset: str, stage: str, cls: str, vid: str) -> str:
+        """What a per-video stage did (ok, failed or skipped, and why): its declared output."""
+        return f"{self.dataset(dataset)}/records/{stage}/{cls}/{vid}.json"
+
+    def video_log(self, dataset: str, stage: str, cls: str, vid: str) -> str:
+        return f"{self.dataset(dataset)}/logs/{stage}/{cls}/{vid}.log"
+
+    # --- the dataset as a whole ----------------------------------------------------------------
+
+    def manifest(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/manifest.tsv"
+
+    def excluded(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/excluded.tsv"
+
+    def split(self, dataset: str, split: str) -> str:
+        return f"{self.dataset(dataset)}/splits/{split}.tsv"
+
+    def test_pairs(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/splits/test_pairs.tsv"
+
+    def splits_summary(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/splits/summary.json"
+
+    def detection_chunk(self, dataset: str, chunk: int | str) -> str:
+        return f"{self.dataset(dataset)}/detection_results/chunks/{_number(chunk)}.h5"
+
+    def detections(self, dataset: str, cls: str, vid: str) -> str:
+        return f"{self.dataset(dataset)}/detection_results/{cls}/{vid}.mp4.npy"
+
+    def detection_summary(self, dataset: str) -> str:
+        return f"{self.dataset(dataset)}/detection_results/summary.json"
+
+    def motion_chunk(self, dataset: str, chunk: int | str) -> str:
+        return f"{self.dataset(dataset)}/motion_features/chunks/{_number(chunk)}.h5"
+
+    def motion(self, dataset: str, cls: str, vid: str) -> str:
+        return f"{self.dataset(dataset)}/motion_features/{cls}/{vid}.mp4.npz"
+
+    def shard(self, dataset: str, split: str, k: int | str) -> str:
+        return f"{self.dataset(dataset)}/shards/{split}-{_number(k)}.h5"
+
+    def shard_index(self, dataset: str, split: str) -> str:
+        """The split's videos and the shard each sits in: what training opens."""
+        return f"{self.dataset(dataset)}/shards/{split}.json"
+
+    def log(self, dataset: str, name: str) -> str:
+        return f"{self.dataset(dataset)}/logs/{name}.log"
+
+    def benchmark(self, dataset: str, name: str) -> str:
+        return f"{self.dataset(dataset)}/benchmarks/{name}.tsv"
+
+    # --- shared downloads ----------------------------------------------------------------------
+
+    def weights(self, name: str) -> str:
+        return f"{self.data}/weights/{name}"
+
+    def weights_log(self, name: str) -> str:
+        return f"{self.data}/logs/weights-{name}.log"
+
+    # --- results -------------------------------------------------------------------------------
+
+    def run(self, dataset: str, run: str) -> RunFolder:
+        return RunFolder(f"{self.results}/{dataset}/{run}")
+
+    def results_log(self, dataset: str, name: str) -> str:
+        return f"{self.results}/{dataset}/logs/{name}.log"
+
+    def results_benchmark(self, dataset: str, name: str) -> str:
+        return f"{self.results}/{dataset}/benchmarks/{name}.tsv"

@@ -1,0 +1,156 @@
+"""Shards: HDF5 files holding everything training reads of a split, nothing else.
+
+Per video, under ``/videos/{cls}/{vid}``: ``audio`` (int16 at the dataset's rate), ``frames``
+(each frame cropped to its chosen box and resized so its shorter side is ``crop_side``, as JPEG
+bytes), ``boxes`` (the chosen box per frame), ``detections`` (all rows), and where motion was
+extracted ``motion`` (float16 tokens, T' x C) with ``motion_spans`` (seconds). A split's videos,
+in the split list's order, are dealt to shards of ``videos_per_shard`` each; every shard is its
+own job and file, and the split's index (``{split}.json``) names each shard's videos.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from pipeline.detection.rows import load_rows, select_boxes
+from pipeline.errors import ShardError
+from pipeline.files import atomic_path
+from pipeline.media import read_wav
+
+FORMAT_VERSION = 1
+
+
+def crop_frame(image: Image.Image, box: np.ndarray, side: int, quality: int = 90) -> bytes:
+    """Crop to ``box`` and resize so the shorter side is ``side``; JPEG bytes."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    crop = image.crop((x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)))
+    w, h = crop.size
+    scale = side / min(w, h)
+    crop = crop.resize((max(side, round(w * scale)), max(side, round(h * scale))), Image.BICUBIC)
+    buffer = io.BytesIO()
+    crop.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def video_payload(
+    *,
+    audio: str | Path,
+    frames: str | Path,
+    detections: str | Path,
+    motion: str | Path | None,
+    class_index: int,
+    n_classes: int,
+    own_class_boxes: bool,
+    crop_side: int,
+) -> dict:
+    """Read one video's audio, frames, detections and motion; check they agree."""
+    try:
+        samples, rate = read_wav(audio)
+    except FileNotFoundError as err:
+        raise ShardError(f"{audio}: audio missing; rerun the audio stage") from err
+    jpgs = sorted(Path(frames).glob("*.jpg"))
+    if not jpgs:
+        raise ShardError(f"{frames}: no frames; rerun the frames stage")
+    width, height = Image.open(jpgs[0]).size
+    rows = load_rows(
+        detections, n_frames=len(jpgs), width=width, height=height, n_classes=n_classes
+    )
+    boxes = select_boxes(
+        rows,
+        len(jpgs),
+        width=width,
+        height=height,
+        own_class=class_index if own_class_boxes else None,
+    )
+    crops = [crop_frame(Image.open(p), box, crop_side) for p, box in zip(jpgs, boxes, strict=True)]
+    payload = {
+        "audio": samples,
+        "rate": rate,
+        "crops": crops,
+        "boxes": boxes,
+        "rows": rows,
+        "size": (width, height),
+        "class_index": class_index,
+    }
+    if motion is not None:
+        from model.motion import load_tokens
+
+        tokens = load_tokens(motion)
+        payload["motion"] = tokens.tokens.astype(np.float16)
+        payload["motion_spans"] = tokens.spans.astype(np.float32)
+        payload["motion_extractor"] = tokens.extractor
+        payload["motion_weights"] = tokens.weights_sha256
+    return payload
+
+
+def deal(videos: list, per_shard: int) -> list[list]:
+    """The split's videos, in order, in shards of ``per_shard`` (the last may hold fewer)."""
+    return [videos[i : i + per_shard] for i in range(0, len(videos), per_shard)]
+
+
+def write_shard(
+    path: str | Path, payloads: Iterable[tuple[tuple[str, str], dict]], attrs: dict
+) -> None:
+    """Write one shard from ((class, vid), payload) pairs; ``attrs`` describe the whole shard."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs.update(attrs | {"format_version": FORMAT_VERSION})
+            group = h5.create_group("videos")
+            for (cls, vid), p in payloads:
+                g = group.create_group(f"{cls}/{vid}")
+                g.create_dataset("audio", data=p["audio"])
+                jpeg = h5py.vlen_dtype(np.uint8)
+                frames = g.create_dataset("frames", (len(p["crops"]),), dtype=jpeg)
+                for i, data in enumerate(p["crops"]):
+                    frames[i] = np.frombuffer(data, dtype=np.uint8)
+                g.create_dataset("boxes", data=p["boxes"])
+                g.create_dataset("detections", data=p["rows"])
+                if "motion" in p:
+                    g.create_dataset("motion", data=p["motion"])
+                    g.create_dataset("motion_spans", data=p["motion_spans"])
+                    g.attrs["motion_extractor"] = p["motion_extractor"]
+                    g.attrs["motion_weights_sha256"] = p["motion_weights"]
+                g.attrs.update(
+                    {
+                        "class": cls,
+                        "vid": vid,
+                        "class_index": p["class_index"],
+                        "rate": p["rate"],
+                        "frame_width": p["size"][0],
+                        "frame_height": p["size"][1],
+                    }
+                )
+
+
+def split_index(shards: list[str | Path], split: str, index_path: str | Path) -> dict:
+    """The index of a split: each shard's file (relative to the index) and videos, in order,
+    and the settings the shards were made with (all shards of a split must agree)."""
+    entries, settings = [], {}
+    for path in shards:
+        path = Path(path)
+        try:
+            with h5py.File(path, "r") as h5:
+                held = sorted((cls, vid) for cls in h5["videos"] for vid in h5["videos"][cls])
+                order = json.loads(h5.attrs["videos"])
+                settings[path] = (str(h5.attrs["config_hash"]), json.loads(h5.attrs["settings"]))
+        except (OSError, KeyError) as err:
+            raise ShardError(
+                f"{path}: unreadable shard ({err}); delete it and rerun to rebuild it"
+            ) from err
+        if sorted(map(tuple, order)) != held:
+            raise ShardError(f"{path}: holds other videos than it lists; delete it and rerun")
+        relative = os.path.relpath(path, Path(index_path).parent)
+        entries.append({"file": relative, "videos": order})
+    made_with = {h: s for h, s in settings.values()}
+    if len(made_with) > 1:
+        raise ShardError(f"{split} shards were made with different settings; rerun the shards")
+    config_hash, made = next(iter(made_with.items()), ("", {}))
+    return {"split": split, "shards": entries, "config_hash": config_hash, "settings": made}

@@ -1,0 +1,133 @@
+"""Download one video with yt-dlp and record the outcome.
+
+A video that is gone (private, removed, blocked) is recorded as failed with yt-dlp's reason and
+the command still exits 0, so one lost video never stops a run. Transient network errors are
+retried with back-off before being recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.errors import MediaError
+from pipeline.files import atomic_path
+from pipeline.ids import parse_entry
+from pipeline.media import probe
+from pipeline.records import FAILED, OK, write_record
+
+log = logging.getLogger("download")
+
+# yt-dlp messages that will not change on a retry.
+PERMANENT = re.compile(
+    r"unavailable|private video|has been removed|account .* terminated|not available in your"
+    r"|copyright|sign in to confirm your age|members-only|HTTP Error (?:403|404|410)"
+    r"|Unsupported URL|No such file|does not exist|is not a valid URL|Requested format",
+    re.IGNORECASE,
+)
+
+
+class TransientError(Exception):
+    pass
+
+
+def _ydl_options(workdir: Path, fmt: str, socket_timeout: float, cookies: str | None) -> dict:
+    options = {
+        "format": fmt,
+        "outtmpl": str(workdir / "video.%(ext)s"),
+        "merge_output_format": "mp4",
+        "noplaylist": True,
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "retries": 3,
+        "fragment_retries": 3,
+        "socket_timeout": socket_timeout,
+        "enable_file_urls": True,  # the demo and users' local files come as file:// URLs
+        "overwrites": True,
+        "logger": log,
+    }
+    if cookies:
+        options["cookiefile"] = cookies
+    return options
+
+
+def fetch(
+    url: str,
+    out_video: str | Path,
+    *,
+    fmt: str,
+    attempts: int,
+    backoff_s: float,
+    socket_timeout: float,
+    cookies: str | None = None,
+) -> dict:
+    """Download ``url`` to ``out_video`` (written atomically). Raises MediaError when the
+    video cannot be had; returns a few facts about what was saved."""
+    import yt_dlp  # imported here: it is slow to import and only this stage needs it
+
+    out_video = Path(out_video)
+    last = ""
+    for attempt in range(1, attempts + 1):
+        workdir = Path(tempfile.mkdtemp(prefix=".dl-", dir=out_video.parent))
+        try:
+            options = _ydl_options(workdir, fmt, socket_timeout, cookies)
+            with yt_dlp.YoutubeDL(options) as ydl:
+                try:
+                    info = ydl.extract_info(url, download=True)
+                except yt_dlp.utils.DownloadError as err:
+                    last = re.sub(r"^ERROR:\s*", "", str(err)).strip()
+                    if PERMANENT.search(last):
+                        raise MediaError(f"unavailable: {last}") from err
+                    raise TransientError(last) from err
+            files = [p for p in workdir.iterdir() if p.is_file() and not p.name.endswith(".part")]
+            if not files:
+                raise TransientError("yt-dlp reported success but wrote no file")
+            saved = max(files, key=lambda p: p.stat().st_size)
+            with atomic_path(out_video) as tmp:
+                shutil.move(saved, tmp)
+            return {
+                "title": (info or {}).get("title", ""),
+                "extractor": (info or {}).get("extractor", ""),
+                "attempts": attempt,
+                "bytes": out_video.stat().st_size,
+            }
+        except TransientError as err:
+            last = str(err)
+            log.warning("attempt %d/%d for %s failed: %s", attempt, attempts, url, last)
+            if attempt < attempts:
+                time.sleep(backoff_s * 2 ** (attempt - 1))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    raise MediaError(f"download failed after {attempts} attempts: {last}")
+
+
+def download_video(
+    url: str, video: str | Path, record: str | Path, *, cls: str, vid: str, **options
+) -> dict:
+    """Fetch and probe one video, then write its stage record (ok or failed, with the reason)."""
+    parse_entry(url, f"download of {cls}/{vid}")  # refuses anything that is not an id or URL
+    Path(video).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        info = fetch(url, video, **options)
+        meta = probe(video)
+        info |= {"duration": meta.duration, "width": meta.width, "height": meta.height}
+        info |= {"has_audio": meta.has_audio, "has_video": meta.has_video, "url": url}
+        return write_record(record, stage="download", cls=cls, vid=vid, status=OK, info=info)
+    except MediaError as err:
+        Path(video).unlink(missing_ok=True)
+        log.warning("%s/%s: %s", cls, vid, err)
+        return write_record(
+            record,
+            stage="download",
+            cls=cls,
+            vid=vid,
+            status=FAILED,
+            reason=str(err),
+            info={"url": url},
+        )
+

@@ -1,0 +1,44 @@
+"""Collect a dataset's per-video stage records into manifest.tsv and excluded.tsv.
+
+    python -m workflow_scripts.make_manifest --videos data/demo/videos.tsv \
+        --download R.json ... --audio R.json ... --frames R.json ... \
+        --manifest data/demo/manifest.tsv --excluded data/demo/excluded.tsv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+from pipeline.files import read_tsv, write_tsv
+from pipeline.layout import VIDEO_STAGES
+from pipeline.manifest import EXCLUDED_COLUMNS, MANIFEST_COLUMNS, collect
+from pipeline.records import read_record
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", required=True, help="videos.tsv written by write_index")
+    for stage in VIDEO_STAGES:
+        parser.add_argument(f"--{stage}", nargs="*", default=[], help=f"the {stage} records")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--excluded", required=True)
+    args = parser.parse_args(argv)
+    records = {s: [read_record(p) for p in getattr(args, s)] for s in VIDEO_STAGES}
+    usable, excluded = collect(read_tsv(args.videos), records)
+    write_tsv(args.manifest, MANIFEST_COLUMNS, usable)
+    write_tsv(args.excluded, EXCLUDED_COLUMNS, excluded)
+    total = len(usable) + len(excluded)
+    print(f"{len(usable)} of {total} videos usable; written to {args.manifest}", file=sys.stderr)
+    if excluded:
+        by_stage = Counter(row["stage"] for row in excluded)
+        detail = ", ".join(f"{n} at {stage}" for stage, n in by_stage.items())
+        print(
+            f"{len(excluded)} left out ({detail}); the list with reasons: {args.excluded}",
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    main()
