@@ -53,6 +53,12 @@ def chunk_of(cls: str, vid: str, chunks: int) -> int:
     return zlib.crc32(f"{cls}/{vid}".encode()) % chunks
 
 
+def deal_to_shards(videos: list, per_shard: int) -> list[list]:
+    """A split's videos, in the split list's order, dealt to shards of ``per_shard`` (the last
+    may hold fewer)."""
+    return [videos[i : i + per_shard] for i in range(0, len(videos), per_shard)]
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """One training run's folder: what training writes, then evaluation and the report."""
@@ -182,6 +188,11 @@ class Layout:
 
     def splits_summary(self, dataset: str) -> str:
         return f"{self.dataset(dataset)}/splits/summary.json"
+
+    @staticmethod
+    def circulating_detections(folder: str, cls: str, vid: str) -> str:
+        """A video's file in a copy of a ``detection_results/`` folder (CoSep's, Detic's)."""
+        return f"{folder}/{cls}/{vid}.mp4.npy"
 
     def detection_chunk(self, dataset: str, chunk: int | str) -> str:
         return f"{self.dataset(dataset)}/detection_results/chunks/{_number(chunk)}.h5"

@@ -3,9 +3,9 @@
 Per video, under ``/videos/{cls}/{vid}``: ``audio`` (int16 at the dataset's rate), ``frames``
 (each frame cropped to its chosen box and resized so its shorter side is ``crop_side``, as JPEG
 bytes), ``boxes`` (the chosen box per frame), ``detections`` (all rows), and where motion was
-extracted ``motion`` (float16 tokens, T' x C) with ``motion_spans`` (seconds). A split's videos,
-in the split list's order, are dealt to shards of ``videos_per_shard`` each; every shard is its
-own job and file, and the split's index (``{split}.json``) names each shard's videos.
+extracted ``motion`` (float16 tokens, T' x C) with ``motion_spans`` (seconds). A split's videos
+are dealt to shards of ``videos_per_shard`` (``pipeline.layout.deal_to_shards``); every shard is
+its own job and file, and the split's index (``{split}.json``) names each shard's videos.
 """
 
 from __future__ import annotations
@@ -89,11 +89,6 @@ def video_payload(
         payload["motion_extractor"] = tokens.extractor
         payload["motion_weights"] = tokens.weights_sha256
     return payload
-
-
-def deal(videos: list, per_shard: int) -> list[list]:
-    """The split's videos, in order, in shards of ``per_shard`` (the last may hold fewer)."""
-    return [videos[i : i + per_shard] for i in range(0, len(videos), per_shard)]
 
 
 def write_shard(

@@ -1,20 +1,29 @@
 # Audio: ffmpeg to mono 16-bit WAV at the dataset's rate, exact length.
 
 
+def min_audio_seconds(wildcards):
+    given = config["audio"]["min_seconds"]
+    ds = ds_config(wildcards)
+    return given if given is not None else ds["clip_samples"] / ds["audio_rate"]
+
+
 rule audio:
     input:
-        record("download"),
+        L.record("{dataset}", "download", "{cls}", "{vid}"),
     output:
-        record("audio"),
+        L.record("{dataset}", "audio", "{cls}", "{vid}"),
     log:
-        stage_log("audio"),
+        L.video_log("{dataset}", "audio", "{cls}", "{vid}"),
     group:
         "preprocess"
     conda:
         "../envs/preprocess.yaml"
+    resources:
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
     params:
-        video=f"{DATA}/{{dataset}}/videos/{{cls}}/{{vid}}.mp4",
-        wav=f"{DATA}/{{dataset}}/audio/{{cls}}/{{vid}}.wav",
+        video=L.video("{dataset}", "{cls}", "{vid}"),
+        wav=L.audio("{dataset}", "{cls}", "{vid}"),
         rate=lambda wildcards: ds_config(wildcards)["audio_rate"],
         min_seconds=min_audio_seconds,
         segment=segment_arg,

@@ -1,26 +1,47 @@
 # The demo dataset: rendered instruments (FluidSynth) with drawn, note-driven pictures.
 
+try:
+    DEMO_IDS = demo_video_ids(config["demo"]["classes"], config["demo"]["videos_per_class"])
+except ValueError as err:
+    raise WorkflowError(f"config key demo.classes: {err}") from err
+
+
+def soundfont(wildcards):
+    path = config["demo"]["soundfont"]
+    if not Path(path).is_file():
+        raise WorkflowError(
+            f"config key demo.soundfont: {path!r} not found; install Debian's "
+            "timgm6mb-soundfont (setup.sh does) or point the key at a General MIDI .sf2"
+        )
+    return path
+
 
 rule demo:
     input:
-        soundfont=demo_soundfont,
+        soundfont=soundfont,
     output:
-        index=f"{DATA}/{{dataset}}/source/index.json",
-        meta=f"{DATA}/{{dataset}}/source/meta.json",
+        videos=[L.demo_video("{dataset}", cls, vid) for cls, vid in DEMO_IDS],
+        boxes=[L.demo_boxes("{dataset}", cls, vid) for cls, vid in DEMO_IDS],
+        index=L.demo_index("{dataset}"),
+        meta=L.demo_meta("{dataset}"),
     log:
-        f"{DATA}/{{dataset}}/logs/demo.log",
+        L.log("{dataset}", "demo"),
     conda:
         "../envs/demo.yaml"
     threads: workflow.cores
+    resources:
+        mem_mb=lambda wildcards, threads: 500 * threads + 1000,
+        runtime=30,
     params:
-        out=lambda wildcards, output: Path(output.index).parent,
-        classes=" ".join(config["demo"]["classes"]),
+        classes=config["demo"]["classes"],
         settings=config["demo"],
         seed=config["seed"],
     shell:
-        "python -m workflow_scripts.make_demo --out {params.out:q} --classes {params.classes}"
+        "python -m workflow_scripts.make_demo --classes {params.classes:q}"
         " --videos-per-class {params.settings[videos_per_class]}"
         " --min-seconds {params.settings[min_seconds]} --max-seconds {params.settings[max_seconds]}"
         " --width {params.settings[width]} --height {params.settings[height]}"
         " --fps {params.settings[fps]} --sample-rate {params.settings[sample_rate]}"
-        " --soundfont {input.soundfont:q} --seed {params.seed} --jobs {threads} 2> {log:q}"
+        " --soundfont {input.soundfont:q} --seed {params.seed} --jobs {threads}"
+        " --videos {output.videos:q} --boxes {output.boxes:q}"
+        " --index {output.index:q} --meta {output.meta:q} 2> {log:q}"

@@ -1,35 +1,47 @@
 # Download: yt-dlp for every index entry (YouTube id or URL; the demo's are file:// URLs).
+# Like audio and frames, its declared output is the video's record: a video that cannot be had
+# is recorded with the reason, and the run goes on.
+
+
+def download_inputs(wildcards):
+    """The demo's videos must be made before they are 'downloaded'."""
+    if ds_config(wildcards)["source"] == "demo":
+        return [L.demo_index(wildcards.dataset)]
+    return []
+
+
+def download_options(wildcards):
+    video = video_of(wildcards)
+    options = []
+    if config["download"]["cookies"]:
+        options.append(f"--cookies={config['download']['cookies']}")
+    if video.problem:
+        options.append(f"--invalid={video.problem}")
+    return options
 
 
 rule download:
     input:
         download_inputs,
     output:
-        record("download"),
+        L.record("{dataset}", "download", "{cls}", "{vid}"),
     log:
-        stage_log("download"),
+        L.video_log("{dataset}", "download", "{cls}", "{vid}"),
     conda:
         "../envs/preprocess.yaml"
     resources:
         downloads=1,
+        mem_mb=1000,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     params:
         url=lambda wildcards: video_of(wildcards).url,
-        video=f"{DATA}/{{dataset}}/videos/{{cls}}/{{vid}}.mp4",
+        video=L.video("{dataset}", "{cls}", "{vid}"),
         settings=config["download"],
-        cookies=lambda wildcards: (
-            f"--cookies {shlex.quote(config['download']['cookies'])}"
-            if config["download"]["cookies"]
-            else ""
-        ),
-        invalid=lambda wildcards: (
-            f"--invalid {shlex.quote(video_of(wildcards).problem)}"
-            if video_of(wildcards).problem
-            else ""
-        ),
+        options=download_options,
     shell:
-        "python -m workflow_scripts.download --url {params.url:q} --video {params.video:q}"
-        " --record {output:q} --cls {wildcards.cls} --vid {wildcards.vid}"
-        " --format {params.settings[format]:q} --attempts {params.settings[attempts]}"
+        "python -m workflow_scripts.download --url={params.url:q} --video {params.video:q}"
+        " --record {output:q} --cls={wildcards.cls:q} --vid={wildcards.vid:q}"
+        " --format={params.settings[format]:q} --attempts {params.settings[attempts]}"
         " --backoff {params.settings[backoff_s]}"
-        " --socket-timeout {params.settings[socket_timeout_s]} {params.cookies}"
-        " {params.invalid} 2> {log:q}"
+        " --socket-timeout {params.settings[socket_timeout_s]} {params.options:q}"
+        " 2> {log:q}"

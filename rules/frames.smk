@@ -3,18 +3,21 @@
 
 rule frames:
     input:
-        record("download"),
+        L.record("{dataset}", "download", "{cls}", "{vid}"),
     output:
-        record("frames"),
+        L.record("{dataset}", "frames", "{cls}", "{vid}"),
     log:
-        stage_log("frames"),
+        L.video_log("{dataset}", "frames", "{cls}", "{vid}"),
     group:
         "preprocess"
     conda:
         "../envs/preprocess.yaml"
+    resources:
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
     params:
-        video=f"{DATA}/{{dataset}}/videos/{{cls}}/{{vid}}.mp4",
-        frames=f"{DATA}/{{dataset}}/frames/{{cls}}/{{vid}}.mp4",
+        video=L.video("{dataset}", "{cls}", "{vid}"),
+        frames=L.frames("{dataset}", "{cls}", "{vid}"),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
         min_frames=config["frames"]["min_frames"],
         max_side=(

@@ -1,57 +1,73 @@
-# Manifest: which videos made it through every stage, which were left out and why; then splits.
+# Manifest: which videos made it through every per-video stage, which were left out and why;
+# then the splits. The splits are a checkpoint: the videos they list are the ones every later
+# stage handles, so the jobs after them are known once they are written.
+
+
+def paper_lists(wildcards):
+    """The paper's split lists of this dataset, as local files (none for generated splits)."""
+    sources = dataset(wildcards.dataset).sources
+    return {
+        f"paper_{k.split('.')[1]}": str(p)
+        for k, p in sources.items()
+        if k.startswith("splits.")
+    }
 
 
 rule manifest:
     input:
-        videos=f"{DATA}/{{dataset}}/videos.tsv",
-        download=all_records("download"),
-        audio=all_records("audio"),
-        frames=all_records("frames"),
+        videos=L.videos_table("{dataset}"),
+        download=records("download"),
+        audio=records("audio"),
+        frames=records("frames"),
     output:
-        manifest=f"{DATA}/{{dataset}}/manifest.tsv",
-        excluded=f"{DATA}/{{dataset}}/excluded.tsv",
+        manifest=L.manifest("{dataset}"),
+        excluded=L.excluded("{dataset}"),
     log:
-        f"{DATA}/{{dataset}}/logs/manifest.log",
+        L.log("{dataset}", "manifest"),
     conda:
         "../envs/preprocess.yaml"
-    params:
-        data_dir=lambda wildcards: f"{DATA}/{wildcards.dataset}",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
-        "python -m workflow_scripts.manifest --videos {input.videos:q}"
-        " --data-dir {params.data_dir:q} --manifest {output.manifest:q}"
-        " --excluded {output.excluded:q} 2> {log:q}"
+        "python -m workflow_scripts.make_manifest --videos {input.videos:q}"
+        " --download {input.download:q} --audio {input.audio:q} --frames {input.frames:q}"
+        " --manifest {output.manifest:q} --excluded {output.excluded:q} 2> {log:q}"
 
 
-rule splits:
+checkpoint splits:
     input:
         unpack(paper_lists),
-        manifest=f"{DATA}/{{dataset}}/manifest.tsv",
+        manifest=L.manifest("{dataset}"),
     output:
-        summary=f"{DATA}/{{dataset}}/splits/summary.json",
-        train=f"{DATA}/{{dataset}}/splits/train.tsv",
-        val=f"{DATA}/{{dataset}}/splits/val.tsv",
-        test=f"{DATA}/{{dataset}}/splits/test.tsv",
-        pairs=f"{DATA}/{{dataset}}/splits/test_pairs.tsv",
+        train=L.split("{dataset}", "train"),
+        val=L.split("{dataset}", "val"),
+        test=L.split("{dataset}", "test"),
+        pairs=L.test_pairs("{dataset}"),
+        summary=L.splits_summary("{dataset}"),
     log:
-        f"{DATA}/{{dataset}}/logs/splits.log",
+        L.log("{dataset}", "splits"),
     conda:
         "../envs/preprocess.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
-        out=lambda wildcards, output: Path(output.summary).parent,
         settings=config["splits"],
         seed=config["seed"],
-        paper=lambda wildcards, input: " ".join(
-            f"--{k} {shlex.quote(input[k])}"
-            for k in ("train", "test", "pairs")
+        paper=lambda wildcards, input: [
+            f"--{k.replace('_', '-')}={input[k]}"
+            for k in ("paper_train", "paper_test", "paper_pairs")
             if k in input.keys()
-        ),
+        ],
         keep_leaks=(
             "" if config["splits"]["drop_test_from_train"] else "--keep-test-in-train"
         ),
     shell:
         "python -m workflow_scripts.make_splits --manifest {input.manifest:q}"
-        " --out-dir {params.out:q} --seed {params.seed}"
-        " --val-fraction {params.settings[val_fraction]}"
+        " --seed {params.seed} --val-fraction {params.settings[val_fraction]}"
         " --test-fraction {params.settings[test_fraction]}"
         " --pairs-per-test-video {params.settings[pairs_per_test_video]}"
-        " {params.keep_leaks} {params.paper} 2> {log:q}"
+        " {params.keep_leaks} {params.paper:q} --train {output.train:q} --val {output.val:q}"
+        " --test {output.test:q} --pairs {output.pairs:q} --summary {output.summary:q}"
+        " 2> {log:q}"

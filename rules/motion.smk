@@ -1,26 +1,62 @@
-# Motion: I3D tokens of each video's frames (datasets whose `motion` is on).
+# Motion: I3D tokens of each used video's frames (datasets whose `motion` is on), in
+# `motion.chunks` jobs that build the network once; each video's tokens are then cut out of its
+# chunk into motion_features/{cls}/{vid}.mp4.npz, which the shards read.
+
+motion_members = chunk_members("motion")
+
+
+def motion_options(wildcards):
+    settings = config["motion"]
+    options = []
+    if settings["weights"]:
+        options.append(f"--weights={settings['weights']}")
+    if settings["resize_short"]:
+        options.append(f"--resize-short={settings['resize_short']}")
+    return options
 
 
 rule motion:
     input:
-        manifest=f"{DATA}/{{dataset}}/manifest.tsv",
+        frames=lambda wildcards: [
+            made_media(wildcards.dataset, cls, vid)["frames"]
+            for cls, vid in motion_members(wildcards)
+        ],
     output:
-        summary=f"{DATA}/{{dataset}}/motion_features/summary.json",
+        L.motion_chunk("{dataset}", "{chunk}"),
     log:
-        f"{DATA}/{{dataset}}/logs/motion.log",
+        L.log("{dataset}", "motion-{chunk}"),
+    benchmark:
+        L.benchmark("{dataset}", "motion-{chunk}")
     conda:
         "../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        data_dir=lambda wildcards: f"{DATA}/{wildcards.dataset}",
+        videos=lambda wildcards: video_keys(motion_members(wildcards)),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
         settings=config["motion"],
         options=motion_options,
         seed=config["seed"],
     shell:
-        "python -m workflow_scripts.extract_motion --data-dir {params.data_dir:q}"
-        " --summary {output.summary:q} --backbone {params.settings[backbone]}"
+        "python -m workflow_scripts.extract_motion --videos {params.videos:q}"
+        " --frames {input.frames:q} --out {output:q} --backbone {params.settings[backbone]}"
         " --fps {params.fps} --max-frames {params.settings[max_frames]}"
-        " --seed {params.seed} --threads {threads} {params.options} 2> {log:q}"
+        " --seed {params.seed} --threads {threads} {params.options:q} 2> {log:q}"
+
+
+rule motion_tokens:
+    input:
+        chunk=chunk_of_video("motion", L.motion_chunk),
+    output:
+        L.motion("{dataset}", "{cls}", "{vid}"),
+    conda:
+        "../envs/preprocess.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "python -m workflow_scripts.cut_chunk --chunk {input.chunk:q}"
+        " --video={wildcards.cls}/{wildcards.vid} --out {output:q}"

@@ -1,86 +1,72 @@
-# Training, evaluation and the report: results/{dataset}/{run}/ per run of config key train.runs.
+# Training: results/{dataset}/{run}/ per run of config key train.runs, and the ImageNet weights
+# of the object encoder, fetched once.
 
 
 rule visual_weights:
     output:
-        f"{DATA}/weights/{{name}}",
+        L.weights("{name}"),
     log:
-        f"{DATA}/logs/weights-{{name}}.log",
+        L.weights_log("{name}"),
+    resources:
+        mem_mb=1000,
+        runtime=30,
     params:
         url=weights_url,
     run:
+        from pipeline.datasets import fetch_url
+
         try:
             fetch_url(params.url, Path(output[0]))
         except ConfigError as err:
             raise WorkflowError(
                 f"config key train.visual_weights (or a dataset's): {err}"
-            )
+            ) from err
+
+
+def train_inputs(wildcards):
+    name, settings = wildcards.dataset, run_settings(wildcards.dataset, wildcards.run)
+    select_on = config["train"]["select_on"]
+    inputs = {
+        "train": L.shard_index(name, "train"),
+        "select": L.shard_index(name, select_on),
+    }
+    if select_on == "test":
+        inputs["pairs"] = L.test_pairs(name)
+    if settings["visual_weights"]:
+        inputs["weights"] = settings["visual_weights"]
+    return inputs
 
 
 rule train:
     input:
         unpack(train_inputs),
     output:
-        summary=f"{RESULTS}/{{dataset}}/{{run}}/train_summary.json",
+        L.run("{dataset}", "{run}").summary,
     log:
-        f"{RESULTS}/{{dataset}}/logs/train-{{run}}.log",
+        L.results_log("{dataset}", "train-{run}"),
+    benchmark:
+        L.results_benchmark("{dataset}", "train-{run}")
     conda:
         "../envs/train.yaml"
-    threads: run_threads
+    threads: lambda wildcards: run_settings(wildcards.dataset, wildcards.run)["threads"] or 1
     resources:
         gpu=1,
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
+        runtime=7 * 24 * 60,  # the paper's 100 epochs on one GPU take days
     params:
-        shards_dir=lambda wildcards: f"{DATA}/{wildcards.dataset}/shards",
-        out=lambda wildcards: run_dir(wildcards.dataset, wildcards.run),
-        settings=lambda wildcards: json.dumps(run_settings(wildcards), sort_keys=True),
+        run_dir=lambda wildcards: L.run(wildcards.dataset, wildcards.run).path,
+        settings=lambda wildcards: json.dumps(
+            run_settings(wildcards.dataset, wildcards.run), sort_keys=True
+        ),
         select_on=config["train"]["select_on"],
+        pairs=lambda wildcards, input: (
+            [f"--pairs={input.pairs}"] if "pairs" in input.keys() else []
+        ),
     shell:
         # --on-change restart: new settings or data start the run afresh; otherwise an
         # interrupted run resumes from its last checkpoint. Lightning's progress bar writes to
         # stdout: both streams go to the log (follow it with `tail -f`).
-        "python -m workflow_scripts.train --shards-dir {params.shards_dir:q}"
-        " --out {params.out:q} --config-json {params.settings:q}"
-        " --select-on {params.select_on} --on-change restart > {log:q} 2>&1"
-
-
-rule evaluate:
-    input:
-        summary=f"{RESULTS}/{{dataset}}/{{run}}/train_summary.json",
-        test=f"{DATA}/{{dataset}}/shards/test.json",
-        pairs=f"{DATA}/{{dataset}}/splits/test_pairs.tsv",
-    output:
-        metrics=f"{RESULTS}/{{dataset}}/{{run}}/metrics.json",
-        per_pair=f"{RESULTS}/{{dataset}}/{{run}}/per_pair.tsv",
-        examples=f"{RESULTS}/{{dataset}}/{{run}}/examples.npz",
-    log:
-        f"{RESULTS}/{{dataset}}/logs/evaluate-{{run}}.log",
-    conda:
-        "../envs/train.yaml"
-    threads: config["train"]["eval_jobs"]
-    resources:
-        gpu=1,
-    params:
-        shards_dir=lambda wildcards: f"{DATA}/{wildcards.dataset}/shards",
-        out=lambda wildcards: run_dir(wildcards.dataset, wildcards.run),
-        examples=config["train"]["report_examples"],
-    shell:
-        "python -m workflow_scripts.evaluate --run {params.out:q}"
-        " --shards-dir {params.shards_dir:q} --pairs {input.pairs:q} --jobs {threads}"
-        " --threads 1 --examples {params.examples} 2> {log:q}"
-
-
-rule report:
-    input:
-        unpack(report_inputs),
-    output:
-        f"{RESULTS}/{{dataset}}/{{run}}/report.html",
-    log:
-        f"{RESULTS}/{{dataset}}/logs/report-{{run}}.log",
-    conda:
-        "../envs/train.yaml"
-    params:
-        out=lambda wildcards: run_dir(wildcards.dataset, wildcards.run),
-        compare=compared_runs,
-    shell:
-        "python -m workflow_scripts.report --run {params.out:q} --compare {params.compare}"
-        " --out {output:q} 2> {log:q}"
+        "python -m workflow_scripts.train --train-shards {input.train:q}"
+        " --select-shards {input.select:q} --select-on {params.select_on} {params.pairs:q}"
+        " --run-dir {params.run_dir:q} --config-json {params.settings:q}"
+        " --on-change restart > {log:q} 2>&1"
