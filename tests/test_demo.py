@@ -3,14 +3,41 @@
 import json
 import subprocess
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from pipeline.demo.dataset import DemoSettings, make_demo_dataset
+from pipeline.demo.naming import INSTRUMENT_PROGRAMS, demo_video_ids
+from pipeline.layout import Layout
 from tests.conftest import need_tools
-from workflow_scripts.demo.naming import INSTRUMENT_PROGRAMS, demo_video_ids
-from workflow_scripts.make_demo import make_demo_dataset
 
-SETTINGS = dict(min_seconds=4, max_seconds=5, width=160, height=120, fps=8, jobs=2)
+SETTINGS = dict(min_seconds=4, max_seconds=5, width=160, height=120, fps=8)
+SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+
+
+def make_demo(root, classes, per_class, *, seed, **overrides):
+    """The demo's videos under ``root`` in the workflow's layout (dataset name "demo")."""
+    settings = DemoSettings(
+        **(
+            dict(classes=classes, videos_per_class=per_class, min_seconds=10, max_seconds=20)
+            | dict(width=320, height=240, fps=10, sample_rate=44100, soundfont=SOUNDFONT)
+            | overrides
+        )
+    )
+    layout = Layout(str(root))
+    ids = demo_video_ids(classes, per_class)
+    make_demo_dataset(
+        settings,
+        videos=[layout.demo_video("demo", c, v) for c, v in ids],
+        boxes=[layout.demo_boxes("demo", c, v) for c, v in ids],
+        index=layout.demo_index("demo"),
+        meta=layout.demo_meta("demo"),
+        seed=seed,
+        jobs=2,
+    )
+    return Path(layout.demo_source("demo"))
 
 
 def decode(path, *args):
@@ -27,9 +54,8 @@ def video_frames(path, width=160, height=120):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     need_tools("ffmpeg", "fluidsynth")
-    out = tmp_path_factory.mktemp("demo")
-    make_demo_dataset(out, ["cello", "flute", "xylophone"], 1, seed=5, **SETTINGS)
-    return out
+    classes = ["cello", "flute", "xylophone"]
+    return make_demo(tmp_path_factory.mktemp("demo"), classes, 1, seed=5, **SETTINGS)
 
 
 def test_files_and_index(demo):
@@ -77,16 +103,14 @@ def test_boxes(demo):
 
 
 def test_same_seed_same_video_other_seed_differs(demo, tmp_path):
-    again = tmp_path / "again"
-    make_demo_dataset(again, ["cello"], 1, seed=5, **SETTINGS)  # fewer classes, same video
+    again = make_demo(tmp_path / "again", ["cello"], 1, seed=5, **SETTINGS)  # fewer classes
     first = demo / "cello" / "cello-00.mp4"
     assert np.array_equal(
         np.load(again / "boxes/cello/cello-00.npy"), np.load(demo / "boxes/cello/cello-00.npy")
     )
     pcm = ["-f", "s16le", "-ac", "1"]
     assert decode(again / "cello" / "cello-00.mp4", *pcm) == decode(first, *pcm)
-    other = tmp_path / "other"
-    make_demo_dataset(other, ["cello"], 1, seed=6, **SETTINGS)
+    other = make_demo(tmp_path / "other", ["cello"], 1, seed=6, **SETTINGS)
     assert decode(other / "cello" / "cello-00.mp4", *pcm) != decode(first, *pcm)
 
 
@@ -100,15 +124,10 @@ def test_classes_look_different(demo):
 
 def test_motion_follows_the_sound(tmp_path):
     """Frame-to-frame change inside the instrument's box rises with the sound's loudness."""
-    make_demo_dataset(
-        tmp_path,
-        ["violin", "trumpet"],
-        1,
-        seed=11,
-        **(SETTINGS | {"min_seconds": 12, "max_seconds": 12}),
-    )
+    settings = SETTINGS | {"min_seconds": 12, "max_seconds": 12}
+    source = make_demo(tmp_path, ["violin", "trumpet"], 1, seed=11, **settings)
     for cls in ("violin", "trumpet"):
-        path = tmp_path / cls / f"{cls}-00.mp4"
+        path = source / cls / f"{cls}-00.mp4"
         frames = video_frames(path)
         motion = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
         pcm = np.frombuffer(decode(path, "-f", "s16le", "-ac", "1", "-ar", "8000"), "<i2")
@@ -132,20 +151,20 @@ def test_unknown_class():
 
 def test_background_detector_finds_the_demo_instruments(tmp_path):
     """IoU >= 0.5 with the generator's true box on at least 90 % of the extracted frames."""
-    from workflow_scripts.detect import truth_iou
-    from workflow_scripts.detectors.background import background_boxes
-    from workflow_scripts.media import extract_frames
+    from pipeline.detection.background import background_boxes
+    from pipeline.detection.summary import truth_iou
+    from pipeline.media import extract_frames
 
     classes = list(INSTRUMENT_PROGRAMS)
-    make_demo_dataset(tmp_path, classes, 1, seed=3, min_seconds=10, max_seconds=12, jobs=2)
+    source = make_demo(tmp_path, classes, 1, seed=3, min_seconds=10, max_seconds=12)
     ious = []
     for cls in classes:
         frames_dir = tmp_path / "frames" / cls
-        count, _ = extract_frames(tmp_path / cls / f"{cls}-00.mp4", frames_dir, fps=1)
+        count, _ = extract_frames(source / cls / f"{cls}-00.mp4", frames_dir, fps=1)
         frames = np.stack([jpeg(p) for p in sorted(frames_dir.glob("*.jpg"))])
         rows = background_boxes(frames)
         ious.append(
-            truth_iou(rows, tmp_path / "boxes" / cls / f"{cls}-00.npy", count, (320, 240), 1.0, 10)
+            truth_iou(rows, source / "boxes" / cls / f"{cls}-00.npy", count, (320, 240), 1.0, 10)
         )
     every = np.concatenate(ious)
     assert (every >= 0.5).mean() >= 0.9, [np.round(i, 2) for i in ious]

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workflow_scripts.detection import AGNOSTIC, DetectionError, iou, select_boxes
-from workflow_scripts.detectors.background import background_boxes
-from workflow_scripts.detectors.precomputed import import_rows
+from pipeline.detection.background import background_boxes
+from pipeline.detection.precomputed import import_rows
+from pipeline.detection.rows import AGNOSTIC, iou, select_boxes
+from pipeline.errors import DetectionError
 
 
 def swaying_object(frames=12, size=(160, 120)):
@@ -53,71 +54,10 @@ def test_precomputed_conventions(tmp_path):
         import_rows(tmp_path / "x.npy", class_offset=0, n_classes=2, n_frames=1, width=8, height=8)
 
 
-@pytest.fixture(scope="module")
-def tiny_owl(tmp_path_factory):
-    """A randomly initialised OWLv2 with tiny towers, saved and loaded as a real one would be."""
-    pytest.importorskip("transformers")
-    import os
-
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    from transformers import (
-        CLIPTokenizer,
-        Owlv2Config,
-        Owlv2ForObjectDetection,
-        Owlv2ImageProcessor,
-        Owlv2Processor,
-    )
-
-    # Id 0 is a filler: OWL reads a query whose first token id is 0 as padding.
-    vocab = {"<|pad|>": 0, "<|startoftext|>": 1, "<|endoftext|>": 2}
-    for ch in "abcdefghijklmnopqrstuvwxyz":
-        vocab[ch] = len(vocab)
-        vocab[ch + "</w>"] = len(vocab)
-    tokenizer = CLIPTokenizer(
-        vocab=vocab,
-        merges=[],
-        pad_token="<|pad|>",
-        bos_token="<|startoftext|>",
-        eos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-    )
-    text = dict(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=32,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    )
-    vision = dict(
-        image_size=64,
-        patch_size=16,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    model = Owlv2ForObjectDetection(
-        Owlv2Config(text_config=text, vision_config=vision, projection_dim=32)
-    )
-    folder = tmp_path_factory.mktemp("owl")
-    Owlv2Processor(
-        image_processor=Owlv2ImageProcessor(size={"height": 64, "width": 64}), tokenizer=tokenizer
-    ).save_pretrained(folder)
-    model.save_pretrained(folder)
-    return folder
-
-
 def test_owl_rows_format_and_batching(tiny_owl):
     import torch
 
-    from workflow_scripts.detectors.owl import OwlDetector, prompts_for
+    from pipeline.detection.owl import OwlDetector, prompts_for
 
     torch.set_num_threads(1)
     detector = OwlDetector(str(tiny_owl), device="cpu", threshold=0.0)

@@ -5,9 +5,11 @@ import http.server
 import threading
 
 import pytest
+import yaml
 
-from workflow_scripts.download import download_video
-from workflow_scripts.records import FAILED, OK, read_record
+from pipeline.records import FAILED, OK, read_record
+from pipeline.video_download import download_video
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -27,7 +29,8 @@ def server(media):
     httpd.server_close()
 
 
-FAST = {"attempts": 2, "backoff_s": 0.01, "socket_timeout": 5}
+FORMAT = yaml.safe_load((REPO / "config.yaml").read_text())["download"]["format"]
+FAST = {"fmt": FORMAT, "attempts": 2, "backoff_s": 0.01, "socket_timeout": 5}
 
 
 def test_file_url(media, tmp_path):
@@ -62,7 +65,7 @@ def test_missing_local_file(tmp_path):
 
 
 def test_refuses_unsafe_url(tmp_path):
-    from workflow_scripts.ids import InvalidEntry
+    from pipeline.errors import InvalidEntry
 
     with pytest.raises(InvalidEntry):
         download_video("x; touch pwned", tmp_path / "x.mp4", tmp_path / "r.json", cls="c", vid="x")

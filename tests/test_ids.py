@@ -1,6 +1,7 @@
 import pytest
 
-from workflow_scripts.ids import InvalidEntry, check_vid, class_dir, parse_entry
+from pipeline.errors import InvalidEntry
+from pipeline.ids import check_vid, class_dir, parse_entry
 
 
 def test_youtube_id_becomes_watch_url():

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from workflow_scripts.datasets import ConfigError, load_dataset
-from workflow_scripts.indexes import (
-    IndexFormatError,
+from pipeline.datasets import load_dataset
+from pipeline.errors import ConfigError, IndexFormatError
+from pipeline.indexes import (
     read_ave_annotations,
     read_pairs_csv,
     read_split_csv,

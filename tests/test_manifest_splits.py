@@ -2,20 +2,23 @@ import random
 
 import pytest
 
-from workflow_scripts.make_splits import generate_pairs, make_splits
-from workflow_scripts.manifest import collect, record_path
-from workflow_scripts.records import FAILED, OK, SKIPPED, write_record
+from pipeline.layout import VIDEO_STAGES, Layout
+from pipeline.manifest import collect
+from pipeline.records import FAILED, OK, SKIPPED, read_record, write_record
+from pipeline.splits import generate_pairs, make_splits
 
 
-def _records(data_dir, cls, vid, statuses, reason="gone"):
-    for stage, status in zip(("download", "audio", "frames"), statuses, strict=True):
+def _records(records, cls, vid, statuses, reason="gone"):
+    """Write one video's records as the stages would, and read them back."""
+    for stage, status in zip(VIDEO_STAGES, statuses, strict=True):
         info = {}
         if stage == "audio":
             info = {"seconds": 12.0, "samples": 132300, "rate": 11025}
         if stage == "frames":
             info = {"count": 12, "fps": 1}
+        path = Layout(str(records["root"])).record("demo", stage, cls, vid)
         write_record(
-            record_path(data_dir, stage, cls, vid),
+            path,
             stage=stage,
             cls=cls,
             vid=vid,
@@ -23,14 +26,16 @@ def _records(data_dir, cls, vid, statuses, reason="gone"):
             reason="" if status == OK else reason,
             info=info,
         )
+        records.setdefault(stage, []).append(read_record(path))
 
 
 def test_manifest_keeps_good_and_names_the_failing_stage(tmp_path):
-    _records(tmp_path, "flute", "a", (OK, OK, OK))
-    _records(tmp_path, "flute", "b", (FAILED, SKIPPED, SKIPPED), reason="unavailable: private")
-    _records(tmp_path, "cello", "c", (OK, FAILED, OK), reason="no audio track")
+    records = {"root": tmp_path}
+    _records(records, "flute", "a", (OK, OK, OK))
+    _records(records, "flute", "b", (FAILED, SKIPPED, SKIPPED), reason="unavailable: private")
+    _records(records, "cello", "c", (OK, FAILED, OK), reason="no audio track")
     rows = [{"class": c, "vid": v} for c, v in (("flute", "a"), ("flute", "b"), ("cello", "c"))]
-    usable, excluded = collect(rows, tmp_path)
+    usable, excluded = collect(rows, records)
     assert [(r["class"], r["vid"]) for r in usable] == [("flute", "a")]
     assert excluded == [
         {"class": "flute", "vid": "b", "stage": "download", "reason": "unavailable: private"},
@@ -39,8 +44,10 @@ def test_manifest_keeps_good_and_names_the_failing_stage(tmp_path):
 
 
 def test_manifest_names_a_missing_record(tmp_path):
-    with pytest.raises(RuntimeError, match="x.json"):
-        collect([{"class": "flute", "vid": "x"}], tmp_path)
+    records = {"root": tmp_path}
+    _records(records, "flute", "a", (OK, OK, OK))
+    with pytest.raises(RuntimeError, match="flute/x: no download record"):
+        collect([{"class": "flute", "vid": "x"}], records)
 
 
 def _keys(classes=4, per_class=8):

@@ -6,16 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workflow_scripts.extract_audio import extract_audio
-from workflow_scripts.extract_frames import extract_video_frames
-from workflow_scripts.media import probe, read_wav
-from workflow_scripts.records import FAILED, OK, SKIPPED, MediaError, write_record
-from workflow_scripts.stage import run_stage
+from pipeline.errors import MediaError
+from pipeline.media import make_frames, make_wav, probe, read_wav
+from pipeline.records import FAILED, OK, SKIPPED, run_stage, write_record
 
 
 def test_audio_exact_length_and_format(media, tmp_path):
     wav = tmp_path / "a.wav"
-    info = extract_audio(media["good"], wav, rate=11025, min_seconds=5.9)
+    info = make_wav(media["good"], wav, rate=11025, min_seconds=5.9)
     samples, rate = read_wav(wav)
     assert rate == 11025
     assert samples.size == round(8.0 * 11025) == info["samples"]
@@ -28,14 +26,15 @@ def test_audio_exact_length_and_format(media, tmp_path):
 def test_audio_surround_48k_downmixed(media, tmp_path):
     meta = probe(media["surround"])
     assert (meta.audio_rate, meta.audio_channels) == (48000, 6)
-    info = extract_audio(media["surround"], tmp_path / "s.wav", rate=22000)
+    info = make_wav(media["surround"], tmp_path / "s.wav", rate=22000, min_seconds=0)
     samples, rate = read_wav(tmp_path / "s.wav")
     assert rate == 22000 and samples.size == round(8.0 * 22000) == info["samples"]
     assert np.abs(samples).max() > 1000
 
 
 def test_audio_segment(media, tmp_path):
-    info = extract_audio(media["good"], tmp_path / "seg.wav", rate=22000, segment=(2.0, 4.5))
+    seg = tmp_path / "seg.wav"
+    info = make_wav(media["good"], seg, rate=22000, segment=(2.0, 4.5), min_seconds=0)
     assert info["samples"] == round(2.5 * 22000)
 
 
@@ -52,14 +51,14 @@ def test_audio_segment(media, tmp_path):
 def test_audio_refuses_bad_inputs(media, tmp_path, name, message):
     wav = tmp_path / "x.wav"
     with pytest.raises(MediaError, match=message):
-        extract_audio(media[name], wav, rate=11025, min_seconds=65535 / 11025)
+        make_wav(media[name], wav, rate=11025, min_seconds=65535 / 11025)
     assert not wav.exists()
     assert not list(tmp_path.iterdir())  # no temp file left behind
 
 
 def test_frames_count_and_layout(media, tmp_path):
     out = tmp_path / "frames" / "good.mp4"
-    info = extract_video_frames(media["good"], out, fps=1, min_frames=3)
+    info = make_frames(media["good"], out, fps=1, min_frames=3)
     assert info["count"] == 8
     assert sorted(p.name for p in out.iterdir())[:2] == ["000001.jpg", "000002.jpg"]
     assert Image.open(out / "000001.jpg").size == (320, 240)
@@ -67,22 +66,22 @@ def test_frames_count_and_layout(media, tmp_path):
 
 def test_frames_portrait_keeps_orientation(media, tmp_path):
     out = tmp_path / "p"
-    extract_video_frames(media["portrait"], out, fps=1)
+    make_frames(media["portrait"], out, fps=1, min_frames=1)
     assert Image.open(out / "000003.jpg").size == (240, 320)
-    extract_video_frames(media["portrait"], out, fps=1, max_side=160)  # replaces the folder
+    make_frames(media["portrait"], out, fps=1, max_side=160, min_frames=1)  # replaces the folder
     assert Image.open(out / "000003.jpg").size == (120, 160)
     assert len(list(out.iterdir())) == 8
 
 
 def test_frames_variable_frame_rate(media, tmp_path):
-    info = extract_video_frames(media["vfr"], tmp_path / "v", fps=2)
+    info = make_frames(media["vfr"], tmp_path / "v", fps=2, min_frames=1)
     # One picture every half second, gaps filled by repeating the last picture; the final
     # interval ends after the last kept frame, so 15 or 16.
     assert info["count"] in (15, 16)
 
 
 def test_frames_segment_and_higher_rate(media, tmp_path):
-    info = extract_video_frames(media["good"], tmp_path / "s", fps=25, segment=(1.0, 3.0))
+    info = make_frames(media["good"], tmp_path / "s", fps=25, segment=(1.0, 3.0), min_frames=1)
     assert info["count"] == 50
 
 
@@ -93,7 +92,7 @@ def test_frames_segment_and_higher_rate(media, tmp_path):
 def test_frames_refuse_bad_inputs(media, tmp_path, name, message):
     out = tmp_path / "f"
     with pytest.raises(MediaError, match=message):
-        extract_video_frames(media[name], out, fps=1, min_frames=3)
+        make_frames(media[name], out, fps=1, min_frames=3)
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
@@ -104,7 +103,7 @@ def test_stage_records_failures_and_skips(media, tmp_path):
         "audio",
         up,
         tmp_path / "audio.json",
-        lambda _: extract_audio(media["no_audio"], tmp_path / "a.wav", rate=11025),
+        lambda _: make_wav(media["no_audio"], tmp_path / "a.wav", rate=11025, min_seconds=0),
     )
     assert rec["status"] == FAILED and rec["reason"] == "no audio track"
     assert json.loads((tmp_path / "audio.json").read_text()) == rec

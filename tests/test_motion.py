@@ -4,6 +4,8 @@ layouts (saved random weights through the same loader a real file takes), and ba
 from __future__ import annotations
 
 import hashlib
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -11,9 +13,11 @@ import torch
 from PIL import Image
 
 from model.i3d import (
+    _HEAD_PREFIXES,
     CheckpointError,
     I3DResNet50,
     InceptionI3d,
+    SwitchableBatchNorm3d,
     build_backbone,
     fame_key,
     load_weights,
@@ -34,7 +38,8 @@ torch.set_num_threads(1)
 # sha256 of the sorted "key:shape" lines of each reference model's trunk, computed from the
 # reference code itself in a scratch environment: FAME's backbone/i3d.py I3D (id_head left out),
 # piergiaj/pytorch-i3d's InceptionI3d (logits left out) and pytorchvideo 0.1.5
-# hub.i3d_r50(pretrained=False) (blocks.6 head left out).
+# hub.i3d_r50(pretrained=False) (blocks.6 head left out). The last is the layout of
+# I3D_8x8_R50.pyth; it pins the installed pytorchvideo to what that file needs.
 FAME_DIGEST = ("7e3b9d83bdb640e5ad7383946e5e7c090f3b1a52b22f2deb0932467b3194a63b", 342)
 PIERGIAJ_DIGEST = ("d2dd66663ccfbdef5974d4d1502792dff7a13e214de3083581bbdcbfe60cf6ba", 342)
 PYTORCHVIDEO_DIGEST = ("c758a35902b28a0af343167c8de2bb5456ff3e8160fa22bfe8e3d915d226dfd9", 318)
@@ -104,6 +109,15 @@ def r50():
     return randomize(I3DResNet50(), 2)
 
 
+@pytest.fixture(scope="module")
+def pytorchvideo_r50():
+    """The unmodified pytorchvideo model, head and plain BatchNorm3d included, random weights."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # fvcore's torch.jit.script at import
+        from pytorchvideo.models.hub import i3d_r50
+    return randomize(i3d_r50(pretrained=False), 8)
+
+
 # --------------------------------------------------------------------------------------------
 # Backbones
 
@@ -125,15 +139,29 @@ def test_inception_shapes_and_strides(video16):
 
 def test_r50_shapes_and_strides(r50, video16):
     assert (r50.channels, r50.temporal_stride, r50.spatial_stride) == (2048, 2, 32)
-    assert param_count(r50) == 27_223_872
+    assert (r50.input_norm, r50.norm_stats, r50.extractor) == ("kinetics", "running", "i3d-r50")
+    assert param_count(r50) == 27_223_872  # i3d_r50's 28.0 M less the 400-way head
     assert run(r50, video16).shape == (2, 2048, 8, 2, 2)
+    # The trunk is pytorchvideo's own modules, every BN our switchable one.
+    assert type(r50.blocks[1]).__module__ == "pytorchvideo.models.resnet"
+    bns = [m for m in r50.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    assert len(bns) == 53 and all(isinstance(m, SwitchableBatchNorm3d) for m in bns)
+    # Its transforms package fails to import with our torchvision; it must never be needed.
+    assert "pytorchvideo.transforms" not in sys.modules
 
 
-def test_key_layouts_match_the_reference_code(r50):
+def test_key_layouts_match_the_reference_code(r50, pytorchvideo_r50):
     ours = InceptionI3d().state_dict()
     assert digest(ours) == PIERGIAJ_DIGEST
     assert digest({to_fame(k): v for k, v in ours.items()}) == FAME_DIGEST
     assert all(fame_key(to_fame(k)) == k for k in ours)
+    # The installed pytorchvideo still has the weights file's layout, and our trunk is exactly
+    # it less the head keys that read_checkpoint drops.
+    full = pytorchvideo_r50.state_dict()
+    head = [k for k in full if k.startswith(_HEAD_PREFIXES["pytorchvideo"])]
+    assert head == ["blocks.6.proj.weight", "blocks.6.proj.bias"]
+    trunk = {k: v for k, v in full.items() if k not in head}
+    assert digest(trunk) == PYTORCHVIDEO_DIGEST
     assert digest(r50.state_dict()) == PYTORCHVIDEO_DIGEST
 
 
@@ -195,17 +223,44 @@ def test_piergiaj_checkpoint_loads(tmp_path, video16):
     assert torch.equal(run(m, video16), run(src, video16))
 
 
-def test_pytorchvideo_checkpoint_loads(tmp_path, r50, video16):
-    state = dict(r50.state_dict())
-    state |= {
-        "blocks.6.proj.weight": torch.randn(400, 2048),
-        "blocks.6.proj.bias": torch.randn(400),
-    }
+def test_pytorchvideo_checkpoint_loads(tmp_path, pytorchvideo_r50, video16):
+    # Saved from the unmodified pytorchvideo model, head included, as I3D_8x8_R50.pyth is.
     path = tmp_path / "I3D_8x8_R50.pyth"
-    torch.save({"epoch": 1, "model_state": state}, path)
+    torch.save({"epoch": 1, "model_state": pytorchvideo_r50.state_dict()}, path)
     m = build_backbone("r50", path)
     assert m.weights_layout == "pytorchvideo" and m.input_norm == "kinetics"
-    assert torch.equal(run(m, video16), run(r50, video16))
+    assert m.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert read_checkpoint(path, "r50").dropped == ["blocks.6.proj.weight", "blocks.6.proj.bias"]
+    x = m.scale_input(video16)
+    with torch.inference_mode():
+        for block in pytorchvideo_r50.blocks[:6]:
+            x = block(x)
+    assert torch.equal(run(m, video16), x)
+
+    # A trunk key missing: refused when strict, loaded around and reported when lenient.
+    state = {
+        k: v for k, v in pytorchvideo_r50.state_dict().items() if "blocks.5.res_blocks.2" not in k
+    }
+    partial = tmp_path / "partial_r50.pyth"
+    torch.save({"model_state": state}, partial)
+    with pytest.raises(CheckpointError, match=r"partial_r50.pyth .*missing keys: blocks\.5\."):
+        build_backbone("r50", partial)
+    report = load_weights(I3DResNet50(), partial, strict=False)
+    assert report.missing and all(k.startswith("blocks.5.res_blocks.2.") for k in report.missing)
+    assert report.dropped == ["blocks.6.proj.weight", "blocks.6.proj.bias"]
+
+
+def test_r50_per_video_stats_batch_like_one_video_at_a_time(video16):
+    m = randomize(I3DResNet50(norm_stats="per_video"), 9)
+    assert m.norm_stats == "per_video"
+    both = run(m, video16)
+    one = torch.cat([run(m, video16[i : i + 1]) for i in range(2)])
+    assert_close_to_scale(both, one)
+    m.set_norm_stats("running")  # the switch reaches pytorchvideo's layers
+    assert not torch.allclose(run(m, video16), both)
+    m.set_norm_stats("per_video")
+    with pytest.raises(ValueError, match="too small for per-video BatchNorm"):
+        run(m, torch.rand(1, 3, 2, 32, 32))
 
 
 def test_bad_checkpoints_name_the_file(tmp_path):
