@@ -1,12 +1,6 @@
 # Audio: ffmpeg to mono 16-bit WAV at the dataset's rate, exact length.
 
 
-def min_audio_seconds(wildcards):
-    given = config["audio"]["min_seconds"]
-    ds = ds_config(wildcards)
-    return given if given is not None else ds["clip_samples"] / ds["audio_rate"]
-
-
 rule audio:
     input:
         L.record("{dataset}", "download", "{cls}", "{vid}"),

@@ -1,7 +1,6 @@
 # What the rules share: the layout of every artifact (pipeline/layout.py), the datasets, the
 # videos each job handles, and the checks of config.yaml that the schema cannot make.
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -41,7 +40,7 @@ wildcard_constraints:
     shard=r"\d{3}",
 
 
-# --- config checks ------------------------------------------------------------------------------
+# --- config checks --------------------------------------------------------------------------------
 
 
 def check_config():
@@ -75,7 +74,8 @@ def check_config():
             run_settings(name, run)
 
 
-# --- datasets and their videos -----------------------------------------------------------------
+# --- datasets and their videos --------------------------------------------------------------------
+
 
 _loaded = {}
 
@@ -132,17 +132,29 @@ def used_videos(name):
     return sorted({key for split in SPLITS for key in split_videos(name, split)})
 
 
-def made_media(name, cls, vid):
-    """A usable video's audio and frames, as the per-video stages wrote them; a file missing
-    since then is named with the way to remake it."""
-    media = {"audio": L.audio(name, cls, vid), "frames": L.frames(name, cls, vid)}
-    for stage, path in media.items():
-        if not Path(path).exists():
-            raise WorkflowError(
-                f"{path} is missing though {L.record(name, stage, cls, vid)} says it was "
-                "made: delete that record and rerun to remake it"
-            )
-    return media
+def per_video(path, videos, made=False):
+    """An input function: ``path`` (a Layout method) of each video ``videos(wildcards)`` lists.
+    ``made``: media the per-video stages wrote beside their records; one missing since then is
+    named with the way to remake it."""
+
+    def inputs(wildcards):
+        name = wildcards.dataset
+        files = [path(name, cls, vid) for cls, vid in videos(wildcards)]
+        if made:
+            missing = next((f for f in files if not Path(f).exists()), None)
+            if missing is not None:
+                raise WorkflowError(
+                    f"{missing} is missing though its stage record says it was made: delete "
+                    f"that record (under {L.dataset(name)}/records/) and rerun to remake it"
+                )
+        return files
+
+    return inputs
+
+
+def frame_folders(videos):
+    """An input function: the frame folders of the videos ``videos(wildcards)`` lists."""
+    return per_video(L.frames, videos, made=True)
 
 
 def chunk_members(key):
@@ -173,43 +185,181 @@ def video_keys(videos):
     return [f"{cls}/{vid}" for cls, vid in videos]
 
 
-# --- what the dataset targets ask for -----------------------------------------------------------
+# --- demo -----------------------------------------------------------------------------------------
 
 
-def video_results(name):
-    """Each used video's detection and motion files. Every target of a dataset asks for them,
-    so that a deleted one is made again (Snakemake does not remake a deleted intermediate file
-    by itself). A function: the videos are known once the splits checkpoint has run."""
-
-    def inputs(wildcards):
-        files = []
-        for cls, vid in used_videos(name):
-            files.append(L.detections(name, cls, vid))
-            if config["datasets"][name]["motion"]:
-                files.append(L.motion(name, cls, vid))
-        return files
-
-    return inputs
+def demo_ids():
+    """(class, vid) of every demo video, from config block demo."""
+    try:
+        return demo_video_ids(
+            config["demo"]["classes"], config["demo"]["videos_per_class"]
+        )
+    except ValueError as err:
+        raise WorkflowError(f"config key demo.classes: {err}") from err
 
 
-def preprocessed(name):
-    """Everything up to the shards of dataset ``name``."""
-    return [L.shard_index(name, split) for split in SPLITS] + [L.detection_summary(name)]
+def soundfont(wildcards):
+    path = config["demo"]["soundfont"]
+    if not Path(path).is_file():
+        raise WorkflowError(
+            f"config key demo.soundfont: {path!r} not found; install Debian's "
+            "timgm6mb-soundfont (setup.sh does) or point the key at a General MIDI .sf2"
+        )
+    return path
 
 
-def report_left_out():
-    for name in _loaded:
-        excluded = Path(L.excluded(name))
-        if excluded.is_file():
-            count = sum(1 for _ in excluded.open()) - 1
-            if count:
-                print(
-                    f"{name}: {count} videos left out; reasons in {excluded}",
-                    file=sys.stderr,
-                )
+# --- index ----------------------------------------------------------------------------------------
 
 
-# --- training runs ------------------------------------------------------------------------------
+def index_sources(wildcards):
+    """The local files the index is read from (URLs are fetched into the index cache)."""
+    sources = dataset(wildcards.dataset).sources
+    return {key.replace(".", "_"): str(path) for key, path in sources.items()}
+
+
+def index_config(wildcards):
+    """The part of config the index depends on, as JSON: with the whole config here, any change
+    (a training key, say) would rebuild the index and so everything after it."""
+    ds = ds_config(wildcards)
+    keys = ("source", "index", "splits", "classes")
+    view = {
+        "paths": config["paths"],
+        "datasets": {wildcards.dataset: {k: ds[k] for k in keys if k in ds}},
+    }
+    if ds["source"] == "demo":
+        view["demo"] = config["demo"]
+    return json.dumps(view, sort_keys=True)
+
+
+# --- download -------------------------------------------------------------------------------------
+
+
+def download_inputs(wildcards):
+    """The demo's videos must be made before they are 'downloaded'."""
+    if ds_config(wildcards)["source"] == "demo":
+        return [L.demo_index(wildcards.dataset)]
+    return []
+
+
+def download_options(wildcards):
+    video = video_of(wildcards)
+    options = []
+    if config["download"]["cookies"]:
+        options.append(f"--cookies={config['download']['cookies']}")
+    if video.problem:
+        options.append(f"--invalid={video.problem}")
+    return options
+
+
+# --- audio ----------------------------------------------------------------------------------------
+
+
+def min_audio_seconds(wildcards):
+    given = config["audio"]["min_seconds"]
+    ds = ds_config(wildcards)
+    return given if given is not None else ds["clip_samples"] / ds["audio_rate"]
+
+
+# --- manifest -------------------------------------------------------------------------------------
+
+
+def paper_lists(wildcards):
+    """The paper's split lists of this dataset, as local files (none for generated splits)."""
+    sources = dataset(wildcards.dataset).sources
+    return {
+        f"paper_{k.split('.')[1]}": str(p)
+        for k, p in sources.items()
+        if k.startswith("splits.")
+    }
+
+
+# --- detect ---------------------------------------------------------------------------------------
+
+
+detect_members = chunk_members("detect")
+
+
+def precomputed_files(wildcards):
+    """The circulating detection files of the chunk's videos (detector `precomputed`)."""
+    if ds_config(wildcards)["detector"] != "precomputed":
+        return []
+    folder = ds_config(wildcards)["detections_dir"]
+    return [
+        L.circulating_detections(folder, c, v) for c, v in detect_members(wildcards)
+    ]
+
+
+def detect_options(wildcards):
+    ds, settings = ds_config(wildcards), config["detect"]
+    if ds["detector"] == "owl":
+        return [
+            f"--model={settings['owl_model']}",
+            f"--threshold={settings['threshold']}",
+            f"--batch-size={settings['batch_size']}",
+        ]
+    if ds["detector"] == "precomputed" and ds["detections_class_offset"] is not None:
+        return [f"--class-offset={ds['detections_class_offset']}"]
+    return []
+
+
+def true_boxes(wildcards):
+    """The demo generator's true boxes of the used videos (none for other datasets)."""
+    if ds_config(wildcards)["source"] != "demo":
+        return []
+    name = wildcards.dataset
+    return [L.demo_boxes(name, cls, vid) for cls, vid in used_videos(name)]
+
+
+# --- motion ---------------------------------------------------------------------------------------
+
+
+motion_members = chunk_members("motion")
+
+
+def motion_options(wildcards):
+    settings = config["motion"]
+    options = []
+    if settings["weights"]:
+        options.append(f"--weights={settings['weights']}")
+    if settings["resize_short"]:
+        options.append(f"--resize-short={settings['resize_short']}")
+    return options
+
+
+# --- shards ---------------------------------------------------------------------------------------
+
+
+def shard_groups(name, split):
+    return deal_to_shards(
+        split_videos(name, split), config["shards"]["videos_per_shard"]
+    )
+
+
+def shard_members(wildcards):
+    groups = shard_groups(wildcards.dataset, wildcards.split)
+    if int(wildcards.shard) >= len(groups):
+        raise WorkflowError(
+            f"{wildcards.dataset} {wildcards.split} has {len(groups)} shards, "
+            f"not {int(wildcards.shard) + 1}"
+        )
+    return groups[int(wildcards.shard)]
+
+
+def motion_files(wildcards):
+    """The shard's videos' motion tokens, for datasets with motion."""
+    if not ds_config(wildcards)["motion"]:
+        return []
+    return per_video(L.motion, shard_members)(wildcards)
+
+
+def shard_settings(wildcards):
+    """What the shards' contents depend on, recorded in them with its hash."""
+    keys = ("detect", "motion", "shards", "seed")
+    view = {"dataset": ds_config(wildcards)} | {k: config[k] for k in keys}
+    return json.dumps(view, sort_keys=True)
+
+
+# --- train ----------------------------------------------------------------------------------------
 
 
 def train_runs(name):
@@ -269,9 +419,82 @@ def weights_url(wildcards):
     blocks += [own for runs in train["runs"].values() for own in runs.values()]
     for block in blocks:
         source = block.get("visual_weights")
-        if source and is_url(source) and weights_file(source) == L.weights(wildcards.name):
+        if (
+            source
+            and is_url(source)
+            and weights_file(source) == L.weights(wildcards.name)
+        ):
             return source
-    raise WorkflowError(f"no visual_weights URL in config gives {L.weights(wildcards.name)}")
+    raise WorkflowError(
+        f"no visual_weights URL in config gives {L.weights(wildcards.name)}"
+    )
+
+
+def train_inputs(wildcards):
+    name, settings = wildcards.dataset, run_settings(wildcards.dataset, wildcards.run)
+    select_on = config["train"]["select_on"]
+    inputs = {
+        "train": L.shard_index(name, "train"),
+        "select": L.shard_index(name, select_on),
+    }
+    if select_on == "test":
+        inputs["pairs"] = L.test_pairs(name)
+    if settings["visual_weights"]:
+        inputs["weights"] = settings["visual_weights"]
+    return inputs
+
+
+# --- evaluate -------------------------------------------------------------------------------------
+
+
+def report_inputs(wildcards):
+    """Every run of the dataset, evaluated: the report compares them."""
+    main = L.run(wildcards.dataset, wildcards.run)
+    inputs = {"examples": main.examples}
+    for run in train_runs(wildcards.dataset):
+        folder = L.run(wildcards.dataset, run)
+        inputs |= {
+            f"{run}_{k}": getattr(folder, k) for k in ("metrics", "per_pair", "summary")
+        }
+    return inputs
+
+
+# --- what the dataset targets ask for -------------------------------------------------------------
+
+
+def video_results(name):
+    """Each used video's detection and motion files. Every target of a dataset asks for them,
+    so that a deleted one is made again (Snakemake does not remake a deleted intermediate file
+    by itself). A function: the videos are known once the splits checkpoint has run."""
+
+    def inputs(wildcards):
+        files = []
+        for cls, vid in used_videos(name):
+            files.append(L.detections(name, cls, vid))
+            if config["datasets"][name]["motion"]:
+                files.append(L.motion(name, cls, vid))
+        return files
+
+    return inputs
+
+
+def preprocessed(name):
+    """Everything up to the shards of dataset ``name``."""
+    return [L.shard_index(name, split) for split in SPLITS] + [
+        L.detection_summary(name)
+    ]
+
+
+def report_left_out():
+    for name in _loaded:
+        excluded = Path(L.excluded(name))
+        if excluded.is_file():
+            count = sum(1 for _ in excluded.open()) - 1
+            if count:
+                print(
+                    f"{name}: {count} videos left out; reasons in {excluded}",
+                    file=sys.stderr,
+                )
 
 
 def trained(name, run=None):

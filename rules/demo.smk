@@ -1,27 +1,12 @@
 # The demo dataset: rendered instruments (FluidSynth) with drawn, note-driven pictures.
 
-try:
-    DEMO_IDS = demo_video_ids(config["demo"]["classes"], config["demo"]["videos_per_class"])
-except ValueError as err:
-    raise WorkflowError(f"config key demo.classes: {err}") from err
-
-
-def soundfont(wildcards):
-    path = config["demo"]["soundfont"]
-    if not Path(path).is_file():
-        raise WorkflowError(
-            f"config key demo.soundfont: {path!r} not found; install Debian's "
-            "timgm6mb-soundfont (setup.sh does) or point the key at a General MIDI .sf2"
-        )
-    return path
-
 
 rule demo:
     input:
         soundfont=soundfont,
     output:
-        videos=[L.demo_video("{dataset}", cls, vid) for cls, vid in DEMO_IDS],
-        boxes=[L.demo_boxes("{dataset}", cls, vid) for cls, vid in DEMO_IDS],
+        videos=[L.demo_video("{dataset}", cls, vid) for cls, vid in demo_ids()],
+        boxes=[L.demo_boxes("{dataset}", cls, vid) for cls, vid in demo_ids()],
         index=L.demo_index("{dataset}"),
         meta=L.demo_meta("{dataset}"),
     log:

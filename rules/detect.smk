@@ -2,36 +2,11 @@
 # loading its detector once; every video's (K, 7) rows are then cut out of its chunk into
 # detection_results/{cls}/{vid}.mp4.npy, which the shards read.
 
-detect_members = chunk_members("detect")
-
-
-def detect_inputs(wildcards):
-    videos = detect_members(wildcards)
-    name = wildcards.dataset
-    inputs = {"frames": [made_media(name, cls, vid)["frames"] for cls, vid in videos]}
-    folder = ds_config(wildcards).get("detections_dir")
-    if ds_config(wildcards)["detector"] == "precomputed":
-        # The circulating files, in the original layout under the folder config names.
-        inputs["precomputed"] = [L.circulating_detections(folder, c, v) for c, v in videos]
-    return inputs
-
-
-def detect_options(wildcards):
-    ds, settings = ds_config(wildcards), config["detect"]
-    if ds["detector"] == "owl":
-        return [
-            f"--model={settings['owl_model']}",
-            f"--threshold={settings['threshold']}",
-            f"--batch-size={settings['batch_size']}",
-        ]
-    if ds["detector"] == "precomputed" and ds["detections_class_offset"] is not None:
-        return [f"--class-offset={ds['detections_class_offset']}"]
-    return []
-
 
 rule detect:
     input:
-        unpack(detect_inputs),
+        frames=frame_folders(detect_members),
+        precomputed=precomputed_files,
     output:
         L.detection_chunk("{dataset}", "{chunk}"),
     log:
@@ -50,7 +25,7 @@ rule detect:
         classes=class_list,
         videos=lambda wildcards: video_keys(detect_members(wildcards)),
         precomputed=lambda wildcards, input: (
-            ["--precomputed", *input.precomputed] if "precomputed" in input.keys() else []
+            ["--precomputed", *input.precomputed] if input.precomputed else []
         ),
         options=detect_options,
     shell:
@@ -65,6 +40,8 @@ rule detections:
         chunk=chunk_of_video("detect", L.detection_chunk),
     output:
         L.detections("{dataset}", "{cls}", "{vid}"),
+    log:
+        L.video_log("{dataset}", "detections", "{cls}", "{vid}"),
     conda:
         "../envs/preprocess.yaml"
     resources:
@@ -72,23 +49,16 @@ rule detections:
         runtime=5,
     shell:
         "python -m workflow_scripts.cut_chunk --chunk {input.chunk:q}"
-        " --video={wildcards.cls}/{wildcards.vid} --array rows --out {output:q}"
-
-
-def summary_inputs(wildcards):
-    name, videos = wildcards.dataset, used_videos(wildcards.dataset)
-    inputs = {
-        "detections": [L.detections(name, cls, vid) for cls, vid in videos],
-        "frames": [made_media(name, cls, vid)["frames"] for cls, vid in videos],
-    }
-    if ds_config(wildcards)["source"] == "demo":  # the generator's true boxes
-        inputs["truth"] = [L.demo_boxes(name, cls, vid) for cls, vid in videos]
-    return inputs
+        " --video={wildcards.cls}/{wildcards.vid} --array rows --out {output:q} 2> {log:q}"
 
 
 rule detection_summary:
     input:
-        unpack(summary_inputs),
+        detections=per_video(
+            L.detections, lambda wildcards: used_videos(wildcards.dataset)
+        ),
+        frames=frame_folders(lambda wildcards: used_videos(wildcards.dataset)),
+        truth=true_boxes,
     output:
         L.detection_summary("{dataset}"),
     log:
@@ -103,7 +73,7 @@ rule detection_summary:
         truth=lambda wildcards, input: (
             ["--truth", *input.truth, f"--video-fps={config['demo']['fps']}"]
             + [f"--frame-rate={ds_config(wildcards)['frame_rate']}"]
-            if "truth" in input.keys()
+            if input.truth
             else []
         ),
     shell:

@@ -3,23 +3,6 @@
 # is recorded with the reason, and the run goes on.
 
 
-def download_inputs(wildcards):
-    """The demo's videos must be made before they are 'downloaded'."""
-    if ds_config(wildcards)["source"] == "demo":
-        return [L.demo_index(wildcards.dataset)]
-    return []
-
-
-def download_options(wildcards):
-    video = video_of(wildcards)
-    options = []
-    if config["download"]["cookies"]:
-        options.append(f"--cookies={config['download']['cookies']}")
-    if video.problem:
-        options.append(f"--invalid={video.problem}")
-    return options
-
-
 rule download:
     input:
         download_inputs,

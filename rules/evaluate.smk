@@ -30,16 +30,6 @@ rule evaluate:
         " --examples-count {params.examples} --jobs {threads} --threads 1 2> {log:q}"
 
 
-def report_inputs(wildcards):
-    """Every run of the dataset, evaluated: the report compares them."""
-    main = L.run(wildcards.dataset, wildcards.run)
-    inputs = {"examples": main.examples}
-    for run in train_runs(wildcards.dataset):
-        folder = L.run(wildcards.dataset, run)
-        inputs |= {f"{run}_{k}": getattr(folder, k) for k in ("metrics", "per_pair", "summary")}
-    return inputs
-
-
 rule report:
     input:
         unpack(report_inputs),

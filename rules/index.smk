@@ -1,26 +1,6 @@
 # The dataset's index, normalised: index.json (MUSIC style) and videos.tsv (one row a video).
 
 
-def index_sources(wildcards):
-    """The local files the index is read from (URLs are fetched into the index cache)."""
-    sources = dataset(wildcards.dataset).sources
-    return {key.replace(".", "_"): str(path) for key, path in sources.items()}
-
-
-def index_config(wildcards):
-    """The part of config the index depends on, as JSON: with the whole config here, any change
-    (a training key, say) would rebuild the index and so everything after it."""
-    ds = ds_config(wildcards)
-    keys = ("source", "index", "splits", "classes")
-    view = {
-        "paths": config["paths"],
-        "datasets": {wildcards.dataset: {k: ds[k] for k in keys if k in ds}},
-    }
-    if ds["source"] == "demo":
-        view["demo"] = config["demo"]
-    return json.dumps(view, sort_keys=True)
-
-
 rule index:
     input:
         unpack(index_sources),

@@ -3,16 +3,6 @@
 # stage handles, so the jobs after them are known once they are written.
 
 
-def paper_lists(wildcards):
-    """The paper's split lists of this dataset, as local files (none for generated splits)."""
-    sources = dataset(wildcards.dataset).sources
-    return {
-        f"paper_{k.split('.')[1]}": str(p)
-        for k, p in sources.items()
-        if k.startswith("splits.")
-    }
-
-
 rule manifest:
     input:
         videos=L.videos_table("{dataset}"),

@@ -2,25 +2,10 @@
 # `motion.chunks` jobs that build the network once; each video's tokens are then cut out of its
 # chunk into motion_features/{cls}/{vid}.mp4.npz, which the shards read.
 
-motion_members = chunk_members("motion")
-
-
-def motion_options(wildcards):
-    settings = config["motion"]
-    options = []
-    if settings["weights"]:
-        options.append(f"--weights={settings['weights']}")
-    if settings["resize_short"]:
-        options.append(f"--resize-short={settings['resize_short']}")
-    return options
-
 
 rule motion:
     input:
-        frames=lambda wildcards: [
-            made_media(wildcards.dataset, cls, vid)["frames"]
-            for cls, vid in motion_members(wildcards)
-        ],
+        frames=frame_folders(motion_members),
     output:
         L.motion_chunk("{dataset}", "{chunk}"),
     log:
@@ -52,6 +37,8 @@ rule motion_tokens:
         chunk=chunk_of_video("motion", L.motion_chunk),
     output:
         L.motion("{dataset}", "{cls}", "{vid}"),
+    log:
+        L.video_log("{dataset}", "motion_tokens", "{cls}", "{vid}"),
     conda:
         "../envs/preprocess.yaml"
     resources:
@@ -59,4 +46,4 @@ rule motion_tokens:
         runtime=5,
     shell:
         "python -m workflow_scripts.cut_chunk --chunk {input.chunk:q}"
-        " --video={wildcards.cls}/{wildcards.vid} --out {output:q}"
+        " --video={wildcards.cls}/{wildcards.vid} --out {output:q} 2> {log:q}"

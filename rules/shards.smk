@@ -2,43 +2,12 @@
 # `shards.videos_per_shard`, one job and one file each; the split's index lists them.
 
 
-def shard_groups(name, split):
-    return deal_to_shards(split_videos(name, split), config["shards"]["videos_per_shard"])
-
-
-def shard_members(wildcards):
-    groups = shard_groups(wildcards.dataset, wildcards.split)
-    if int(wildcards.shard) >= len(groups):
-        raise WorkflowError(
-            f"{wildcards.dataset} {wildcards.split} has {len(groups)} shards, "
-            f"not {int(wildcards.shard) + 1}"
-        )
-    return groups[int(wildcards.shard)]
-
-
-def shard_inputs(wildcards):
-    name, videos = wildcards.dataset, shard_members(wildcards)
-    media = [made_media(name, cls, vid) for cls, vid in videos]
-    inputs = {
-        "audio": [m["audio"] for m in media],
-        "frames": [m["frames"] for m in media],
-        "detections": [L.detections(name, cls, vid) for cls, vid in videos],
-    }
-    if ds_config(wildcards)["motion"]:
-        inputs["motion"] = [L.motion(name, cls, vid) for cls, vid in videos]
-    return inputs
-
-
-def shard_settings(wildcards):
-    """What the shards' contents depend on, recorded in them with its hash."""
-    keys = ("detect", "motion", "shards", "seed")
-    view = {"dataset": ds_config(wildcards)} | {k: config[k] for k in keys}
-    return json.dumps(view, sort_keys=True)
-
-
 rule shard:
     input:
-        unpack(shard_inputs),
+        audio=per_video(L.audio, shard_members, made=True),
+        frames=frame_folders(shard_members),
+        detections=per_video(L.detections, shard_members),
+        motion=motion_files,
     output:
         L.shard("{dataset}", "{split}", "{shard}"),
     log:
@@ -56,10 +25,12 @@ rule shard:
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
         crop_side=config["shards"]["crop_side"],
         motion=lambda wildcards, input: (
-            ["--motion", *input.motion] if "motion" in input.keys() else []
+            ["--motion", *input.motion] if input.motion else []
         ),
         own_class=lambda wildcards: (
-            "--own-class-boxes" if ds_config(wildcards)["box_rule"] == "own_class" else ""
+            "--own-class-boxes"
+            if ds_config(wildcards)["box_rule"] == "own_class"
+            else ""
         ),
         settings=shard_settings,
     shell:

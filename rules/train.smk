@@ -23,20 +23,6 @@ rule visual_weights:
             ) from err
 
 
-def train_inputs(wildcards):
-    name, settings = wildcards.dataset, run_settings(wildcards.dataset, wildcards.run)
-    select_on = config["train"]["select_on"]
-    inputs = {
-        "train": L.shard_index(name, "train"),
-        "select": L.shard_index(name, select_on),
-    }
-    if select_on == "test":
-        inputs["pairs"] = L.test_pairs(name)
-    if settings["visual_weights"]:
-        inputs["weights"] = settings["visual_weights"]
-    return inputs
-
-
 rule train:
     input:
         unpack(train_inputs),

@@ -11,14 +11,15 @@ import torch.nn.functional as F
 from model.audio import (
     SpectralFrontEnd,
     apply_freq_matrix,
+    binary_mask,
     inverse_log_freq_matrix,
     istft,
     log_freq_matrix,
     loss_weight,
     magnitude_phase,
+    mask_loss,
     ratio_mask,
     stft,
-    weighted_l1,
 )
 
 torch.set_num_threads(1)
@@ -118,14 +119,30 @@ def test_loss_weight_values():
     assert torch.allclose(loss_weight(x), torch.tensor([1e-3, 1.0, 10.0]))
 
 
+PRED = torch.tensor([[[[0.5, 0.75]], [[0.25, 0.25]]]])  # (1, 2, 1, 2) sigmoid outputs
+TARGET = torch.tensor([[[[1.0, 1.0]], [[0.0, 1.0]]]])
+WEIGHT = torch.tensor([[[[2.0, 4.0]]]])  # (1, 1, 1, 2)
+
+
 def test_weighted_l1_by_hand():
-    pred = torch.tensor([[[[0.5, 1.0]], [[0.0, 0.25]]]])  # (1, 2, 1, 2)
-    target = torch.tensor([[[[1.0, 1.0]], [[0.0, 1.0]]]])
-    weight = torch.tensor([[[[2.0, 4.0]]]])  # (1, 1, 1, 2)
-    # |diff| * w = [[1, 0], [0, 3]]: mean over 4 elements = 1.
-    assert torch.isclose(weighted_l1(pred, target, weight), torch.tensor(1.0))
-    per_source = [(weight * (pred[:, n] - target[:, n]).abs()).mean() for n in range(2)]
-    assert torch.isclose(weighted_l1(pred, target, weight), 0.5 * sum(per_source))
+    # |diff| * w = [[1, 1], [0.5, 3]]: mean over 4 elements = 1.375.
+    loss = mask_loss("l1", torch.logit(PRED), TARGET, WEIGHT)
+    assert loss.shape == (1,) and torch.isclose(loss, torch.tensor([1.375])).all()
+    per_source = [(WEIGHT * (PRED[:, n] - TARGET[:, n]).abs()).mean() for n in range(2)]
+    assert torch.isclose(loss[0], 0.5 * sum(per_source))
+
+
+def test_weighted_bce_by_hand():
+    bce = -(TARGET * PRED.log() + (1 - TARGET) * (1 - PRED).log())
+    loss = mask_loss("bce", torch.logit(PRED), TARGET, WEIGHT)
+    assert torch.isclose(loss, (WEIGHT * bce).mean(), atol=1e-6).all()
+    with pytest.raises(ValueError, match="unknown loss"):
+        mask_loss("l2", PRED, TARGET, WEIGHT)
+
+
+def test_binary_mask_is_half_the_mixture():
+    src = torch.tensor([0.0, 0.5, 0.51, 3.0])
+    assert torch.equal(binary_mask(src, torch.ones(4)), torch.tensor([0.0, 0.0, 1.0, 1.0]))
 
 
 @pytest.mark.parametrize("divide", [True, False])
@@ -144,9 +161,12 @@ def test_mixture_batch(divide):
     assert batch.weight.min() >= 1e-3 and batch.weight.max() <= 10
     warped_mix = fe.warp(batch.mix_mag)
     assert torch.allclose(batch.net_input, torch.log1p(warped_mix))
+    assert torch.allclose(batch.log_input, torch.log(warped_mix))
     # Targets are computed after warping.
     src_mag = stft(batch.sources).abs()
     assert torch.allclose(batch.gt_masks, (fe.warp(src_mag) / warped_mix).clamp(0, 5))
+    assert torch.equal(batch.targets("binary"), (fe.warp(src_mag) > 0.5 * warped_mix).float())
+    assert batch.targets("ratio") is batch.gt_masks
 
 
 def test_reconstruct_with_unit_mask_gives_mixture():
@@ -157,6 +177,11 @@ def test_reconstruct_with_unit_mask_gives_mixture():
     waves = fe.reconstruct(torch.ones(1, 2, 256, 256), batch.mix_mag, batch.mix_phase)
     assert waves.shape == (1, 2, 65280)
     assert (waves - batch.mixture[:, None, :65280]).abs().max() < 1e-4
+    # Binary masks are cut after unwarping: 0.6 everywhere keeps the whole mixture, 0.4 none.
+    for value, expected in ((0.6, batch.mixture[:, None, :65280]), (0.4, 0.0)):
+        masks = torch.full((1, 2, 256, 256), value)
+        cut = fe.reconstruct(masks, batch.mix_mag, batch.mix_phase, threshold=0.5)
+        assert (cut - expected).abs().max() < 1e-4
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")

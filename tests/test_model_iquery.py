@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from model.audio import SpectralFrontEnd, weighted_l1
+from model.audio import SpectralFrontEnd, mask_loss
 from model.iquery import IQuery, ModelConfig, SoundOfPixels, mask_logits
 
 torch.set_num_threads(1)
@@ -45,6 +45,9 @@ def test_paper_size_sound_of_pixels():
     with torch.no_grad():
         logits = model(torch.randn(2, 1, 256, 256), torch.randn(2, 3, 3, 224, 224))
     assert logits.shape == (2, 1, 256, 256)
+    # Each network names the spectrogram it reads; only SoP's U-Net keeps an output bias.
+    assert model.input_kind == "log_input" and IQuery.input_kind == "net_input"
+    assert model.unet.up[0].bias is not None
 
 
 def tiny_batch(b: int = 2, motion_dim: int = 64):
@@ -122,7 +125,7 @@ def test_tiny_model_fits_a_fixed_batch():
     losses = []
     for _ in range(8):
         logits = model.forward_sources(batch.net_input, x["frames"], x["classes"], x["motion"])
-        loss = weighted_l1(torch.sigmoid(logits), batch.gt_masks, batch.weight)
+        loss = mask_loss("l1", logits, batch.gt_masks, batch.weight).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -27,8 +27,11 @@ def test_paper_layer_layout():
     # up[i] brings level i+1 to level i: concat inputs everywhere but the innermost level.
     assert [c.in_channels for c in net.up] == [128, 256, 512, 1024, 1024, 1024, 512]
     assert [c.out_channels for c in net.up] == [32, 64, 128, 256, 512, 512, 512]
-    assert [c.bias is not None for c in net.up] == [True] + [False] * 6
-    assert all(c.bias is None for c in net.down)
+    # No conv has a bias, the last one included (the published iQuery U-Net); Sound of
+    # Pixels' own U-Net keeps one on its last conv.
+    assert all(c.bias is None for c in [*net.down, *net.up])
+    sop = AudioUNet(output_bias=True)
+    assert [c.bias is not None for c in sop.up] == [True] + [False] * 6
     # BatchNorm after encoder convs 2..6 and after every decoder conv but the last.
     assert [isinstance(n, nn.BatchNorm2d) for n in net.down_norm] == [False] + [True] * 5 + [False]
     assert [isinstance(n, nn.BatchNorm2d) for n in net.up_norm] == [False] + [True] * 6

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_training import PAIRS, data, train_args  # noqa: F401 (data is a fixture)
+from pipeline.layout import RunFolder
+from tests.test_training import PAIRS, data, shards, train_args  # noqa: F401 (data: a fixture)
 from workflow_scripts import evaluate as evaluate_cli
-from workflow_scripts import report as report_cli
+from workflow_scripts import make_report as report_cli
 from workflow_scripts import train as train_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
@@ -39,9 +40,12 @@ def runs(data, tmp_path_factory) -> dict[str, Path]:  # noqa: F811 (fixture argu
     out = {}
     for variant in ("iquery", "sop"):
         folder = root / variant
+        run = RunFolder(str(folder))
         train_cli.main(train_args(data, folder, variant=variant, epochs=2, num_workers=0))
         evaluate_cli.main(
-            ["--run", str(folder), "--shards-dir", str(data / "shards"), "--examples", "2"]
+            ["--summary", run.summary, "--shards", str(shards(data, "test"))]
+            + ["--pairs", data.test_pairs("demo"), "--metrics", run.metrics]
+            + ["--per-pair", run.per_pair, "--examples", run.examples, "--examples-count", "2"]
         )
         out[variant] = folder
     return out
@@ -73,8 +77,8 @@ def test_report_compares_runs_and_embeds_everything(runs, report_page):
     sop = json.loads((runs["sop"] / "metrics.json").read_text())
     # The table: both models, the mixture and the IRM, with the numbers of metrics.json.
     for label, value in (
-        ("iquery (iquery)", metrics["methods"]["model"]["sdr"]),
-        ("sop (sop)", sop["methods"]["model"]["sdr"]),
+        ("iQuery (iquery)", metrics["methods"]["model"]["sdr"]),
+        ("Sound-of-Pixels (sop)", sop["methods"]["model"]["sdr"]),
         ("unprocessed mixture", metrics["methods"]["mixture"]["sdr"]),
         ("ideal ratio mask", metrics["methods"]["irm"]["sdr"]),
     ):
@@ -133,4 +137,4 @@ def test_report_names_a_missing_evaluation(runs, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()
     with pytest.raises(SystemExit, match=r"per_pair.tsv.*evaluate first"):
-        report_cli.main(["--run", str(bare)])
+        report_cli.main(["--run", str(bare), "--out", str(bare / "report.html")])

@@ -1,6 +1,7 @@
 """Shards and the loader on a small dataset laid out as the stages leave it."""
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -8,17 +9,21 @@ import pytest
 import torch
 from PIL import Image
 
+from model.motion import MotionTokens, save_tokens
 from model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
-from workflow_scripts.detection import save_rows
-from workflow_scripts.make_shards import ShardError
-from workflow_scripts.make_shards import main as make_shards
-from workflow_scripts.media import write_wav
+from pipeline.detection.rows import save_rows
+from pipeline.layout import Layout, deal_to_shards
+from pipeline.media import write_wav
+from workflow_scripts.index_shards import main as index_shards
+from workflow_scripts.make_shard import main as make_shard
 
 CLASSES = ["cello", "flute", "violin"]
 
 
 def lay_out(data, *, seconds=12, rate=11025, fps=1, motion=True):
-    """Audio, frames, detections and motion for 2 videos per class, as the stages write them."""
+    """Audio, frames, detections and motion for 2 videos per class where the stages write
+    them (``Layout(data)``, dataset "demo"); returns the videos."""
+    layout = Layout(str(data))
     rng = np.random.default_rng(0)
     rows = []
     for c, cls in enumerate(CLASSES):
@@ -26,59 +31,62 @@ def lay_out(data, *, seconds=12, rate=11025, fps=1, motion=True):
             vid = f"{cls}-{i}"
             rows.append((cls, vid))
             tone = np.sin(2 * np.pi * (200 + 100 * c) * np.arange(seconds * rate) / rate)
-            write_wav(data / "audio" / cls / f"{vid}.wav", (tone * 8000).astype(np.int16), rate)
-            frames = data / "frames" / cls / f"{vid}.mp4"
+            write_wav(layout.audio("demo", cls, vid), (tone * 8000).astype(np.int16), rate)
+            frames = Path(layout.frames("demo", cls, vid))
             frames.mkdir(parents=True)
             for k in range(seconds * fps):
                 pixels = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(frames / f"{k + 1:06d}.jpg")
             det = [[k + 1, c, 0.9, 20, 10, 120, 100] for k in range(0, seconds * fps, 2)]
-            save_rows(data / "detection_results" / cls / f"{vid}.mp4.npy", np.array(det))
+            save_rows(layout.detections("demo", cls, vid), np.array(det))
             if motion:
-                path = data / "motion_features" / cls / f"{vid}.mp4.npz"
-                path.parent.mkdir(parents=True, exist_ok=True)
                 t = 2 + i
-                np.savez(
-                    path,
-                    extractor=np.array("i3d-test"),
-                    weights_sha256=np.array("random"),
+                tokens = MotionTokens(
                     tokens=rng.normal(size=(t, 8)).astype(np.float32),
                     spans=np.stack([np.arange(t) * 8, np.arange(t) * 8 + 8], 1),
+                    clip_index=np.zeros(t, dtype=np.int32),
+                    windows=np.array([[0.0, seconds]], dtype=np.float32),
+                    extractor="i3d-test",
+                    weights_sha256="random",
+                    fps=float(fps),
+                    num_frames=seconds * fps,
+                    frame_size=(120, 160),
                 )
-    splits = data / "splits"
-    splits.mkdir(parents=True)
-    (splits / "train.tsv").write_text("class\tvid\n" + "".join(f"{c}\t{v}\n" for c, v in rows))
+                save_tokens(layout.motion("demo", cls, vid), tokens)
     return rows
 
 
-def build(data, *extra):
-    make_shards(
-        [
-            "--data-dir",
-            str(data),
-            "--split",
-            "train",
-            "--classes",
-            *CLASSES,
-            "--frame-rate",
-            "1",
-            "--crop-side",
-            "72",
-            "--motion-dir",
-            str(data / "motion_features"),
-            "--out-index",
-            str(data / "shards" / "train.json"),
-            *extra,
-        ]
-    )
+def shard_args(data, videos, k, *, split="train", motion=True):
+    """The command line the shard rule gives one shard of a split."""
+    layout = Layout(str(data))
+    keys = [f"{c}/{v}" for c, v in videos]
+    args = ["--dataset", "demo", "--split", split, "--shard", str(k), "--classes", *CLASSES]
+    args += ["--frame-rate", "1", "--crop-side", "72", "--videos", *keys]
+    args += ["--audio", *[layout.audio("demo", c, v) for c, v in videos]]
+    args += ["--frames", *[layout.frames("demo", c, v) for c, v in videos]]
+    args += ["--detections", *[layout.detections("demo", c, v) for c, v in videos]]
+    if motion:
+        args += ["--motion", *[layout.motion("demo", c, v) for c, v in videos]]
+    return args + ["--out", layout.shard("demo", split, k)]
+
+
+def build(data, videos, per_shard=6, split="train"):
+    """A split's shards and index, as the shard and shard_index rules make them."""
+    layout = Layout(str(data))
+    groups = deal_to_shards(videos, per_shard)
+    for k, group in enumerate(groups):
+        make_shard(shard_args(data, group, k, split=split))
+    shards = [layout.shard("demo", split, k) for k in range(len(groups))]
+    index = layout.shard_index("demo", split)
+    index_shards(["--split", split, "--shards", *shards, "--out", index])
+    return Path(index)
 
 
 @pytest.fixture
 def shards(tmp_path):
-    data = tmp_path / "demo"
-    lay_out(data)
-    build(data, "--max-mb", "0.05")  # small, so the split spans several shards
-    return data
+    data = tmp_path / "data"
+    build(data, lay_out(data), per_shard=4)  # the split spans two shards
+    return data / "demo"
 
 
 def test_shard_contents(shards):
@@ -104,20 +112,18 @@ def test_shard_contents(shards):
         assert g.attrs["motion_extractor"] == "i3d-test" and len(h5.attrs["config_hash"]) == 16
 
 
-def test_rebuild_one_shard_alone(shards):
+def test_index_names_each_shards_videos_in_order(shards):
     index = json.loads((shards / "shards" / "train.json").read_text())
-    last = shards / "shards" / index["shards"][-1]["file"]
-    first = shards / "shards" / index["shards"][0]["file"]
-    before = first.stat().st_mtime_ns
-    last.unlink()
-    build(shards, "--max-mb", "0.05", "--only", str(len(index["shards"]) - 1))
-    assert last.is_file() and first.stat().st_mtime_ns == before
+    assert [e["file"] for e in index["shards"]] == ["train-000.h5", "train-001.h5"]
+    assert [len(e["videos"]) for e in index["shards"]] == [4, 2]
+    assert index["shards"][1]["videos"] == [["violin", "violin-0"], ["violin", "violin-1"]]
+    assert len(index["config_hash"]) == 16
 
 
 def test_training_samples(shards):
     refs = read_shard_index(shards / "shards" / "train.json")
-    spec = ClipSpec(clip_samples=4096, num_frames=3, frame_size=64)
-    ds = MixDataset(refs, spec=spec, seed=7, dup=2)
+    spec = ClipSpec(clip_samples=4096, num_frames=3, frame_stride=1, frame_size=64)
+    ds = MixDataset(refs, spec=spec, frame_rate=1, seed=7, dup=2)
     assert len(ds) == 12
     a, b = ds[3], ds[3]
     assert torch.equal(a["audio"], b["audio"]) and torch.equal(a["frames"], b["frames"])
@@ -135,10 +141,10 @@ def test_training_samples(shards):
 
 def test_same_seed_same_batch_with_workers(shards):
     refs = read_shard_index(shards / "shards" / "train.json")
-    spec = ClipSpec(clip_samples=2048, frame_size=32)
+    spec = ClipSpec(clip_samples=2048, num_frames=3, frame_stride=1, frame_size=32)
 
     def first_batch(workers):
-        ds = MixDataset(refs, spec=spec, seed=3, dup=1, use_motion=False)
+        ds = MixDataset(refs, spec=spec, frame_rate=1, seed=3, dup=1, use_motion=False)
         loader = torch.utils.data.DataLoader(
             ds, batch_size=4, num_workers=workers, collate_fn=collate
         )
@@ -151,35 +157,39 @@ def test_same_seed_same_batch_with_workers(shards):
 def test_test_pairs_at_centre(shards):
     refs = read_shard_index(shards / "shards" / "train.json")
     pairs = [(("cello", "cello-0"), ("flute", "flute-1"))]
-    ds = MixDataset(refs, spec=ClipSpec(clip_samples=4096, frame_size=64), pairs=pairs)
+    spec = ClipSpec(clip_samples=4096, num_frames=3, frame_stride=1, frame_size=64)
+    ds = MixDataset(refs, spec=spec, frame_rate=1, pairs=pairs)
     one, two = ds[0], ds[0]
     assert len(ds) == 1 and torch.equal(one["frames"], two["frames"])
     with pytest.raises(ValueError, match="absent from the shards"):
-        MixDataset(refs, pairs=[(("cello", "nope"), ("flute", "flute-1"))])
+        MixDataset(refs, spec=spec, frame_rate=1, pairs=[(("cello", "nope"), ("flute", "flute-1"))])
+    with pytest.raises(ValueError, match="need a seed"):
+        MixDataset(refs, spec=spec, frame_rate=1)
 
 
 def test_missing_motion_and_truncated_shard(tmp_path):
-    data = tmp_path / "demo"
-    lay_out(data)
-    motion = data / "motion_features" / "flute" / "flute-1.mp4.npz"
+    data = tmp_path / "data"
+    videos = lay_out(data)
+    motion = data / "demo" / "motion_features" / "flute" / "flute-1.mp4.npz"
     saved = motion.read_bytes()
     motion.unlink()
-    with pytest.raises(ShardError, match="flute-1.mp4.npz"):
-        build(data)
-    assert not list((data / "shards").glob("*.h5"))  # nothing half-written
+    with pytest.raises(FileNotFoundError, match="flute-1.mp4.npz"):
+        build(data, videos)
+    assert not list((data / "demo" / "shards").glob("*.h5*"))  # nothing half-written
     motion.write_bytes(saved)
-    build(data, "--max-mb", "1")
-    shard = data / "shards" / "train-000.h5"
+    index = build(data, videos)
+    shard = data / "demo" / "shards" / "train-000.h5"
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 3])
-    with pytest.raises(ValueError, match="train-000.h5"):
-        read_shard_index(data / "shards" / "train.json")
+    with pytest.raises(ValueError, match="train-000.h5: truncated"):
+        read_shard_index(index)
 
 
 def test_frames_are_uint8_until_normalised(shards):
     from model.shard_dataset import IMAGENET_MEAN, normalize_frames
 
     refs = read_shard_index(shards / "shards" / "train.json")
-    sample = MixDataset(refs, spec=ClipSpec(clip_samples=1024, frame_size=32), seed=1)[0]
+    spec = ClipSpec(clip_samples=1024, num_frames=3, frame_stride=1, frame_size=32)
+    sample = MixDataset(refs, spec=spec, frame_rate=1, seed=1)[0]
     assert sample["frames"].dtype == torch.uint8
     grey = torch.full((3, 1, 2, 2), 255, dtype=torch.uint8)
     grey[:] = torch.tensor((IMAGENET_MEAN * 255).round()).view(3, 1, 1, 1).to(torch.uint8)

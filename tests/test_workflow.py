@@ -96,6 +96,7 @@ def own_videos(media, tmp_path):
     for name in ("good", "portrait", "vfr", "surround", "no_audio", "short", "truncated"):
         shutil.copy(media[name], folder / f"{name}.mp4")
     make_video(folder / "good2.mp4", seconds=7, size="200x150")
+    make_video(folder / "good3.mp4", seconds=7, size="200x150")  # added to the index later
     uri = lambda name: (folder / f"{name}.mp4").as_uri()  # noqa: E731
     index = {
         "videos": {
@@ -113,24 +114,35 @@ def own_videos(media, tmp_path):
     return tmp_path / "mine.json"
 
 
-def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
+def executed(result):
+    """Jobs a real run executed, per rule, from Snakemake's log."""
+    counts = {}
+    for match in re.finditer(r"^(?:local)?(?:rule|checkpoint) (\w+):$", result.stderr, re.M):
+        counts[match[1]] = counts.get(match[1], 0) + 1
+    return counts
+
+
+def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
+    """A user's index with broken videos, detected by OWLv2 (a tiny random model), then the
+    reruns each change must cause: nothing, one video's files, a stage's settings, one more
+    video."""
+    mine = {
+        "source": "music_json",
+        "index": {"videos": str(own_videos)},
+        "audio_rate": 11025,
+        "frame_rate": 1,
+        "clip_samples": 65535,
+        "detector": "owl",
+    }
     config = overlay(
         tmp_path,
         {
             "dataset": "mine",
             "paths": {"data": "data", "results": "results"},
-            "datasets": {
-                "mine": {
-                    "source": "music_json",
-                    "index": {"videos": str(own_videos)},
-                    "audio_rate": 11025,
-                    "frame_rate": 1,
-                    "clip_samples": 65535,
-                    "detector": "background",
-                }
-            },
+            "datasets": {"mine": mine},
             "download": {"attempts": 1, "backoff_s": 0},
-            "motion": {"resize_short": 64},
+            "detect": {"owl_model": str(tiny_owl), "chunks": 2},
+            "motion": {"resize_short": 64, "chunks": 2},
         },
     )
     result = snakemake(tmp_path, "preprocess", configs=[config])
@@ -150,14 +162,41 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos):
     assert (data / "audio" / "violin" / "portrait.wav").stat().st_size == 44 + 2 * 8 * 11025
     summary = json.loads((data / "splits" / "summary.json").read_text())
     assert summary["pairs"] >= 1 and summary["test"] == 2
+    detections = json.loads((data / "detection_results" / "summary.json").read_text())
+    assert detections["videos"] == 5
+    for name in ("detection_results/violin/good.mp4.npy", "motion_features/violin/good.mp4.npz"):
+        assert (data / name).is_file(), name
     # Nothing changed: a rerun does nothing.
     again = snakemake(tmp_path, "preprocess", configs=[config])
     assert "Nothing to be done" in again.stdout + again.stderr
-    # A stage key changed: only that stage (and what follows it) reruns.
+    # One video's detection file deleted: it is cut again from its chunk, and what reads it
+    # follows; no detector runs, no other video is touched.
+    (data / "detection_results" / "violin" / "good.mp4.npy").unlink()
+    counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config]).stdout)
+    assert counts["detections"] == 1 and counts["shard"] == 1 and counts["shard_index"] == 1
+    assert not {"detect", "motion", "audio", "frames", "download"} & set(counts), counts
+    snakemake(tmp_path, "preprocess", configs=[config])
+    # The detection threshold changed: every chunk is detected again and what follows, but
+    # no audio, frames or motion.
+    threshold = overlay(tmp_path, {"detect": {"threshold": 0.5}}, "threshold.yaml")
+    counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config, threshold]).stdout)
+    assert counts["detect"] == 2 and counts["detections"] == 5 and counts["shard_index"] == 3
+    assert not {"motion", "motion_tokens", "audio", "frames", "download"} & set(counts), counts
+    # An audio key changed: only that stage (and what follows it) reruns.
     rate = overlay(tmp_path, {"datasets": {"mine": {"audio_rate": 8000}}}, "rate.yaml")
-    plan = snakemake(tmp_path, "-n", "preprocess", configs=[config, rate])
-    counts = job_counts(plan.stdout)
+    counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config, rate]).stdout)
     assert counts.get("audio") == 9 and "download" not in counts and "frames" not in counts
+    # A video added to the index: its own download, audio and frames, its chunk of each
+    # batched stage (with the cuts of that chunk's videos), and the shards.
+    index = json.loads(own_videos.read_text())
+    index["videos"]["violin"].append((own_videos.parent / "videos" / "good3.mp4").as_uri())
+    own_videos.write_text(json.dumps(index))
+    ran = executed(snakemake(tmp_path, "preprocess", configs=[config]))
+    assert ran["download"] == ran["audio"] == ran["frames"] == 1, ran
+    assert ran["detect"] == ran["motion"] == 1, ran
+    assert ran["detections"] < 6 and ran["motion_tokens"] < 6, ran
+    assert (data / "detection_results" / "violin" / "good3.mp4.npy").is_file()
+    assert ran["shard_index"] == 3, ran
 
 
 def test_demo_end_to_end(tmp_path):
@@ -178,6 +217,8 @@ def test_demo_end_to_end(tmp_path):
                 "height": 120,
                 "fps": 8,
             },
+            "detect": {"chunks": 2},
+            "motion": {"chunks": 2},
             "train": {
                 "eval_jobs": 1,
                 "report_examples": 2,
@@ -218,7 +259,8 @@ def test_demo_end_to_end(tmp_path):
         metrics = json.loads((results / run / "metrics.json").read_text())
         assert metrics["variant"] == run and metrics["scored"] + metrics["skipped"] >= 3
     page = (results / "iquery" / "report.html").read_text()
-    for label in ("iquery (iquery)", "sop (sop)", "nomotion (nomotion)", "ideal ratio mask"):
+    labels = ("iQuery (iquery)", "Sound-of-Pixels (sop)", "iQuery without motion (nomotion)")
+    for label in (*labels, "ideal ratio mask"):
         assert f"<td>{label}</td>" in page
     # A model key changed: training, evaluation and report rerun, nothing before them.
     wider = overlay(
@@ -235,14 +277,16 @@ def test_train_settings_schema_names_every_training_setting():
     """config.yaml's training blocks are checked by the schema before anything runs: it must
     know exactly the settings workflow_scripts/train.py takes."""
     from model.iquery import ModelConfig
-    from workflow_scripts.train import DEFAULTS
+    from model.settings import DEFAULTS
 
     schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
     settings = schema["$defs"]["train_settings"]["properties"]
     assert set(settings) == set(DEFAULTS)
     overrides = set(settings["model_overrides"]["properties"])
-    # motion_dim and visual_weights are set by the workflow (variant, visual_weights key).
-    fields = set(ModelConfig.__dataclass_fields__) - {"motion_dim", "visual_weights"}
+    # Derived, not set: motion_dim (variant and shards), visual_weights (its own key),
+    # num_queries (classes + spare_queries).
+    derived = {"motion_dim", "visual_weights", "num_queries"}
+    fields = set(ModelConfig.__dataclass_fields__) - derived
     assert overrides == fields
 
 
