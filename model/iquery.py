@@ -7,9 +7,9 @@ mask logits are Σ_c m_c · E_A[c] at every time-frequency bin. Sigmoid and loss
 caller.
 
 Each source of a mixture is a separate query pass over the same audio features, so
-``forward_sources`` runs the U-Net and the audio encoder once and the decoder once per source. With
-dropout 0 and the encoder depending on the audio alone, this equals re-running everything per source
-as the published code does.
+``forward_sources`` runs the U-Net and the audio encoder once and the decoder once per source. The
+published code ran the U-Net once and the whole predictor, encoder included, per source; with
+dropout 0 and the encoder depending on the audio alone, the two are the same.
 
 SoundOfPixels (Zhao et al. 2018, the ancestor): its U-Net (the same, with a bias on the last
 conv), and the visual vector weights the 32 embedding channels (learnable per-channel scale,

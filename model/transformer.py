@@ -1,4 +1,4 @@
-"""The query-based mask predictor of iQuery (method.md §3.3), DETR/MaskFormer style, post-norm.
+"""The query-based mask predictor of iQuery (docs/method.md §3.3), DETR/MaskFormer style, post-norm.
 
 * Audio tokens: the U-Net latent (B, C, h, w) → (B, h·w, d) (1×1 conv first when C ≠ d), with a
   DETR 2-D sine positional encoding (normalised positions, d/2 features per axis, scale 2π,
@@ -22,7 +22,8 @@ Differences from the published code:
   0/1 tensor, which nn.MultiheadAttention adds to the logits, so padded motion tokens were attended
   to with a small bonus instead of being masked.
 * The 1×1 Conv1d projections (visual 32→d, motion C→d) are written as nn.Linear on the channel
-  axis: the same function and the same Xavier fan-in/fan-out.
+  axis: the same function (docs/method.md §7 q); like the rest outside the encoder and decoder
+  layers they keep PyTorch's default initialisation.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ VARIANTS: dict[str, Variant] = {
     "iquery": Variant("iquery", "iQuery", "iquery", motion=True),
     "nomotion": Variant("nomotion", "iQuery without motion", "iquery", motion=False),
     # Sound of Pixels as its authors trained it: binary masks and weighted BCE, one SGD with
-    # momentum over everything, the ResNet trained at a tenth of the U-Net's rate.
+    # momentum over everything, the ResNet trained at a tenth of the U-Net's rate. Clips, frames,
+    # batch size and epoch length stay those of the iQuery runs, so that the comparison isolates
+    # the method (docs/method.md §6).
     "sop": Variant(
         "sop",
         "Sound-of-Pixels",

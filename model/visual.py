@@ -1,4 +1,4 @@
-"""Object (visual) encoder of iQuery: dilated ResNet-18 + 3×3 conv head + max pool (method.md §3.1).
+"""Object encoder of iQuery: dilated ResNet-18, 3×3 conv head, max pool (docs/method.md §3.1).
 
 ResNet-18 from torchvision with layer4 turned to stride 1 / dilation 2 (output stride 16, a
 512 × 14 × 14 map for a 224 crop), average pool and fc dropped. A trainable Conv2d 3×3, 512→C head
@@ -10,9 +10,10 @@ Weights: ``weights=None`` builds a randomly initialised backbone that is trained
 (``torch.load(..., weights_only=True)``, strict key check) and freezes the backbone. Nothing is
 ever downloaded.
 
-Difference from the published code: a frozen backbone is also kept in eval mode, so its BatchNorm
-layers use the pretrained running statistics; the published code froze the parameters but left the
-BatchNorm layers in train mode, so batch statistics were used and the running averages drifted.
+Difference from the published code (docs/method.md §7 h): a frozen backbone is also kept in eval
+mode, so its BatchNorm layers use the pretrained running statistics; the published code froze the
+parameters but left the BatchNorm layers in train mode, so batch statistics were used and the
+running averages drifted.
 """
 
 from __future__ import annotations

@@ -92,8 +92,9 @@ def select_boxes(
     """One box per frame, (n_frames, 4) as x1, y1, x2, y2, by the paper's rule.
 
     ``own_class=None`` (MUSIC): the top-scoring box of the frame, whatever its class. Otherwise
-    (MUSIC-21, AVE): the best box of the source's own class if the frame has one, else the
-    top-scoring box. A frame without boxes gets the whole frame.
+    (MUSIC-21, AVE): the best box of the source's own class if the frame has one (the published
+    loader took the first such row in file order: docs/method.md §7 r), else the top-scoring
+    box. A frame without boxes gets the whole frame.
     """
     boxes = np.tile(np.array([0, 0, width, height], dtype=np.float32), (n_frames, 1))
     if rows.size == 0:
