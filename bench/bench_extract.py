@@ -19,9 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workflow_scripts.extract_audio import extract_audio  # noqa: E402
-from workflow_scripts.extract_frames import extract_video_frames  # noqa: E402
-from workflow_scripts.media import probe  # noqa: E402
+from pipeline.media import make_frames, make_wav, probe  # noqa: E402
+from pipeline.records import write_record  # noqa: E402
 
 
 def make_videos(folder: Path, count: int, seconds: float, size: str) -> list[Path]:
@@ -90,8 +89,6 @@ def main() -> None:
             videos = make_videos(tmp, args.videos, args.seconds, args.size)
         media_seconds = sum(probe(v).duration for v in videos)
         record = tmp / "up.json"
-        from workflow_scripts.records import write_record
-
         write_record(record, stage="download", cls="c", vid="v", status="ok")
 
         def plain():
@@ -103,11 +100,11 @@ def main() -> None:
 
         def audio():
             for v in videos:
-                extract_audio(v, tmp / "a.wav", rate=11025)
+                make_wav(v, tmp / "a.wav", rate=11025, min_seconds=0)
 
         def frames():
             for v in videos:
-                extract_video_frames(v, tmp / "f", fps=1)
+                make_frames(v, tmp / "f", fps=1, min_frames=1)
 
         def stages_as_run():  # what Snakemake runs: one CLI process per video and stage
             for v in videos:
@@ -123,6 +120,8 @@ def main() -> None:
                     str(tmp / "ra.json"),
                     "--rate",
                     "11025",
+                    "--min-seconds",
+                    "0",
                 )
                 cli(
                     "workflow_scripts.extract_frames",
@@ -135,6 +134,8 @@ def main() -> None:
                     "--record",
                     str(tmp / "rf.json"),
                     "--fps",
+                    "1",
+                    "--min-frames",
                     "1",
                 )
 

@@ -25,6 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from model.motion import MotionTokens, save_tokens  # noqa: E402
 from model.shard_dataset import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -33,11 +34,14 @@ from model.shard_dataset import (  # noqa: E402
     collate,
     read_shard_index,
 )
-from workflow_scripts.detection import save_rows, select_boxes  # noqa: E402
-from workflow_scripts.make_shards import main as make_shards  # noqa: E402
-from workflow_scripts.media import write_wav  # noqa: E402
+from pipeline.detection.rows import save_rows, select_boxes  # noqa: E402
+from pipeline.layout import Layout, deal_to_shards  # noqa: E402
+from pipeline.media import write_wav  # noqa: E402
+from workflow_scripts.index_shards import main as index_shards  # noqa: E402
+from workflow_scripts.make_shard import main as make_shard  # noqa: E402
 
 RATE, CLASSES = 11025, ["accordion", "cello", "flute", "violin"]
+PAPER_CLIP = ClipSpec(clip_samples=65535, num_frames=3, frame_stride=1, frame_size=224)
 
 
 def make_layout(root: Path, videos: int, seconds: int, size=(1280, 720)) -> list[tuple[str, str]]:
@@ -61,18 +65,40 @@ def make_layout(root: Path, videos: int, seconds: int, size=(1280, 720)) -> list
         feature_map = rng.normal(size=(1024, t, size[1] // 32, size[0] // 32)).astype(np.float32)
         (root / "motion_features" / cls).mkdir(parents=True, exist_ok=True)
         np.save(root / "motion_features" / cls / f"{vid}.mp4.npy", feature_map)
-        np.savez(
-            root / "motion_features" / cls / f"{vid}.mp4.npz",
-            extractor=np.array("random"),
-            weights_sha256=np.array("random"),
+        tokens = MotionTokens(
             tokens=feature_map.max(axis=(2, 3)).T,
             spans=np.zeros((t, 2), np.float32),
+            clip_index=np.zeros(t, np.int32),
+            windows=np.array([[0, seconds]], np.float32),
+            extractor="random",
+            weights_sha256="random",
+            fps=1.0,
+            num_frames=seconds,
+            frame_size=(size[1], size[0]),
         )
-    (root / "splits").mkdir()
-    (root / "splits" / "train.tsv").write_text(
-        "class\tvid\n" + "".join(f"{c}\t{v}\n" for c, v in keys)
-    )
+        save_tokens(root / "motion_features" / cls / f"{vid}.mp4.npz", tokens)
     return keys
+
+
+def build_shards(layout: Layout, keys, per_shard: int = 64) -> Path:
+    """The train split's shards and index, as the workflow's shard rules make them."""
+    shards = []
+    for k, group in enumerate(deal_to_shards(keys, per_shard)):
+        shards.append(layout.shard("bench", "train", k))
+        args = ["--dataset", "bench", "--split", "train", "--shard", str(k)]
+        args += ["--classes", *CLASSES, "--frame-rate", "1", "--crop-side", "246"]
+        args += ["--videos", *[f"{c}/{v}" for c, v in group]]
+        for flag, path in (
+            ("--audio", layout.audio),
+            ("--frames", layout.frames),
+            ("--detections", layout.detections),
+            ("--motion", layout.motion),
+        ):
+            args += [flag, *[path("bench", c, v) for c, v in group]]
+        make_shard(args + ["--out", shards[-1]])
+    index = layout.shard_index("bench", "train")
+    index_shards(["--split", "train", "--shards", *shards, "--out", index])
+    return Path(index)
 
 
 class OriginalLayoutDataset(torch.utils.data.Dataset):
@@ -156,25 +182,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "bench"
+        layout = Layout(tmp)
+        root = Path(layout.dataset("bench"))  # the original layout, as the stages write it
         keys = make_layout(root, args.videos, args.seconds)
         t0 = time.perf_counter()
-        make_shards(
-            [
-                "--data-dir",
-                str(root),
-                "--split",
-                "train",
-                "--classes",
-                *CLASSES,
-                "--frame-rate",
-                "1",
-                "--motion-dir",
-                str(root / "motion_features"),
-                "--out-index",
-                str(root / "shards" / "train.json"),
-            ]
-        )
+        index = build_shards(layout, keys)
         build_s = time.perf_counter() - t0
         shard_mb = sum(p.stat().st_size for p in (root / "shards").glob("*.h5")) / 2**20
         layout_mb = (
@@ -185,8 +197,8 @@ def main() -> None:
             )
             / 2**20
         )
-        refs = read_shard_index(root / "shards" / "train.json")
-        ours = MixDataset(refs, spec=ClipSpec(), dup=100, seed=0)
+        refs = read_shard_index(index)
+        ours = MixDataset(refs, spec=PAPER_CLIP, frame_rate=1, dup=100, seed=0)
         original = OriginalLayoutDataset(root, keys, len(ours), args.seconds)
         print(
             f"{args.videos} videos x {args.seconds} s; original layout {layout_mb:.0f} MB, "

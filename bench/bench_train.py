@@ -29,6 +29,7 @@ def one_mode(mode: str, batch_size: int, steps: int, model: str, threads: int | 
     import torch
 
     from model.iquery import ModelConfig
+    from model.settings import load_settings
     from model.system import SeparationSystem
 
     if threads:
@@ -36,12 +37,10 @@ def one_mode(mode: str, batch_size: int, steps: int, model: str, threads: int | 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     config = ModelConfig(freeze_visual=True) if model == "paper" else ModelConfig.tiny()
-    system = SeparationSystem(config, variant="iquery").to(device)
-    groups = system.parameter_groups()
-    optimizers = [
-        torch.optim.Adam(groups["sound"], lr=1e-4),
-        torch.optim.AdamW(groups["transformer"], lr=1e-4, weight_decay=1e-4),
-    ]
+    # iQuery with the paper's recipe: its Adam and AdamW, as training builds them.
+    settings = load_settings({"variant": "iquery", "seed": 0})
+    system = SeparationSystem.from_settings(config, settings, {}).to(device)
+    optimizers = system.configure_optimizers()[0]
     n, clip, tokens = 2, 65535, 20  # 160 frames at 1 fps, I3D stride 8
     batch = {
         "audio": torch.rand(batch_size, n, clip, device=device) * 0.2 - 0.1,
@@ -55,7 +54,7 @@ def one_mode(mode: str, batch_size: int, steps: int, model: str, threads: int | 
 
     def step() -> float:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode == "bf16"):
-            loss, _, _ = system.loss_and_masks(batch)
+            loss = system.loss_and_masks(batch)[0].mean()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -37,7 +37,7 @@ def find_checkpoint(summary: str | Path, which: str) -> Path:
         if not path.is_file():
             raise ConfigError(f"{path}: no such checkpoint")
         return path
-    facts = read_json(summary, made_by="training")
+    facts = read_json(summary, "train the run first")
     name = facts.get(f"{which}_checkpoint")
     if not name:
         raise ConfigError(f"{summary} names no {which} checkpoint; train the run again")

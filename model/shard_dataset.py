@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.files import read_json
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -56,12 +58,7 @@ class VideoRef:
 def read_shard_index(index_path: str | Path) -> list[VideoRef]:
     """The videos of one split, from ``shards/{split}.json`` and the shards' own attributes."""
     index_path = Path(index_path)
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(
-            f"{index_path}: unreadable shard index ({err}); rerun the shards stage"
-        ) from err
+    index = read_json(index_path, "rerun the shards stage")
     refs = []
     for entry in index["shards"]:
         path = index_path.parent / entry["file"]

@@ -140,7 +140,7 @@ def check_resume(run: RunFolder, settings: dict, *, on_change: str = "error") ->
     ``on_change='restart'``, what the workflow uses) clear the old run and start afresh."""
     if not Path(run.settings).is_file():
         return
-    saved = read_json(run.settings, made_by="training")
+    saved = read_json(run.settings, f"delete {run.path} to train afresh")
     changed = sorted(
         k
         for k in set(saved) | set(settings)
@@ -246,6 +246,52 @@ def _fit(trainer, system, data, resumed: str | None) -> None:
         trainer.fit(system, datamodule=data, ckpt_path=resumed, weights_only=True)
 
 
+def make_data(settings: dict, facts: dict, val_facts: dict, val_pairs: list):
+    """The training mixtures and the fixed selection pairs, and what a checkpoint must remember
+    of them to cut its test clips the same way (``data_spec``)."""
+    spec = ClipSpec.from_settings(settings)
+    use_motion = variant(settings["variant"]).motion
+    common = {"spec": spec, "frame_rate": facts["frame_rate"], "use_motion": use_motion}
+    train_set = MixDataset(facts["refs"], seed=settings["seed"], dup=settings["dup"], **common)
+    val_set = MixDataset(val_facts["refs"], pairs=val_pairs, **common)
+    data = SeparationData(
+        train_set,
+        val_set,
+        batch_size=settings["batch_size"],
+        val_batch_size=settings["val_batch_size"],
+        num_workers=settings["num_workers"],
+        seed=settings["seed"],
+    )
+    data_spec = dataclasses.asdict(spec) | {
+        "frame_rate": facts["frame_rate"],
+        "audio_rate": facts["audio_rate"],
+        "classes": facts["classes"],
+        "use_motion": use_motion,
+    }
+    return data, data_spec
+
+
+def fit_outcome(trainer, callbacks: dict, run: RunFolder, settings: dict, resumed) -> dict:
+    """What a fit left behind: the checkpoints, how far it got and how fast."""
+    best = callbacks["checkpoint"].best_model_path
+    score = callbacks["checkpoint"].best_model_score
+    last = Path(run.last_checkpoint)
+    folder = Path(run.path).resolve()
+    return {
+        "best_checkpoint": str(Path(best).resolve().relative_to(folder)) if best else None,
+        "best_val_sdr": float(score) if score is not None else None,
+        "last_checkpoint": str(last.relative_to(run.path)) if last.is_file() else None,
+        "epochs_completed": trainer.current_epoch,
+        "optimizer_steps": trainer.global_step,
+        "world_size": trainer.world_size,
+        "stopped_by_time": bool(
+            callbacks["timer"] is not None and trainer.current_epoch < settings["epochs"]
+        ),
+        "resumed_from": resumed,
+        "seconds_per_batch": callbacks["steps"].mean,
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 
 
@@ -276,28 +322,10 @@ def train(
     check_resume(run, settings | identity, on_change=on_change)
 
     pl.seed_everything(settings["seed"], workers=True)
-    spec = ClipSpec.from_settings(settings)
-    use_motion = variant(settings["variant"]).motion
-    common = {"spec": spec, "frame_rate": facts["frame_rate"], "use_motion": use_motion}
-    train_set = MixDataset(facts["refs"], seed=settings["seed"], dup=settings["dup"], **common)
-    val_set = MixDataset(val_facts["refs"], pairs=val_pairs, **common)
-    data_spec = dataclasses.asdict(spec) | {
-        "frame_rate": facts["frame_rate"],
-        "audio_rate": facts["audio_rate"],
-        "classes": facts["classes"],
-        "use_motion": use_motion,
-        "select_on": select_on,
-        "config_hash": run_hash,
-    }
+    data, data_spec = make_data(settings, facts, val_facts, val_pairs)
+    data_spec |= {"select_on": select_on, "config_hash": run_hash}
     system = SeparationSystem.from_settings(cfg, settings, data_spec)
-    data = SeparationData(
-        train_set,
-        val_set,
-        batch_size=settings["batch_size"],
-        val_batch_size=settings["val_batch_size"],
-        num_workers=settings["num_workers"],
-        seed=settings["seed"],
-    )
+    train_set = data.train_set
     trainer, callbacks = make_trainer(settings, run, runtime, cluster_env)
     last = Path(run.last_checkpoint)
     resumed = str(last) if last.is_file() else None
@@ -306,8 +334,6 @@ def train(
     started = time.time()
     _fit(trainer, system, data, resumed)
 
-    best = callbacks["checkpoint"].best_model_path
-    score = callbacks["checkpoint"].best_model_score
     summary = {
         "run": run.path,
         "variant": settings["variant"],
@@ -320,21 +346,9 @@ def train(
             "pairs": len(val_pairs),
             "note": SELECTION_NOTES[select_on],
         },
-        "best_checkpoint": (
-            str(Path(best).resolve().relative_to(Path(run.path).resolve())) if best else None
-        ),
-        "best_val_sdr": float(score) if score is not None else None,
-        "last_checkpoint": str(last.relative_to(run.path)) if last.is_file() else None,
-        "epochs_completed": trainer.current_epoch,
-        "optimizer_steps": trainer.global_step,
+        **fit_outcome(trainer, callbacks, run, settings, resumed),
         "batches_per_epoch": len(train_set) // (settings["batch_size"] * trainer.world_size),
-        "world_size": trainer.world_size,
-        "stopped_by_time": bool(
-            callbacks["timer"] is not None and trainer.current_epoch < settings["epochs"]
-        ),
-        "resumed_from": resumed,
         "seconds_this_invocation": round(time.time() - started, 2),
-        "seconds_per_batch": callbacks["steps"].mean,
         "runtime": runtime,
         "parameters": {
             "total": sum(p.numel() for p in system.model.parameters()),

@@ -48,13 +48,14 @@ def write_json(path: str | Path, data: object) -> None:
     write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def read_json(path: str | Path, *, made_by: str = "its stage") -> dict:
-    """A JSON file another stage wrote; a missing or broken one names the file and the fix."""
+def read_json(path: str | Path, fix: str) -> dict:
+    """A JSON file another stage wrote; a missing or broken one raises ValueError naming the
+    file and ``fix``, what to do about it."""
     path = Path(path)
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise FileNotFoundError(f"{path}: unreadable ({err}); rerun {made_by}") from err
+        raise ValueError(f"{path}: unreadable ({err}); {fix}") from err
 
 
 def write_tsv(path: str | Path, columns: list[str], rows: Iterable[dict]) -> None:

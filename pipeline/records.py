@@ -8,13 +8,12 @@ and every later stage sees only the videos every stage accepted.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import MediaError
-from pipeline.files import write_json
+from pipeline.files import read_json, write_json
 
 OK = "ok"
 FAILED = "failed"
@@ -38,16 +37,10 @@ def write_record(
 
 
 def read_record(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise RuntimeError(
-            f"{path}: unreadable stage record ({err}); delete it and rerun to redo that stage"
-        ) from err
+    record = read_json(path, "delete it and rerun to redo that stage")
     missing = [key for key in FIELDS if key not in record]
     if missing:
-        raise RuntimeError(f"{path}: stage record lacks {missing}; delete it and rerun")
+        raise ValueError(f"{path}: stage record lacks {missing}; delete it and rerun")
     return record
 
 

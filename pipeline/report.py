@@ -13,7 +13,6 @@ import base64
 import csv
 import html
 import io
-import json
 import math
 import wave
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from model.variants import VARIANTS
+from pipeline.files import read_json
 from pipeline.layout import RunFolder
 
 METRICS = ("sdr", "sir", "sar")
@@ -49,13 +49,6 @@ class Run:
         """The method's name and the run's, as the tables show them."""
         known = VARIANTS.get(self.variant)
         return f"{known.label if known else self.variant} ({self.name})"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SystemExit(f"report: {path}: unreadable ({err}); rerun its stage") from err
 
 
 def read_history(folder: RunFolder) -> list[dict]:
@@ -88,13 +81,13 @@ def read_run(path: str | Path) -> Run:
         with open(folder.per_pair, newline="") as f:
             per_pair = list(csv.DictReader(f, delimiter="\t"))
     except OSError as err:
-        raise SystemExit(f"report: {folder.per_pair}: unreadable ({err}); evaluate first") from err
+        raise ValueError(f"{folder.per_pair}: unreadable ({err}); evaluate first") from err
     summary = Path(folder.summary)
     return Run(
         folder=folder,
         name=Path(path).name,
-        metrics=_read_json(Path(folder.metrics)),
-        summary=_read_json(summary) if summary.is_file() else {},
+        metrics=read_json(folder.metrics, "evaluate the run first"),
+        summary=read_json(summary, "train the run first") if summary.is_file() else {},
         per_pair=per_pair,
         history=read_history(folder),
     )

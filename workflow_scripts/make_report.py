@@ -24,8 +24,11 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--title", help="default: '<dataset>: <run>'")
     args = parser.parse_args(argv)
-    main_run = read_run(args.run)
-    others = [read_run(f) for f in args.compare if f.resolve() != args.run.resolve()]
+    try:
+        main_run = read_run(args.run)
+        others = [read_run(f) for f in args.compare if f.resolve() != args.run.resolve()]
+    except ValueError as err:
+        raise SystemExit(f"report: {err}") from err
     title = args.title or f"{args.run.parent.name}: {args.run.name}"
     page = build_report(main_run, others, title)
     write_text(args.out, page)
