@@ -25,7 +25,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.motion import MotionTokens, save_tokens  # noqa: E402
 from model.shard_dataset import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -37,6 +36,7 @@ from model.shard_dataset import (  # noqa: E402
 from pipeline.detection.rows import save_rows, select_boxes  # noqa: E402
 from pipeline.layout import Layout, deal_to_shards  # noqa: E402
 from pipeline.media import write_wav  # noqa: E402
+from pipeline.motion_tokens import MotionTokens, save_tokens  # noqa: E402
 from workflow_scripts.index_shards import main as index_shards  # noqa: E402
 from workflow_scripts.make_shard import main as make_shard  # noqa: E402
 

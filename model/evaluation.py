@@ -24,6 +24,7 @@ from model.metrics import (
 from model.shard_dataset import ClipSpec, MixDataset, collate, read_split_facts
 from model.system import load_system
 from model.training import SELECTION_NOTES
+from model.variants import variant
 from pipeline.errors import ConfigError
 from pipeline.files import atomic_path, read_json
 from pipeline.provenance import provenance
@@ -127,6 +128,7 @@ def evaluate_run(
     extra = {
         "run": str(Path(summary).parent),
         "variant": system.hparams.variant,
+        "label": variant(system.hparams.variant).label,
         "checkpoint": str(path),
         "train_config_hash": spec.get("config_hash"),
         "pairs_file": str(pairs),

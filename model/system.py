@@ -374,9 +374,9 @@ class SeparationData(pl.LightningDataModule):
         val: MixDataset | None,
         *,
         batch_size: int,
+        seed: int,
         val_batch_size: int | None = None,
         num_workers: int = 0,
-        seed: int = 1234,
     ) -> None:
         super().__init__()
         self.train_set, self.val_set = train, val

@@ -49,7 +49,7 @@ def read_chunk_item(path: str | Path, key: str) -> dict[str, np.ndarray]:
 
 def save_item(item: Mapping[str, np.ndarray], path: str | Path, array: str | None = None) -> None:
     """One video's result as its own file: the single ``array`` as .npy, or every array as
-    .npz (the layout ``model.motion.save_tokens`` writes)."""
+    .npz (the layout ``pipeline.motion_tokens.save_tokens`` writes)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         if array is not None:
             np.save(f, item[array])

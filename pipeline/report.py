@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from model.variants import VARIANTS
 from pipeline.files import read_json
 from pipeline.layout import RunFolder
 
@@ -46,9 +45,8 @@ class Run:
 
     @property
     def label(self) -> str:
-        """The method's name and the run's, as the tables show them."""
-        known = VARIANTS.get(self.variant)
-        return f"{known.label if known else self.variant} ({self.name})"
+        """The method's name (evaluation records it) and the run's, as the tables show them."""
+        return f"{self.metrics.get('label') or self.variant} ({self.name})"
 
 
 def read_history(folder: RunFolder) -> list[dict]:

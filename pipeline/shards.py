@@ -24,6 +24,7 @@ from pipeline.detection.rows import load_rows, select_boxes
 from pipeline.errors import ShardError
 from pipeline.files import atomic_path
 from pipeline.media import read_wav
+from pipeline.motion_tokens import load_tokens
 
 FORMAT_VERSION = 1
 
@@ -81,8 +82,6 @@ def video_payload(
         "class_index": class_index,
     }
     if motion is not None:
-        from model.motion import load_tokens
-
         tokens = load_tokens(motion)
         payload["motion"] = tokens.tokens.astype(np.float16)
         payload["motion_spans"] = tokens.spans.astype(np.float32)

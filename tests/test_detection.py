@@ -78,7 +78,7 @@ def test_iou():
 
 def test_chunk_round_trip_to_per_video_files(tmp_path):
     """What a chunk job writes is what the per-video files hold, in each stage's own format."""
-    from model.motion import MotionTokens, load_tokens, tokens_to_arrays
+    from pipeline.motion_tokens import MotionTokens, load_tokens, tokens_to_arrays
 
     found = rows([1, 0, 0.5, 1, 1, 5, 5], [3, -1, 0.9, 2, 2, 50, 40])
     tokens = MotionTokens(

@@ -24,14 +24,8 @@ from model.i3d import (
     param_count,
     read_checkpoint,
 )
-from model.motion import (
-    MotionExtractor,
-    clip_windows,
-    load_frames,
-    load_tokens,
-    save_tokens,
-    token_spans,
-)
+from model.motion import MotionExtractor, clip_windows, load_frames, token_spans
+from pipeline.motion_tokens import load_tokens, save_tokens
 
 torch.set_num_threads(1)
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from model.motion import MotionTokens, save_tokens
 from model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
 from pipeline.detection.rows import save_rows
 from pipeline.layout import Layout, deal_to_shards
 from pipeline.media import write_wav
+from pipeline.motion_tokens import MotionTokens, save_tokens
 from workflow_scripts.index_shards import main as index_shards
 from workflow_scripts.make_shard import main as make_shard
 

@@ -17,8 +17,9 @@ import sys
 import torch
 from tqdm import tqdm
 
-from model.motion import MotionExtractor, tokens_to_arrays
+from model.motion import MotionExtractor
 from pipeline.chunks import write_chunk
+from pipeline.motion_tokens import tokens_to_arrays
 
 
 def main(argv: list[str] | None = None) -> None:
