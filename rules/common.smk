@@ -132,20 +132,20 @@ def used_videos(name):
     return sorted({key for split in SPLITS for key in split_videos(name, split)})
 
 
-def per_video(path, videos, made=False):
+def per_video(path, videos, made_by=None):
     """An input function: ``path`` (a Layout method) of each video ``videos(wildcards)`` lists.
-    ``made``: media the per-video stages wrote beside their records; one missing since then is
-    named with the way to remake it."""
+    ``made_by``: the per-video stage that wrote these media beside its record; a file missing
+    since then is named, with the record to delete so that the stage makes it again."""
 
     def inputs(wildcards):
         name = wildcards.dataset
-        files = [path(name, cls, vid) for cls, vid in videos(wildcards)]
-        if made:
-            missing = next((f for f in files if not Path(f).exists()), None)
-            if missing is not None:
+        listed = videos(wildcards)
+        files = [path(name, cls, vid) for cls, vid in listed]
+        for (cls, vid), file in zip(listed, files, strict=True):
+            if made_by and not Path(file).exists():
                 raise WorkflowError(
-                    f"{missing} is missing though its stage record says it was made: delete "
-                    f"that record (under {L.dataset(name)}/records/) and rerun to remake it"
+                    f"{file} is missing though its stage record says it was made: delete "
+                    f"{L.record(name, made_by, cls, vid)} and rerun to remake it"
                 )
         return files
 
@@ -154,7 +154,7 @@ def per_video(path, videos, made=False):
 
 def frame_folders(videos):
     """An input function: the frame folders of the videos ``videos(wildcards)`` lists."""
-    return per_video(L.frames, videos, made=True)
+    return per_video(L.frames, videos, made_by="frames")
 
 
 def chunk_members(key):

@@ -4,7 +4,7 @@
 
 rule shard:
     input:
-        audio=per_video(L.audio, shard_members, made=True),
+        audio=per_video(L.audio, shard_members, made_by="audio"),
         frames=frame_folders(shard_members),
         detections=per_video(L.detections, shard_members),
         motion=motion_files,
