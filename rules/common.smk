@@ -353,10 +353,12 @@ def motion_files(wildcards):
 
 
 def shard_settings(wildcards):
-    """What the shards' contents depend on, recorded in them with its hash."""
-    keys = ("detect", "motion", "shards", "seed")
-    view = {"dataset": ds_config(wildcards)} | {k: config[k] for k in keys}
-    return json.dumps(view, sort_keys=True)
+    """What the shards' contents depend on beyond their input files, recorded in them with its
+    hash (detection and motion settings reach the shards through the files they change).
+    """
+    keys = ("audio_rate", "frame_rate", "detector", "box_rule", "motion")
+    dataset = {key: ds_config(wildcards).get(key) for key in keys}
+    return json.dumps({"dataset": dataset, "shards": config["shards"]}, sort_keys=True)
 
 
 # --- train ----------------------------------------------------------------------------------------
