@@ -26,6 +26,7 @@ resumed from an end-of-epoch checkpoint equals an uninterrupted one on the CPU.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,8 +111,8 @@ class SeparationSystem(pl.LightningModule):
     @classmethod
     def from_settings(cls, model_config: ModelConfig, settings: dict, data_spec: dict):
         """A system with the recipe in a run's settings (``model/settings.py``)."""
-        names = [p for p in cls.__init__.__code__.co_varnames if p in settings]
-        return cls(model_config, data_spec=data_spec, **{k: settings[k] for k in names})
+        recipe = inspect.signature(cls.__init__).parameters.keys() & settings.keys()
+        return cls(model_config, data_spec=data_spec, **{k: settings[k] for k in recipe})
 
     @property
     def threshold(self) -> float | None:
