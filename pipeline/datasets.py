@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.errors import ConfigError, IndexFormatError
+from pipeline.errors import ConfigError, IndexFormatError, InvalidEntry
 from pipeline.files import atomic_path, write_json, write_tsv
+from pipeline.ids import class_dir
 from pipeline.indexes import (
     Video,
     read_ave_annotations,
@@ -89,6 +90,15 @@ def resolve_source(value: str, key: str, cache_dir: Path) -> Path:
     return path
 
 
+def config_classes(given: list | None, key: str) -> list[str]:
+    """Class names from config as the folder names they index (spaces become underscores, as
+    in MUSIC's labels); anything that could not be a folder name, or reach a shell, is refused."""
+    try:
+        return [class_dir(name, key) for name in given or []]
+    except InvalidEntry as err:
+        raise ConfigError(str(err)) from err
+
+
 def demo_videos(demo_cfg: dict, layout: Layout, name: str) -> list[Video]:
     """The demo's videos are known from its config before it is made (so the DAG is too)."""
     from pipeline.demo.naming import demo_video_ids
@@ -136,7 +146,7 @@ def load_dataset(name: str, config: dict) -> Dataset:
         videos, split_lists = restrict_to_splits(videos, split_lists, f"{key}.index")
 
     labels = sorted({v.cls for v in videos})
-    classes = list(cfg.get("classes") or labels)
+    classes = config_classes(cfg.get("classes"), f"config key {key}.classes") or labels
     unknown = sorted(set(labels) - set(classes))
     if unknown:
         raise ConfigError(f"config key {key}.classes lacks classes the index uses: {unknown}")

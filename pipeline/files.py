@@ -4,6 +4,7 @@ the stages pass to each other."""
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
@@ -16,9 +17,18 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | Path, *, directory: bool = False):
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    A killed process cannot clean up after itself: the temporary files an earlier, killed
+    attempt at the same path left behind are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     else:

@@ -81,3 +81,10 @@ def check_vid(vid: str, where: str = "index") -> str:
     if not isinstance(vid, str) or not _SAFE_VID_RE.match(vid):
         raise InvalidEntry(f"{where}: video id {vid!r} is not a safe file name ([A-Za-z0-9_-])")
     return vid
+
+
+def unusable_vid(entry: object) -> str:
+    """A safe, stable id for an index entry that cannot be used, so that it can be recorded as
+    left out (with its reason) like any other video."""
+    digest = hashlib.sha1(repr(entry).encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"invalid-{digest}"

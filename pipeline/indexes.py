@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import IndexFormatError, InvalidEntry
-from pipeline.ids import class_dir, parse_entry
+from pipeline.ids import class_dir, parse_entry, unusable_vid
 
 # AVE's Annotations.txt uses AudioSet-style category names; the paper's split CSVs use these
 # short folder names. Explicit, because no rule derives one from the other ("Food" = frying).
@@ -65,7 +65,12 @@ class Video:
 
 
 def read_video_json(path: str | Path) -> list[Video]:
-    """A MUSIC-style index ``{"videos": {label: [YouTube id or URL, ...]}}``."""
+    """A MUSIC-style index ``{"videos": {label: [YouTube id or URL, ...]}}``.
+
+    A label that cannot be a folder name refuses the file. An entry that is neither a YouTube id
+    nor a URL, or a video already listed under another label, becomes a video with its problem:
+    the download stage records it as left out, and the other videos go on.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -76,26 +81,37 @@ def read_video_json(path: str | Path) -> list[Video]:
     if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
         raise IndexFormatError(f'{path}: expected an object with a "videos" key (MUSIC format)')
     videos: list[Video] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}  # class/vid -> URL
+    labelled: dict[str, str] = {}  # URL -> the label it was first listed under
     for label, entries in data["videos"].items():
         where = f'{path}: videos["{label}"]'
         if not isinstance(entries, list):
             raise IndexFormatError(f"{where} must be a list of YouTube ids or URLs")
         try:
             folder = class_dir(label, where)
-            for n, entry in enumerate(entries):
-                vid, url = parse_entry(entry, f"{where}[{n}]")
-                key = f"{folder}/{vid}"
-                if key in seen:
-                    if seen[key] == url:
-                        continue  # the same video listed twice: harmless
-                    raise IndexFormatError(
-                        f"{where}[{n}]: {url!r} and {seen[key]!r} map to the same id {vid!r}"
-                    )
-                seen[key] = url
-                videos.append(Video(folder, vid, url, label))
         except InvalidEntry as err:
             raise IndexFormatError(str(err)) from err
+        for n, entry in enumerate(entries):
+            try:
+                vid, url = parse_entry(entry, f"{where}[{n}]")
+            except InvalidEntry as err:
+                videos.append(Video(folder, unusable_vid(entry), "", label, problem=str(err)))
+                continue
+            key = f"{folder}/{vid}"
+            if seen.get(key) == url:
+                continue  # the same video listed twice under one label: harmless
+            if key in seen:
+                raise IndexFormatError(
+                    f"{where}[{n}]: {url!r} and {seen[key]!r} map to the same id {vid!r}"
+                )
+            seen[key] = url
+            problem = ""
+            if labelled.setdefault(url, label) != label:
+                problem = (
+                    f"{where}[{n}]: the same video is listed under {labelled[url]!r}; "
+                    "a video has one class"
+                )
+            videos.append(Video(folder, vid, url, label, problem=problem))
     if not videos:
         raise IndexFormatError(f"{path}: the index lists no videos")
     return videos

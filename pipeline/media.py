@@ -15,13 +15,15 @@ import numpy as np
 from pipeline.errors import MediaError
 from pipeline.files import atomic_path
 
+# Lines of ffmpeg's and ffprobe's version banner, printed before any error.
+_BANNER = ("ffmpeg version", "ffprobe version", "  built with", "  configuration:", "  lib")
 # A decode that yields less than this share of the expected audio means a truncated file.
 MIN_DECODED_SHARE = 0.95
 
 
 @dataclass(frozen=True)
 class Probe:
-    duration: float
+    duration: float  # the longest of the container's and its streams' stated durations
     has_audio: bool
     has_video: bool
     width: int = 0
@@ -29,11 +31,18 @@ class Probe:
     fps: float = 0.0
     audio_rate: int = 0
     audio_channels: int = 0
+    # Each stream's own length: phone footage often has a video stream longer than its audio,
+    # and a stream is only truncated when it decodes short of its own stated length.
+    audio_duration: float = 0.0
+    video_duration: float = 0.0
 
 
 def _stderr_tail(err: ffmpeg.Error, lines: int = 3) -> str:
+    """The last lines ffmpeg wrote, without the version banner it prints before any error."""
     text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+    text = [line for line in text if not line.startswith(_BANNER)]
     return " | ".join(text[-lines:]) or "no message"
+
 
 
 def _rate(text: str) -> float:
@@ -50,7 +59,7 @@ def probe(path: str | Path) -> Probe:
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError(f"file missing or empty: {path}")
     try:
-        info = ffmpeg.probe(str(path))
+        info = ffmpeg.probe(str(path), v="error")
     except ffmpeg.Error as err:
         raise MediaError(f"cannot read container: {_stderr_tail(err)}") from err
     streams = info.get("streams", [])
@@ -64,9 +73,12 @@ def probe(path: str | Path) -> Probe:
         ),
         None,
     )
-    durations = [float(info.get("format", {}).get("duration", 0) or 0)]
-    durations += [float(s.get("duration", 0) or 0) for s in (audio, video) if s]
-    duration = max(durations)
+    container = float(info.get("format", {}).get("duration", 0) or 0)
+    stream_durations = {
+        kind: (float(s.get("duration", 0) or 0) or container) if s else 0.0
+        for kind, s in (("audio", audio), ("video", video))
+    }
+    duration = max(container, *stream_durations.values())
     if duration <= 0:
         raise MediaError("unknown or zero duration")
     return Probe(
@@ -78,19 +90,21 @@ def probe(path: str | Path) -> Probe:
         fps=_rate(video.get("avg_frame_rate")) if video else 0.0,
         audio_rate=int(audio.get("sample_rate", 0)) if audio else 0,
         audio_channels=int(audio.get("channels", 0)) if audio else 0,
+        audio_duration=stream_durations["audio"],
+        video_duration=stream_durations["video"],
     )
 
 
-def _segment_bounds(meta: Probe, segment: tuple[float, float] | None) -> tuple[float, float]:
-    """(start, length) in seconds of the part of the video to use."""
+def _segment_bounds(duration: float, segment: tuple[float, float] | None) -> tuple[float, float]:
+    """(start, length) in seconds of the part of a stream of ``duration`` seconds to use."""
     if segment is None:
-        return 0.0, meta.duration
+        return 0.0, duration
     start, end = segment
-    if start >= meta.duration:
+    if start >= duration:
         raise MediaError(
-            f"segment starts at {start:g} s, after the video's end ({meta.duration:.2f} s)"
+            f"segment starts at {start:g} s, after the stream's end ({duration:.2f} s)"
         )
-    return start, min(end, meta.duration) - start
+    return start, min(end, duration) - start
 
 
 def decode_audio(
@@ -103,12 +117,12 @@ def decode_audio(
     """Decode to mono int16 at ``rate``, exactly round(length * rate) samples long.
 
     Decoders differ by a few samples on the same track, so the result is cropped or zero-padded
-    to the length the container states; a shortfall beyond that means a truncated file.
+    to the length the audio stream states; a shortfall beyond that means a truncated file.
     """
     meta = probe(path)
     if not meta.has_audio:
         raise MediaError("no audio track")
-    start, length = _segment_bounds(meta, segment)
+    start, length = _segment_bounds(meta.audio_duration, segment)
     stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
     try:
         raw, _ = (
@@ -165,7 +179,7 @@ def extract_frames(
     meta = probe(path)
     if not meta.has_video:
         raise MediaError("no video track")
-    start, length = _segment_bounds(meta, segment)
+    start, length = _segment_bounds(meta.video_duration, segment)
     stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
     video = stream.video.filter("fps", fps=fps)
     if max_side:

@@ -7,6 +7,7 @@ retried with back-off before being recorded.
 
 from __future__ import annotations
 
+import glob
 import logging
 import re
 import shutil
@@ -73,7 +74,10 @@ def fetch(
     out_video = Path(out_video)
     last = ""
     for attempt in range(1, attempts + 1):
-        workdir = Path(tempfile.mkdtemp(prefix=".dl-", dir=out_video.parent))
+        # Named after the video, so that what a killed attempt left is found and removed.
+        for stale in out_video.parent.glob(f".dl-{glob.escape(out_video.name)}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f".dl-{out_video.name}-", dir=out_video.parent))
         try:
             options = _ydl_options(workdir, fmt, socket_timeout, cookies)
             with yt_dlp.YoutubeDL(options) as ydl:

@@ -60,6 +60,14 @@ def media(tmp_path_factory) -> dict[str, Path]:
         ),
         "portrait": make_video(root / "portrait.mp4", size="240x320"),
     }
+    # Phone footage: the picture runs on after the sound stops (10 s of video, 7 s of audio).
+    out["long_video"] = root / "long_video.mp4"
+    ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=duration=10:size=320x240:rate=25"),
+        *("-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100:duration=7"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"),
+        *("-movflags", "+faststart", str(out["long_video"])),
+    )
     # Variable frame rate: drop frames irregularly and keep their original timestamps.
     out["vfr"] = make_video(
         root / "vfr.mp4",

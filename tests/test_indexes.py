@@ -92,8 +92,8 @@ def test_labels_with_spaces(tmp_path):
         ("not json", "not valid JSON"),
         ('{"clips": {}}', '"videos" key'),
         ('{"videos": {"flute": "iB17xqmFw3A"}}', "must be a list"),
-        ('{"videos": {"flute": ["iB17xqmFw3A; rm -rf /"]}}', r'videos\["flute"\]\[0\]'),
         ('{"videos": {"../flute": ["iB17xqmFw3A"]}}', "folder name"),
+        ('{"videos": {"$(touch x)": ["iB17xqmFw3A"]}}', "folder name"),
         ('{"videos": {}}', "no videos"),
     ],
 )
@@ -103,6 +103,27 @@ def test_bad_json_index(tmp_path, content, message):
     with pytest.raises(IndexFormatError, match=message) as err:
         read_video_json(path)
     assert str(path) in str(err.value)
+
+
+def test_bad_entries_are_left_out_one_by_one(tmp_path):
+    """An unusable entry, or a video listed under two labels, is kept with its problem (the
+    download stage records it as left out); the index's other videos go on."""
+    path = tmp_path / "index.json"
+    index = {
+        "videos": {
+            "flute": ["iB17xqmFw3A; rm -rf /", "kbTy_5o6AB4", "-Gdh8N_KpLY"],
+            "violin": ["kbTy_5o6AB4", "D6YQ6WwWZrk"],
+        }
+    }
+    path.write_text(json.dumps(index))
+    videos = {(v.cls, v.vid): v for v in read_video_json(path)}
+    assert len(videos) == 5
+    bad = next(v for v in videos.values() if v.vid.startswith("invalid-"))
+    assert bad.cls == "flute" and 'videos["flute"][0]' in bad.problem and bad.url == ""
+    assert not videos[("flute", "kbTy_5o6AB4")].problem
+    assert "listed under 'flute'" in videos[("violin", "kbTy_5o6AB4")].problem
+    assert not videos[("flute", "-Gdh8N_KpLY")].problem  # a leading "-" is a valid id
+    assert not videos[("violin", "D6YQ6WwWZrk")].problem
 
 
 def test_bad_split_rows(tmp_path):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
 from pipeline.detection.rows import save_rows
+from pipeline.files import write_json
 from pipeline.layout import Layout, deal_to_shards
 from pipeline.media import write_wav
 from pipeline.motion_tokens import MotionTokens, save_tokens
@@ -194,3 +195,15 @@ def test_frames_are_uint8_until_normalised(shards):
     grey = torch.full((3, 1, 2, 2), 255, dtype=torch.uint8)
     grey[:] = torch.tensor((IMAGENET_MEAN * 255).round()).view(3, 1, 1, 1).to(torch.uint8)
     assert normalize_frames(grey).abs().max() < 0.01  # the mean maps to zero
+
+
+def test_a_killed_writers_temp_files_are_removed(shards):
+    """What a killed shard job left beside its output goes with the next attempt."""
+    index = shards / "shards" / "train.json"
+    left = [shards / "shards" / ".train.json.k1ll3d.tmp", shards / "shards" / ".train.json.x.tmp"]
+    for path in left:
+        path.write_text("half")
+    other = shards / "shards" / ".val.json.k1ll3d.tmp"
+    other.write_text("someone else's")
+    write_json(index, json.loads(index.read_text()))
+    assert not any(p.exists() for p in left) and other.exists()
