@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.errors import ShardError
 from pipeline.files import read_json
+from pipeline.shards import AUDIO_BLOCK, FORMAT_VERSION, block_crc32, crc32, repair_command
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -64,6 +66,12 @@ def read_shard_index(index_path: str | Path) -> list[VideoRef]:
         path = index_path.parent / entry["file"]
         try:
             with h5py.File(path, "r") as h5:
+                if h5.attrs.get("format_version") != FORMAT_VERSION:
+                    raise ShardError(
+                        f"{path}: made by another version of this code (format "
+                        f"{h5.attrs.get('format_version')}, not {FORMAT_VERSION}); rebuild it "
+                        f"with `{repair_command(path)}`"
+                    )
                 for cls, vid in entry["videos"]:
                     g = h5["videos"][cls][vid]
                     refs.append(
@@ -77,9 +85,9 @@ def read_shard_index(index_path: str | Path) -> list[VideoRef]:
                         )
                     )
         except (OSError, KeyError) as err:
-            raise ValueError(
-                f"{path}: truncated or incomplete shard ({err}); delete it and rerun the "
-                "workflow to rebuild it alone"
+            raise ShardError(
+                f"{path}: truncated or incomplete shard ({err}); rebuild it with "
+                f"`{repair_command(path)}` where the workflow ran (with the same --configfile)"
             ) from err
     return refs
 
@@ -106,7 +114,11 @@ def read_split_facts(index_path: str | Path) -> dict:
 
 
 class ShardReader:
-    """Open shards on first use, once per process (each DataLoader worker gets its own)."""
+    """Open shards on first use, once per process (each DataLoader worker gets its own), and
+    read a video's items only through their checksums (``pipeline/shards.py``): the CRC-32 of
+    each array, of each block of audio a window touches and of each JPEG frame, on top of
+    HDF5's own Fletcher-32 sums. A corrupt item raises ShardError naming the shard, the video
+    and the command that rebuilds the shard."""
 
     def __init__(self):
         self._files: dict[Path, h5py.File] = {}
@@ -119,11 +131,54 @@ class ShardReader:
             self._files[ref.shard] = h5py.File(ref.shard, "r")
         return self._files[ref.shard]["videos"][ref.cls][ref.vid]
 
+    def frames(self, ref: VideoRef, indices: list[int]) -> list[np.ndarray]:
+        g = self.group(ref)
+        jpegs = self._read(ref, "frames", lambda: [g["frames"][i] for i in indices])
+        sums = self.array(ref, "frames_crc32")
+        for i, data in zip(indices, jpegs, strict=True):
+            if crc32(data) != int(sums[i]):
+                raise ShardError(_corrupt(ref, f"frame {i + 1}", "its CRC-32 does not match"))
+        return jpegs
+
+    def audio(self, ref: VideoRef, lo: int, hi: int) -> np.ndarray:
+        """Samples [lo, hi), read in whole checksummed blocks."""
+        g = self.group(ref)
+        first, last = lo // AUDIO_BLOCK, -(-hi // AUDIO_BLOCK)
+        start = first * AUDIO_BLOCK
+        samples = self._read(ref, "audio", lambda: g["audio"][start : last * AUDIO_BLOCK])
+        sums = self.array(ref, "audio_crc32")[first:last]
+        if block_crc32(samples).tolist() != sums.tolist():
+            raise ShardError(_corrupt(ref, "audio", "a block's CRC-32 does not match"))
+        return samples[lo - start : hi - start]
+
+    def array(self, ref: VideoRef, name: str) -> np.ndarray:
+        """A whole array, checked against the CRC-32 stored beside it."""
+        data = self.group(ref)[name]
+        values = self._read(ref, name, lambda: data[()])
+        if crc32(values) != int(data.attrs["crc32"]):
+            raise ShardError(_corrupt(ref, name, "its CRC-32 does not match"))
+        return values
+
+    @staticmethod
+    def _read(ref: VideoRef, what: str, read):
+        try:
+            return read()
+        except OSError as err:  # HDF5 found a checksum (or the file's structure) wrong
+            raise ShardError(_corrupt(ref, what, str(err))) from err
+
     def __getstate__(self):
         return {}
 
     def __setstate__(self, state):
         self.__init__()
+
+
+def _corrupt(ref: VideoRef, what: str, why: str) -> str:
+    return (
+        f"{ref.shard}: the {what} of {ref.cls}/{ref.vid} is corrupt ({why}). Rebuild the shard "
+        f"with `{repair_command(ref.shard)}` where the workflow ran (with the same --configfile), "
+        "then run the workflow again"
+    )
 
 
 def _frames_tensor(jpegs: list[np.ndarray], spec: ClipSpec, rng: np.random.Generator | None):
@@ -218,14 +273,15 @@ class MixDataset(torch.utils.data.Dataset):
             min(max(first + t * spec.frame_stride, 1), ref.n_frames) - 1
             for t in range(spec.num_frames)
         ]
-        frames = _frames_tensor([g["frames"][i] for i in indices], spec, rng)
+        frames = _frames_tensor(self.reader.frames(ref, indices), spec, rng)
         # Audio window centred on the frame's time, zero-padded at the file's edges.
         rate = int(g.attrs["rate"])
         start = round((centre - 0.5) / self.fps * rate) - spec.clip_samples // 2
         audio = np.zeros(spec.clip_samples, dtype=np.float32)
         lo, hi = max(start, 0), min(start + spec.clip_samples, ref.n_samples)
         if hi > lo:
-            audio[lo - start : hi - start] = g["audio"][lo:hi].astype(np.float32) / 32768.0
+            window = self.reader.audio(ref, lo, hi)
+            audio[lo - start : hi - start] = window.astype(np.float32) / 32768.0
         if rng is not None:
             audio = np.clip(audio * rng.uniform(*spec.gain), -1.0, 1.0)
         out = {"audio": torch.from_numpy(audio), "frames": frames, "class_index": ref.class_index}
@@ -235,7 +291,7 @@ class MixDataset(torch.utils.data.Dataset):
                     f"{ref.shard}: {ref.cls}/{ref.vid} has no motion features; "
                     "build the shards with motion or set use_motion=False"
                 )
-            out["motion"] = torch.from_numpy(g["motion"][()].astype(np.float32))
+            out["motion"] = torch.from_numpy(self.reader.array(ref, "motion").astype(np.float32))
         return out
 
     def __getitem__(self, index: int) -> dict:

@@ -2,10 +2,19 @@
 
 Per video, under ``/videos/{cls}/{vid}``: ``audio`` (int16 at the dataset's rate), ``frames``
 (each frame cropped to its chosen box and resized so its shorter side is ``crop_side``, as JPEG
-bytes), ``boxes`` (the chosen box per frame), ``detections`` (all rows), and where motion was
-extracted ``motion`` (float16 tokens, T' x C) with ``motion_spans`` (seconds). A split's videos
-are dealt to shards of ``videos_per_shard`` (``pipeline.layout.deal_to_shards``); every shard is
-its own job and file, and the split's index (``{split}.json``) names each shard's videos.
+bytes) with ``frames_crc32`` (each frame's CRC-32), ``boxes`` (the chosen box per frame),
+``detections`` (all rows), and where motion was extracted ``motion`` (float16 tokens, T' x C)
+with ``motion_spans`` (seconds).
+
+Every item is checked when read (``model/shard_dataset.py``, and ``verify_shard`` for a whole
+file): each array carries a CRC-32 of its bytes (``crc32`` attribute; the audio one CRC per
+block of ``AUDIO_BLOCK`` samples, in ``audio_crc32``, so a clip's window checks only the blocks
+it reads), and each JPEG frame its CRC-32 in ``frames_crc32``. HDF5's own Fletcher-32 filter is
+on as well, but alone it misses a run of inverted bytes that covers a small chunk and its sum.
+
+A split's videos are dealt to shards of ``videos_per_shard`` (``pipeline.layout.deal_to_shards``);
+every shard is its own job and file, and the split's index (``{split}.json``) names each shard's
+videos.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +36,25 @@ from pipeline.files import atomic_path
 from pipeline.media import read_wav
 from pipeline.motion_tokens import load_tokens
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums on every item
+AUDIO_BLOCK = 1 << 16  # audio samples per CRC-32
+
+
+def crc32(data: np.ndarray | bytes) -> int:
+    raw = data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
+    return zlib.crc32(raw)
+
+
+def block_crc32(samples: np.ndarray, block: int = AUDIO_BLOCK) -> np.ndarray:
+    """The CRC-32 of each ``block`` of samples (the last block may be shorter)."""
+    return np.array(
+        [crc32(samples[i : i + block]) for i in range(0, len(samples), block)], dtype=np.uint32
+    )
+
+
+def repair_command(shard: str | Path) -> str:
+    """What rebuilds one shard alone, run where the workflow ran (with the same config files)."""
+    return f"snakemake --cores 1 --force {shard}"
 
 
 def crop_frame(image: Image.Image, box: np.ndarray, side: int, quality: int = 90) -> bytes:
@@ -100,16 +128,19 @@ def write_shard(
             group = h5.create_group("videos")
             for (cls, vid), p in payloads:
                 g = group.create_group(f"{cls}/{vid}")
-                g.create_dataset("audio", data=p["audio"])
+                g.create_dataset("audio", data=p["audio"], fletcher32=True)
+                _checked(g, "audio_crc32", block_crc32(p["audio"]))
                 jpeg = h5py.vlen_dtype(np.uint8)
                 frames = g.create_dataset("frames", (len(p["crops"]),), dtype=jpeg)
                 for i, data in enumerate(p["crops"]):
                     frames[i] = np.frombuffer(data, dtype=np.uint8)
-                g.create_dataset("boxes", data=p["boxes"])
-                g.create_dataset("detections", data=p["rows"])
+                crc = np.array([crc32(data) for data in p["crops"]], dtype=np.uint32)
+                _checked(g, "frames_crc32", crc)
+                _checked(g, "boxes", p["boxes"])
+                _checked(g, "detections", p["rows"])
                 if "motion" in p:
-                    g.create_dataset("motion", data=p["motion"])
-                    g.create_dataset("motion_spans", data=p["motion_spans"])
+                    _checked(g, "motion", p["motion"])
+                    _checked(g, "motion_spans", p["motion_spans"])
                     g.attrs["motion_extractor"] = p["motion_extractor"]
                     g.attrs["motion_weights_sha256"] = p["motion_weights"]
                 g.attrs.update(
@@ -122,6 +153,48 @@ def write_shard(
                         "frame_height": p["size"][1],
                     }
                 )
+
+
+def _checked(group: h5py.Group, name: str, data: np.ndarray) -> None:
+    """An array with the CRC-32 of its bytes beside it (and HDF5's Fletcher-32 sums)."""
+    group.create_dataset(name, data=data, fletcher32=True).attrs["crc32"] = crc32(data)
+
+
+def _sum_mismatches(values: dict) -> list[str]:
+    """The items among a video's audio and frames whose stored CRC-32 lists do not match."""
+    computed = {
+        "audio": lambda: block_crc32(values["audio"]).tolist(),
+        "frames": lambda: [crc32(frame) for frame in values["frames"]],
+    }
+    return [
+        name
+        for name, compute in computed.items()
+        if name in values
+        and f"{name}_crc32" in values
+        and compute() != values[f"{name}_crc32"].tolist()
+    ]
+
+
+def verify_shard(path: str | Path) -> list[str]:
+    """Every item of a shard read and checked; the problems found, each naming its item."""
+    problems = []
+    with h5py.File(path, "r") as h5:
+        for cls in h5["videos"]:
+            for vid, g in h5["videos"][cls].items():
+                values = {}
+                for name, data in g.items():
+                    try:
+                        values[name] = data[()]
+                    except OSError as err:
+                        problems.append(f"{path}: {cls}/{vid}/{name}: unreadable ({err})")
+                        continue
+                    if "crc32" in data.attrs and crc32(values[name]) != int(data.attrs["crc32"]):
+                        problems.append(f"{path}: {cls}/{vid}/{name}: CRC-32 does not match")
+                problems += [
+                    f"{path}: {cls}/{vid}/{name}: CRC-32 does not match"
+                    for name in _sum_mismatches(values)
+                ]
+    return problems
 
 
 def split_index(shards: list[str | Path], split: str, index_path: str | Path) -> dict:

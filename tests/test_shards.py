@@ -15,6 +15,7 @@ from pipeline.files import write_json
 from pipeline.layout import Layout, deal_to_shards
 from pipeline.media import write_wav
 from pipeline.motion_tokens import MotionTokens, save_tokens
+from pipeline.shards import verify_shard
 from workflow_scripts.index_shards import main as index_shards
 from workflow_scripts.make_shard import main as make_shard
 
@@ -207,3 +208,42 @@ def test_a_killed_writers_temp_files_are_removed(shards):
     other.write_text("someone else's")
     write_json(index, json.loads(index.read_text()))
     assert not any(p.exists() for p in left) and other.exists()
+
+
+def flip(path, offset, count=200):
+    """Invert ``count`` bytes of a file from ``offset`` on, as a bad disk or copy would."""
+    data = bytearray(path.read_bytes())
+    data[offset : offset + count] = bytes(b ^ 0xFF for b in data[offset : offset + count])
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("item", ["audio", "frame", "motion"])
+def test_a_corrupt_item_is_named_with_the_command_that_rebuilds_it(shards, item):
+    """Flipped bytes inside a shard's data are caught on read, never trained on silently."""
+    from pipeline.errors import ShardError
+
+    index = shards / "shards" / "train.json"
+    refs = {(r.cls, r.vid): r for r in read_shard_index(index)}
+    ref = refs[("flute", "flute-1")]
+    spec = ClipSpec(clip_samples=4096, num_frames=3, frame_stride=1, frame_size=64)
+    pairs = [(("flute", "flute-1"), ("cello", "cello-0"))]
+    clean = MixDataset(list(refs.values()), spec=spec, frame_rate=1, pairs=pairs)[0]
+    with h5py.File(ref.shard) as h5:
+        g = h5["videos/flute/flute-1"]
+        if item == "frame":  # the centre frame the test clip reads; JPEGs sit in the heap
+            offset = ref.shard.read_bytes().find(g["frames"][6].tobytes()) + 100
+        else:  # the start of the chunk holding the centre of the clip (frame 7's middle)
+            data = g[item]
+            where = round(6.5 * 11025) if item == "audio" else 0
+            start = where - where % data.chunks[0]
+            corner = (start,) + (0,) * (data.ndim - 1)
+            offset = data.id.get_chunk_info_by_coord(corner).byte_offset
+    flip(ref.shard, offset)  # over a small chunk, its Fletcher-32 sum is inverted too
+    dataset = MixDataset(list(refs.values()), spec=spec, frame_rate=1, pairs=pairs)
+    with pytest.raises(ShardError) as corrupt:
+        dataset[0]
+    message = str(corrupt.value)
+    assert str(ref.shard) in message and "flute/flute-1" in message and "corrupt" in message
+    assert f"snakemake --cores 1 --force {ref.shard}" in message
+    assert clean["audio"].shape == (2, 4096)
+    assert verify_shard(ref.shard) and not verify_shard(shards / "shards" / "train-001.h5")

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import h5py
 import pytest
 import yaml
 
@@ -262,6 +263,26 @@ def test_demo_end_to_end(tmp_path):
     labels = ("iQuery (iquery)", "Sound-of-Pixels (sop)", "iQuery without motion (nomotion)")
     for label in (*labels, "ideal ratio mask"):
         assert f"<td>{label}</td>" in page
+    # A corrupt test shard stops evaluation with the command that rebuilds it; that command,
+    # run where the workflow ran, does, and evaluation then goes through.
+    shard = data / "shards" / "test-000.h5"
+    with h5py.File(shard) as h5:
+        audio = h5["videos"][next(iter(h5["videos"]))]
+        audio = audio[next(iter(audio))]["audio"]
+        offset = audio.id.get_chunk_info(audio.id.get_num_chunks() // 2).byte_offset
+    data_bytes = bytearray(shard.read_bytes())
+    data_bytes[offset : offset + 200] = bytes(b ^ 0xFF for b in data_bytes[offset : offset + 200])
+    shard.write_bytes(bytes(data_bytes))
+    metrics = "results/demo/iquery/metrics.json"  # as the workflow names it
+    failed = snakemake(tmp_path, "--force", metrics, configs=[tiny], check=False)
+    assert failed.returncode != 0, failed.stderr[-3000:]
+    log = (results / "logs" / "evaluate-iquery.log").read_text()
+    printed = re.search(r"`snakemake --cores 1 --force (\S+)`", log)
+    assert printed and printed[1] == "data/demo/shards/test-000.h5" and "corrupt" in log, (
+        log + failed.stderr[-3000:]
+    )
+    snakemake(tmp_path, "--cores", "1", "--force", printed[1], configs=[tiny])
+    snakemake(tmp_path, "--force", metrics, configs=[tiny])
     # A model key changed: training, evaluation and report rerun, nothing before them.
     wider = overlay(
         tmp_path,

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from model.settings import parse_settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, ShardError
 from pipeline.layout import RunFolder
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
             cluster_env=args.cluster_env,
             on_change=args.on_change,
         )
-    except ConfigError as err:
+    except (ConfigError, ShardError) as err:
         raise SystemExit(f"train: {err}") from err
 
 
