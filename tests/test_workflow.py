@@ -10,6 +10,7 @@ import h5py
 import pytest
 import yaml
 
+from pipeline.layout import SPLITS
 from tests.conftest import REPO, make_video
 from tests.test_indexes import local_config
 
@@ -198,6 +199,67 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
     assert ran["detections"] < 6 and ran["motion_tokens"] < 6, ran
     assert (data / "detection_results" / "violin" / "good3.mp4.npy").is_file()
     assert ran["shard_index"] == 3, ran
+
+
+def test_awkward_real_ids_pass_every_rule(shared_data, tmp_path, media):
+    """Ids of the real MUSIC, MUSIC-21 and AVE lists that begin with "-" or hold "_", under
+    labels with underscores and a space, through every rule's command line (file:// stand-ins
+    for the media)."""
+    from pipeline.indexes import read_split_csv
+
+    lists = shared_data / "iquery_splits"
+    labels = {
+        "MUSIC/trainmusic.csv": "cello",
+        "MUSIC_21/trainmusic21.csv": "electric_bass",
+        "AVE/trainave.csv": "acoustic_guitar violin",  # a duet-style label with a space
+    }
+    index, picked = {"videos": {}}, []
+    for csv, label in labels.items():
+        ids = [vid for _, vid in read_split_csv(lists / csv)]
+        chosen = [v for v in ids if v.startswith("-")][:2]
+        chosen += [v for v in ids if "_" in v and not v.startswith("-")][:1]
+        folder = tmp_path / "media" / label
+        folder.mkdir(parents=True)
+        for vid in chosen:
+            shutil.copy(media["good"], folder / f"{vid}.mp4")
+        index["videos"][label] = [(folder / f"{vid}.mp4").as_uri() for vid in chosen]
+        picked += [(label.replace(" ", "_"), vid) for vid in chosen]
+    assert sum(vid.startswith("-") for _, vid in picked) == 6
+    (tmp_path / "awkward.json").write_text(json.dumps(index))
+    mine = {
+        "source": "music_json",
+        "index": {"videos": str(tmp_path / "awkward.json")},
+        "audio_rate": 11025,
+        "frame_rate": 1,
+        "clip_samples": 16383,
+        "detector": "background",
+    }
+    config = overlay(
+        tmp_path,
+        {
+            "dataset": "awkward",
+            "paths": {"data": "data", "results": "results"},
+            "datasets": {"awkward": mine},
+            "detect": {"chunks": 2},
+            "motion": {"resize_short": 64, "chunks": 2},
+        },
+    )
+    result = snakemake(tmp_path, "preprocess", configs=[config])
+    data = tmp_path / "data" / "awkward"
+    excluded = (data / "excluded.tsv").read_text()
+    assert excluded.count("\n") == 1, excluded  # the header alone: every video went through
+    for cls, vid in picked:
+        for path in (
+            f"audio/{cls}/{vid}.wav",
+            f"frames/{cls}/{vid}.mp4/000001.jpg",
+            f"detection_results/{cls}/{vid}.mp4.npy",
+            f"motion_features/{cls}/{vid}.mp4.npz",
+        ):
+            assert (data / path).is_file(), path
+    shards = [json.loads((data / "shards" / f"{s}.json").read_text()) for s in SPLITS]
+    assert sum(len(e["videos"]) for index in shards for e in index["shards"]) == 9
+    print(*(f"{cls}/{vid}" for cls, vid in picked), sep="\n")
+    print(result.stderr.count("Finished jobid"), "jobs")
 
 
 def test_demo_end_to_end(tmp_path):

@@ -17,7 +17,7 @@ from pipeline.shards import split_index
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", required=True)
-    parser.add_argument("--shards", required=True, nargs="+", help="the split's shard files")
+    parser.add_argument("--shards", nargs="*", default=[], help="the split's shard files")
     parser.add_argument("--out", required=True, help="the index, beside the shards")
     args = parser.parse_args(argv)
     try:
