@@ -77,8 +77,7 @@ def pair_dataset(system, shards: Path, pairs: Path) -> tuple[MixDataset, int]:
         raise ConfigError(str(err)) from err
     if facts["classes"] != spec["classes"]:
         raise ConfigError(
-            f"{shards} lists classes {facts['classes']}, "
-            f"the model was trained on {spec['classes']}"
+            f"{shards} lists classes {facts['classes']}, the model was trained on {spec['classes']}"
         )
     dataset = MixDataset(
         facts["refs"],

@@ -52,10 +52,18 @@ def is_url(text: str) -> bool:
     return urlsplit(text).scheme in ("http", "https")
 
 
-def fetch_url(url: str, dest: Path, *, attempts: int = 3, timeout: float = 30.0) -> Path:
-    """Download ``url`` to ``dest`` atomically, with retries; skip if ``dest`` exists."""
+def fetch_url(
+    url: str, dest: Path, *, offline: bool = False, attempts: int = 3, timeout: float = 30.0
+) -> Path:
+    """Download ``url`` to ``dest`` atomically, with retries; skip if ``dest`` exists.
+    ``offline``: never touch the network; a file not cached yet raises ConfigError."""
     if dest.is_file():
         return dest
+    if offline:
+        raise ConfigError(
+            f"offline, and {url} is not cached at {dest}: put a copy there, point the config "
+            "key at a local file, or go online (config key offline: false)"
+        )
     last: Exception | None = None
     for attempt in range(attempts):
         try:
@@ -80,10 +88,13 @@ def cache_name(url: str, default: str) -> str:
     return f"{digest}-{name}"
 
 
-def resolve_source(value: str, key: str, cache_dir: Path) -> Path:
+def resolve_source(value: str, key: str, cache_dir: Path, offline: bool = False) -> Path:
     """A config source (local path or URL) as a local file; URLs are cached in ``cache_dir``."""
     if is_url(value):
-        return fetch_url(value, cache_dir / cache_name(value, "index"))
+        try:
+            return fetch_url(value, cache_dir / cache_name(value, "index"), offline=offline)
+        except ConfigError as err:
+            raise ConfigError(f"config key {key}: {err}") from err
     path = Path(value).expanduser()
     if not path.is_file():
         raise ConfigError(f"config key {key}: file {value!r} not found")
@@ -127,7 +138,8 @@ def load_dataset(name: str, config: dict) -> Dataset:
             raise ConfigError(
                 f"config key {key}.{group}.{item} is required for source {cfg['source']!r}"
             )
-        sources[f"{group}.{item}"] = resolve_source(value, f"{key}.{group}.{item}", cache)
+        where = f"{key}.{group}.{item}"
+        sources[f"{group}.{item}"] = resolve_source(value, where, cache, config.get("offline"))
         return sources[f"{group}.{item}"]
 
     if cfg["source"] == "demo":

@@ -22,6 +22,7 @@ The per-video folders keep the layout of the published code (``audio/``, ``frame
       frames/{cls}/{vid}.mp4/000001.jpg     at the dataset's frame rate
       records/{stage}/{cls}/{vid}.json      what each per-video stage did, and why not
       manifest.tsv, excluded.tsv            videos every stage accepted; the others, with reasons
+      availability.tsv                      each listed video: downloaded, on disk or missing
       splits/{split}.tsv, test_pairs.tsv    train/val/test lists and the fixed test pairs
       detection_results/{cls}/{vid}.mp4.npy (K, 7) boxes; chunks/ hold the batched jobs' output
       motion_features/{cls}/{vid}.mp4.npz   I3D tokens; chunks/ as for detection
@@ -179,6 +180,10 @@ class Layout:
 
     def excluded(self, dataset: str) -> str:
         return f"{self.dataset(dataset)}/excluded.tsv"
+
+    def availability(self, dataset: str) -> str:
+        """Whether each listed video was downloaded, found on disk, or is missing, and why."""
+        return f"{self.dataset(dataset)}/availability.tsv"
 
     def split(self, dataset: str, split: str) -> str:
         return f"{self.dataset(dataset)}/splits/{split}.tsv"

@@ -13,6 +13,20 @@ from pipeline.records import FAILED, OK
 
 MANIFEST_COLUMNS = ["class", "vid", "seconds", "samples", "rate", "frames", "fps"]
 EXCLUDED_COLUMNS = ["class", "vid", "stage", "reason"]
+AVAILABILITY_COLUMNS = ["class", "vid", "status", "reason"]
+
+
+def availability(download_records: Iterable[dict]) -> list[dict]:
+    """Whether each listed video was had: downloaded, on disk (a copy, or an earlier run's),
+    missing (gone, private, offline...), or unusable (its index entry), with the reason."""
+    rows = []
+    for r in download_records:
+        if r["status"] == OK:
+            status = r["info"].get("source", "downloaded")
+        else:
+            status = "unusable" if r["stage"] == "index" else "missing"
+        rows.append({"class": r["class"], "vid": r["vid"], "status": status, "reason": r["reason"]})
+    return rows
 
 
 def collect(

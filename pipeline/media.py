@@ -44,7 +44,6 @@ def _stderr_tail(err: ffmpeg.Error, lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "no message"
 
 
-
 def _rate(text: str) -> float:
     num, _, den = (text or "0/1").partition("/")
     try:

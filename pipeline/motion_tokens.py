@@ -51,8 +51,6 @@ class MotionTokens:
     frame_size: tuple[int, int]
 
 
-
-
 def tokens_to_arrays(mt: MotionTokens) -> dict[str, np.ndarray]:
     """``mt`` as plain arrays (no pickled objects), for .npz and chunk files."""
     return {

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import MediaError
-from pipeline.files import read_json, write_json
+from pipeline.files import read_json, write_json, write_text
 
 OK = "ok"
 FAILED = "failed"
@@ -79,3 +79,20 @@ def parse_segment(text: str | None) -> tuple[float, float] | None:
     if not 0 <= segment[0] < segment[1]:
         raise ValueError(f"segment {text!r} must be START:END with 0 <= START < END")
     return segment
+
+
+def forget_failed(records: list[str | Path], log: str | Path) -> list[Path]:
+    """Delete the download records that say a video could not be had (gone, private, offline,
+    a network error), so that the next run tries those videos again; the records of unusable
+    index entries stay. ``log`` lists the records deleted, which are also returned."""
+    forgotten = []
+    for path in map(Path, records):
+        if not path.is_file():
+            continue
+        record = read_record(path)
+        if record["status"] == FAILED and record["stage"] != "index":
+            path.unlink()
+            forgotten.append(path)
+    write_text(log, "".join(f"{path}\n" for path in forgotten))
+    print(f"{len(forgotten)} failed downloads forgotten: the next run tries them again")
+    return forgotten

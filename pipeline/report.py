@@ -390,4 +390,3 @@ def build_report(main: Run, others: list[Run], title: str) -> str:
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}<script>{CHECK_SCRIPT}</script></body></html>\n"
     )
-

@@ -122,4 +122,3 @@ def make_splits(
         "pairs": pairs,
         "notes": notes,
     }
-

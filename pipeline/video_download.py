@@ -111,19 +111,37 @@ def fetch(
 
 
 def download_video(
-    url: str, video: str | Path, record: str | Path, *, cls: str, vid: str, **options
+    url: str,
+    video: str | Path,
+    record: str | Path,
+    *,
+    cls: str,
+    vid: str,
+    offline: bool = False,
+    **options,
 ) -> dict:
-    """Fetch and probe one video, then write its stage record (ok or failed, with the reason)."""
+    """Fetch and probe one video, then write its stage record (ok or failed, with the reason).
+
+    A video already at ``video`` (a copy put there, or an earlier download) is used as it is;
+    ``offline``, nothing is fetched from the network and a video not on disk is recorded as
+    missing. The record's ``source`` says which: downloaded, on disk, or missing.
+    """
     parse_entry(url, f"download of {cls}/{vid}")  # refuses anything that is not an id or URL
-    Path(video).parent.mkdir(parents=True, exist_ok=True)
+    video = Path(video)
+    video.parent.mkdir(parents=True, exist_ok=True)
+    source = "on disk" if video.is_file() else "downloaded"
     try:
-        info = fetch(url, video, **options)
+        if source == "downloaded" and offline and not url.startswith("file:"):
+            raise MediaError(f"missing: offline, and not on disk at {video}")
+        info = fetch(url, video, **options) if source == "downloaded" else {}
         meta = probe(video)
         info |= {"duration": meta.duration, "width": meta.width, "height": meta.height}
         info |= {"has_audio": meta.has_audio, "has_video": meta.has_video, "url": url}
+        info["source"] = source
         return write_record(record, stage="download", cls=cls, vid=vid, status=OK, info=info)
     except MediaError as err:
-        Path(video).unlink(missing_ok=True)
+        if source == "downloaded":  # ours to remove; a copy someone put there stays
+            video.unlink(missing_ok=True)
         log.warning("%s/%s: %s", cls, vid, err)
         return write_record(
             record,
@@ -132,6 +150,5 @@ def download_video(
             vid=vid,
             status=FAILED,
             reason=str(err),
-            info={"url": url},
+            info={"url": url, "source": "missing"},
         )
-

@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -13,6 +14,7 @@ from model.variants import VARIANTS
 from pipeline.datasets import cache_name, is_url, load_dataset
 from pipeline.demo.naming import demo_video_ids
 from pipeline.errors import ConfigError, IndexFormatError
+from pipeline.files import read_tsv
 from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID
 from pipeline.layout import SPLITS, VIDEO_STAGES, Layout, chunk_of, deal_to_shards
 from pipeline.splits import read_split
@@ -27,6 +29,9 @@ if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
     )
 # Downloads at once: config key download.concurrent, unless --resources downloads=N is given.
 workflow.global_resources.setdefault("downloads", config["download"]["concurrent"])
+# Config key offline reaches the download command through the environment, not through its
+# params, so that going off- or online does not redo what was already made.
+os.environ.update(IQUERY_OFFLINE="1" if config["offline"] else "")
 
 
 wildcard_constraints:
@@ -103,12 +108,16 @@ def class_list(wildcards):
     return dataset(wildcards.dataset).classes
 
 
-def records(stage):
+def stage_records(name, stage):
     """Every video's record of a per-video stage, in the index's order."""
+    return [L.record(name, stage, v.cls, v.vid) for v in dataset(name).videos]
+
+
+def records(stage):
+    """An input function: ``stage_records`` of the wildcards' dataset."""
 
     def inputs(wildcards):
-        videos = dataset(wildcards.dataset).videos
-        return [L.record(wildcards.dataset, stage, v.cls, v.vid) for v in videos]
+        return stage_records(wildcards.dataset, stage)
 
     return inputs
 
@@ -465,12 +474,14 @@ def report_inputs(wildcards):
 
 
 def video_results(name):
-    """Each used video's detection and motion files. Every target of a dataset asks for them,
-    so that a deleted one is made again (Snakemake does not remake a deleted intermediate file
-    by itself). A function: the videos are known once the splits checkpoint has run."""
+    """Every per-video file of a dataset: each listed video's stage records, and each used
+    video's detection and motion files. Every target of a dataset asks for them, so that one
+    deleted (to redo that video's stage, say) is made again: Snakemake does not remake a
+    deleted intermediate file by itself. A function: the used videos are known once the
+    splits checkpoint has run."""
 
     def inputs(wildcards):
-        files = []
+        files = [f for stage in VIDEO_STAGES for f in stage_records(name, stage)]
         for cls, vid in used_videos(name):
             files.append(L.detections(name, cls, vid))
             if config["datasets"][name]["motion"]:
@@ -488,10 +499,18 @@ def preprocessed(name):
 
 
 def report_left_out():
+    """At the end of a run: each dataset's availability counts and how many videos were left
+    out, with the files that list them."""
     for name in _loaded:
-        excluded = Path(L.excluded(name))
+        available, excluded = Path(L.availability(name)), Path(L.excluded(name))
+        if available.is_file():
+            counts = Counter(row["status"] for row in read_tsv(available))
+            listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            print(
+                f"{name}: {sum(counts.values())} videos listed: {listed} ({available})"
+            )
         if excluded.is_file():
-            count = sum(1 for _ in excluded.open()) - 1
+            count = len(read_tsv(excluded))
             if count:
                 print(
                     f"{name}: {count} videos left out; reasons in {excluded}",

@@ -27,4 +27,19 @@ rule download:
         " --format={params.settings[format]:q} --attempts {params.settings[attempts]}"
         " --backoff {params.settings[backoff_s]}"
         " --socket-timeout {params.settings[socket_timeout_s]} {params.options:q}"
-        " 2> {log:q}"
+        " ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"
+
+
+# Downloads that failed are not tried again by later runs (a video gone from YouTube stays
+# gone); `snakemake retry_downloads` (for config key `dataset`) forgets them, and the next run
+# tries them again.
+rule retry_downloads:
+    log:
+        L.log(config["dataset"], "retry-downloads"),
+    localrule: True
+    params:
+        records=lambda wildcards: stage_records(config["dataset"], "download"),
+    run:
+        from pipeline.records import forget_failed
+
+        forget_failed(params.records, log[0])

@@ -12,6 +12,7 @@ rule manifest:
     output:
         manifest=L.manifest("{dataset}"),
         excluded=L.excluded("{dataset}"),
+        availability=L.availability("{dataset}"),
     log:
         L.log("{dataset}", "manifest"),
     conda:
@@ -22,7 +23,8 @@ rule manifest:
     shell:
         "python -m workflow_scripts.make_manifest --videos {input.videos:q}"
         " --download {input.download:q} --audio {input.audio:q} --frames {input.frames:q}"
-        " --manifest {output.manifest:q} --excluded {output.excluded:q} 2> {log:q}"
+        " --manifest {output.manifest:q} --excluded {output.excluded:q}"
+        " --availability {output.availability:q} 2> {log:q}"
 
 
 checkpoint splits:

@@ -16,7 +16,7 @@ rule visual_weights:
         from pipeline.datasets import fetch_url
 
         try:
-            fetch_url(params.url, Path(output[0]))
+            fetch_url(params.url, Path(output[0]), offline=config["offline"])
         except ConfigError as err:
             raise WorkflowError(
                 f"config key train.visual_weights (or a dataset's): {err}"

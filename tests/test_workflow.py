@@ -10,6 +10,7 @@ import h5py
 import pytest
 import yaml
 
+from pipeline.files import read_tsv
 from pipeline.layout import SPLITS
 from tests.conftest import REPO, make_video
 from tests.test_indexes import local_config
@@ -199,6 +200,28 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
     assert ran["detections"] < 6 and ran["motion_tokens"] < 6, ran
     assert (data / "detection_results" / "violin" / "good3.mp4.npy").is_file()
     assert ran["shard_index"] == 3, ran
+    availability = {r["vid"]: r for r in read_tsv(data / "availability.tsv")}
+    assert len(availability) == 10 and availability["missing"]["status"] == "missing"
+    assert {r["status"] for v, r in availability.items() if v != "missing"} == {"downloaded"}
+    # Offline: a YouTube id whose video someone put on disk is used; one that is not there is
+    # recorded as missing, and nothing is fetched. The run says how many of each it had.
+    index["videos"]["violin"] += ["kbTy_5o6AB4", "iB17xqmFw3A"]
+    own_videos.write_text(json.dumps(index))
+    (data / "videos" / "violin").mkdir(parents=True, exist_ok=True)
+    shutil.copy(own_videos.parent / "videos" / "good.mp4", data / "videos/violin/kbTy_5o6AB4.mp4")
+    offline = overlay(tmp_path, {"offline": True}, "offline.yaml")
+    result = snakemake(tmp_path, "preprocess", configs=[config, offline])
+    availability = {r["vid"]: r for r in read_tsv(data / "availability.tsv")}
+    assert availability["kbTy_5o6AB4"]["status"] == "on disk"
+    assert availability["iB17xqmFw3A"]["status"] == "missing"
+    assert "offline" in availability["iB17xqmFw3A"]["reason"]
+    assert "mine: 12 videos listed: 9 downloaded, 2 missing, 1 on disk" in result.stdout
+    # Failed downloads are not tried again until asked: then exactly those are.
+    assert "Nothing to be done" in snakemake(tmp_path, "preprocess", configs=[config]).stderr
+    forgot = snakemake(tmp_path, "retry_downloads", configs=[config])
+    assert "2 failed downloads forgotten" in forgot.stdout
+    counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config]).stdout)
+    assert counts["download"] == 2, counts
 
 
 def test_awkward_real_ids_pass_every_rule(shared_data, tmp_path, media):

@@ -5,7 +5,8 @@
         --backoff 5 --socket-timeout 30
 
 A video that is gone is recorded as failed and the command still exits 0, so one lost video
-never stops a run (see ``pipeline/video_download.py``).
+never stops a run; a video already at ``--video`` is used as it is, and ``--offline`` fetches
+nothing (see ``pipeline/video_download.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket-timeout", type=float, required=True)
     parser.add_argument("--cookies", default=None, help="Netscape cookie file (optional)")
     parser.add_argument("--invalid", default="", help="record the index entry as unusable")
+    parser.add_argument(
+        "--offline", action="store_true", help="fetch nothing: use the video only if on disk"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.invalid:
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             vid=args.vid,
             status=FAILED,
             reason=args.invalid,
-            info={"url": args.url},
+            info={"url": args.url, "source": "missing"},
         )
         return
     _, url = parse_entry(args.url, "--url")
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         backoff_s=args.backoff,
         socket_timeout=args.socket_timeout,
         cookies=args.cookies,
+        offline=args.offline,
     )
     logging.getLogger("download").info(
         "%s/%s: %s %s", args.cls, args.vid, record["status"], record["reason"]

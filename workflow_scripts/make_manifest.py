@@ -1,8 +1,10 @@
-"""Collect a dataset's per-video stage records into manifest.tsv and excluded.tsv.
+"""Collect a dataset's per-video stage records into manifest.tsv, excluded.tsv and
+availability.tsv (whether each listed video was downloaded, found on disk, or is missing).
 
     python -m workflow_scripts.make_manifest --videos data/demo/videos.tsv \
         --download R.json ... --audio R.json ... --frames R.json ... \
-        --manifest data/demo/manifest.tsv --excluded data/demo/excluded.tsv
+        --manifest data/demo/manifest.tsv --excluded data/demo/excluded.tsv \
+        --availability data/demo/availability.tsv
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from collections import Counter
 
 from pipeline.files import read_tsv, write_tsv
 from pipeline.layout import VIDEO_STAGES
-from pipeline.manifest import EXCLUDED_COLUMNS, MANIFEST_COLUMNS, collect
+from pipeline.manifest import (
+    AVAILABILITY_COLUMNS,
+    EXCLUDED_COLUMNS,
+    MANIFEST_COLUMNS,
+    availability,
+    collect,
+)
 from pipeline.records import read_record
 
 
@@ -24,11 +32,19 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{stage}", nargs="*", default=[], help=f"the {stage} records")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--excluded", required=True)
+    parser.add_argument("--availability", required=True)
     args = parser.parse_args(argv)
     records = {s: [read_record(p) for p in getattr(args, s)] for s in VIDEO_STAGES}
     usable, excluded = collect(read_tsv(args.videos), records)
     write_tsv(args.manifest, MANIFEST_COLUMNS, usable)
     write_tsv(args.excluded, EXCLUDED_COLUMNS, excluded)
+    had = availability(records["download"])
+    write_tsv(args.availability, AVAILABILITY_COLUMNS, had)
+    counts = Counter(row["status"] for row in had)
+    print(
+        "availability: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+        file=sys.stderr,
+    )
     total = len(usable) + len(excluded)
     print(f"{len(usable)} of {total} videos usable; written to {args.manifest}", file=sys.stderr)
     if excluded:

@@ -54,15 +54,18 @@ def main(argv: list[str] | None = None) -> None:
 
     def payloads():
         for key, audio, frames, detections, tokens in zip(keys, *lists[1:], strict=True):
-            yield key, video_payload(
-                audio=audio,
-                frames=frames,
-                detections=detections,
-                motion=tokens,
-                class_index=args.classes.index(key[0]),
-                n_classes=len(args.classes),
-                own_class_boxes=args.own_class_boxes,
-                crop_side=args.crop_side,
+            yield (
+                key,
+                video_payload(
+                    audio=audio,
+                    frames=frames,
+                    detections=detections,
+                    motion=tokens,
+                    class_index=args.classes.index(key[0]),
+                    n_classes=len(args.classes),
+                    own_class_boxes=args.own_class_boxes,
+                    crop_side=args.crop_side,
+                ),
             )
 
     attrs = {

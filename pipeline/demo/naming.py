@@ -39,4 +39,3 @@ def demo_video_ids(classes: list[str], videos_per_class: int) -> list[tuple[str,
     if videos_per_class < 0:
         raise ValueError(f"videos_per_class must be >= 0, got {videos_per_class}")
     return [(cls, f"{cls}-{i:02d}") for cls in classes for i in range(videos_per_class)]
-
