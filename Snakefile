@@ -22,13 +22,12 @@ envvars:
 # On a cluster these run where Snakemake runs: downloads need the internet, which compute
 # nodes often lack, and the others are too small to be worth a cluster job.
 localrules:
+    fetch_index,
     download,
     index,
     manifest,
     splits,
-    detections,
     detection_summary,
-    motion_tokens,
     shard_index,
     visual_weights,
 
@@ -56,95 +55,80 @@ rule all:
     default_target: True
     input:
         evaluated(config["dataset"]),
-        video_results(config["dataset"]),
 
 
 # Preprocessing alone (everything up to the shards) of config key `dataset`, or of one dataset.
 rule preprocess:
     input:
         preprocessed(config["dataset"]),
-        video_results(config["dataset"]),
 
 
 rule preprocess_demo:
     input:
         preprocessed("demo"),
-        video_results("demo"),
 
 
 rule preprocess_music:
     input:
         preprocessed("music"),
-        video_results("music"),
 
 
 rule preprocess_music21:
     input:
         preprocessed("music21"),
-        video_results("music21"),
 
 
 rule preprocess_ave:
     input:
         preprocessed("ave"),
-        video_results("ave"),
 
 
 # Training: each dataset's main run (config key train.runs lists the runs).
 rule train_demo:
     input:
         trained("demo"),
-        video_results("demo"),
 
 
 rule train_music:
     input:
         trained("music"),
-        video_results("music"),
 
 
 rule train_music21:
     input:
         trained("music21"),
-        video_results("music21"),
 
 
 rule train_ave:
     input:
         trained("ave"),
-        video_results("ave"),
 
 
 # The paper's ablation: iQuery on MUSIC without the motion branch.
 rule train_nomotion:
     input:
         trained("music", "nomotion"),
-        video_results("music"),
 
 
 # Evaluation: every run of a dataset trained, scored on the test pairs, compared in a report.
 rule evaluate_demo:
     input:
         evaluated("demo"),
-        video_results("demo"),
 
 
 rule evaluate_music:
     input:
         evaluated("music"),
-        video_results("music"),
 
 
 rule evaluate_music21:
     input:
         evaluated("music21"),
-        video_results("music21"),
 
 
 rule evaluate_ave:
     input:
         evaluated("ave"),
-        video_results("ave"),
 
 
 onsuccess:

@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 from model.i3d import build_backbone
-from pipeline.motion_tokens import MotionTokens
+from pipeline.motion_tokens import MotionTokens, token_spans
 
 PAPER_FPS = 1.0
 PAPER_MAX_FRAMES = 160
@@ -122,17 +122,6 @@ def load_frames(
 
 # --------------------------------------------------------------------------------------------
 # Time spans
-
-
-def token_spans(
-    num_tokens: int, num_frames: int, stride: int, fps: float, start_frame: int = 0
-) -> np.ndarray:
-    """(num_tokens, 2) float32 seconds: token j covers frames [j*stride, (j+1)*stride) clipped
-    to ``num_frames``, shifted by ``start_frame``; frame i covers [i/fps, (i+1)/fps)."""
-    j = np.arange(num_tokens, dtype=np.float64)
-    lo = np.minimum(j * stride, num_frames)
-    hi = np.minimum((j + 1) * stride, num_frames)
-    return ((np.stack([lo, hi], axis=1) + start_frame) / fps).astype(np.float32).reshape(-1, 2)
 
 
 def clip_windows(

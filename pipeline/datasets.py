@@ -1,7 +1,9 @@
 """A dataset as the workflow sees it: its videos, its split lists and its class order.
 
-``load_dataset`` is called when Snakemake builds the DAG (so a dry run lists every job); index
-files given as URLs are fetched once into ``data/{dataset}/index/`` and reused after that.
+Index files given as URLs are fetched once into ``data/{dataset}/index/`` by the workflow's
+``fetch_index`` rule (``fetch_url``), never while Snakemake reads the workflow; ``load_dataset``
+reads the local files (``index_sources`` says which) and the ``index`` rule writes the result as
+``index.json`` and ``videos.tsv``, which ``read_index`` reads back.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.errors import ConfigError, IndexFormatError, InvalidEntry
-from pipeline.files import atomic_path, write_json, write_tsv
-from pipeline.ids import class_dir
+from pipeline.files import atomic_path, read_json, read_tsv, write_json, write_tsv
+from pipeline.ids import check_vid, class_dir
 from pipeline.indexes import (
     Video,
     read_ave_annotations,
@@ -88,17 +90,19 @@ def cache_name(url: str, default: str) -> str:
     return f"{digest}-{name}"
 
 
-def resolve_source(value: str, key: str, cache_dir: Path, offline: bool = False) -> Path:
-    """A config source (local path or URL) as a local file; URLs are cached in ``cache_dir``."""
-    if is_url(value):
-        try:
-            return fetch_url(value, cache_dir / cache_name(value, "index"), offline=offline)
-        except ConfigError as err:
-            raise ConfigError(f"config key {key}: {err}") from err
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"config key {key}: file {value!r} not found")
-    return path
+def index_sources(name: str, config: dict) -> dict[str, tuple[str, Path]]:
+    """Config key -> (its value, the local file it is read from) of each index file of dataset
+    ``name``: the path itself, or for a URL the file it is fetched to."""
+    cfg = config["datasets"][name]
+    cache = Path(Layout(**config["paths"]).index_cache(name))
+    sources = {}
+    for group in ("index", "splits"):
+        for item, value in (cfg.get(group) or {}).items():
+            local = (
+                cache / cache_name(value, "index") if is_url(value) else Path(value).expanduser()
+            )
+            sources[f"datasets.{name}.{group}.{item}"] = (value, local)
+    return sources
 
 
 def config_classes(given: list | None, key: str) -> list[str]:
@@ -122,25 +126,26 @@ def demo_videos(demo_cfg: dict, layout: Layout, name: str) -> list[Video]:
 
 
 def load_dataset(name: str, config: dict) -> Dataset:
-    """Read (fetching if need be) the index and split lists of dataset ``name``."""
+    """Read the index and split lists of dataset ``name`` from their local files."""
     if name not in config["datasets"]:
         known = ", ".join(sorted(config["datasets"]))
         raise ConfigError(f"dataset {name!r} is not under config key 'datasets' (known: {known})")
     cfg = config["datasets"][name]
     key = f"datasets.{name}"
     layout = Layout(**config["paths"])
-    cache = Path(layout.index_cache(name))
+    local = index_sources(name, config)
     sources: dict[str, Path] = {}
 
     def need(group: str, item: str) -> Path:
-        value = (cfg.get(group) or {}).get(item)
-        if not value:
-            raise ConfigError(
-                f"config key {key}.{group}.{item} is required for source {cfg['source']!r}"
-            )
         where = f"{key}.{group}.{item}"
-        sources[f"{group}.{item}"] = resolve_source(value, where, cache, config.get("offline"))
-        return sources[f"{group}.{item}"]
+        if where not in local:
+            raise ConfigError(f"config key {where} is required for source {cfg['source']!r}")
+        value, path = local[where]
+        if not path.is_file():
+            fix = "run the workflow, whose fetch_index rule fetches it" if is_url(value) else ""
+            raise ConfigError(f"config key {where}: {value!r} not found at {path}; {fix}")
+        sources[f"{group}.{item}"] = path
+        return path
 
     if cfg["source"] == "demo":
         videos = demo_videos(config["demo"], layout, name)
@@ -185,3 +190,23 @@ def write_normalised_index(dataset: Dataset, json_path: str | Path, tsv_path: st
         values = (v.cls, v.vid, v.url, v.label, start, end, v.problem)
         rows.append(dict(zip(VIDEO_COLUMNS, values, strict=True)))
     write_tsv(tsv_path, VIDEO_COLUMNS, rows)
+
+
+def read_videos_table(path: str | Path) -> list[Video]:
+    """The videos of a ``videos.tsv`` (``write_normalised_index``), ids checked again."""
+    videos = []
+    for n, row in enumerate(read_tsv(path), start=2):
+        where = f"{path} line {n}"
+        try:
+            cls, vid = class_dir(row["class"], where), check_vid(row["vid"], where)
+        except (KeyError, InvalidEntry) as err:
+            raise IndexFormatError(f"{where}: {err}; delete the file and rerun") from err
+        segment = (float(row["start"]), float(row["end"])) if row["start"] else None
+        videos.append(Video(cls, vid, row["url"], row["label"], segment, row["problem"]))
+    return videos
+
+
+def read_index(json_path: str | Path, tsv_path: str | Path, name: str) -> Dataset:
+    """A dataset as the ``index`` rule wrote it: its videos and class order."""
+    classes = read_json(json_path, "delete it and rerun: the index rule remakes it")["classes"]
+    return Dataset(name, read_videos_table(tsv_path), classes)

@@ -20,12 +20,13 @@ The per-video folders keep the layout of the published code (``audio/``, ``frame
       videos/{cls}/{vid}.mp4                downloaded
       audio/{cls}/{vid}.wav                 mono 16-bit at the dataset's rate
       frames/{cls}/{vid}.mp4/000001.jpg     at the dataset's frame rate
-      records/{stage}/{cls}/{vid}.json      what each per-video stage did, and why not
+      records/{stage}/{cls}/{vid}.json      what each per-video stage did, from what, why not
+      records/{stage}-{k}.json              the records of chunk k: the output of its job
       manifest.tsv, excluded.tsv            videos every stage accepted; the others, with reasons
-      availability.tsv                      each listed video: downloaded, on disk or missing
+      availability.tsv                      each listed video: downloaded, on disk, copied, missing
       splits/{split}.tsv, test_pairs.tsv    train/val/test lists and the fixed test pairs
-      detection_results/{cls}/{vid}.mp4.npy (K, 7) boxes; chunks/ hold the batched jobs' output
-      motion_features/{cls}/{vid}.mp4.npz   I3D tokens; chunks/ as for detection
+      detection_results/{cls}/{vid}.mp4.npy (K, 7) boxes
+      motion_features/{cls}/{vid}.mp4.npz   I3D tokens
       shards/{split}-{k}.h5, {split}.json   everything training reads, and the split's index
       logs/, benchmarks/                    each job's log and its time and memory
     data/weights/{name}                     fetched network weights
@@ -35,23 +36,18 @@ The per-video folders keep the layout of the published code (``audio/``, ``frame
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 SPLITS = ("train", "val", "test")
-# The stages that run once per video and may refuse one (their record says why).
+# The stages every listed video goes through before the splits; each may refuse a video (its
+# record says why). Detection and motion follow for the videos the splits use.
 VIDEO_STAGES = ("download", "audio", "frames")
+FEATURE_STAGES = ("detect", "motion")
 
 
 def _number(k: int | str) -> str:
     """Chunk and shard numbers as three digits; a wildcard passes through."""
     return f"{k:03d}" if isinstance(k, int) else k
-
-
-def chunk_of(cls: str, vid: str, chunks: int) -> int:
-    """The chunk (0 .. chunks-1) whose job handles a video: a hash of its name, so adding or
-    removing a video changes no other video's chunk."""
-    return zlib.crc32(f"{cls}/{vid}".encode()) % chunks
 
 
 def deal_to_shards(videos: list, per_shard: int) -> list[list]:
@@ -130,6 +126,10 @@ class Layout:
         """Folder of the fetched copies of index files given as URLs."""
         return f"{self.dataset(dataset)}/index"
 
+    def index_file(self, dataset: str, name: str) -> str:
+        """One fetched index file (``pipeline.datasets.cache_name`` names it)."""
+        return f"{self.index_cache(dataset)}/{name}"
+
     def index_json(self, dataset: str) -> str:
         return f"{self.dataset(dataset)}/index.json"
 
@@ -150,9 +150,12 @@ class Layout:
     def demo_video(self, dataset: str, cls: str, vid: str) -> str:
         return f"{self.demo_source(dataset)}/{cls}/{vid}.mp4"
 
+    def demo_boxes_folder(self, dataset: str) -> str:
+        return f"{self.demo_source(dataset)}/boxes"
+
     def demo_boxes(self, dataset: str, cls: str, vid: str) -> str:
         """The generator's true box of every video frame."""
-        return f"{self.demo_source(dataset)}/boxes/{cls}/{vid}.npy"
+        return f"{self.demo_boxes_folder(dataset)}/{cls}/{vid}.npy"
 
     # --- per-video stages ----------------------------------------------------------------------
 
@@ -167,11 +170,13 @@ class Layout:
         return f"{self.dataset(dataset)}/frames/{cls}/{vid}.mp4"
 
     def record(self, dataset: str, stage: str, cls: str, vid: str) -> str:
-        """What a per-video stage did (ok, failed or skipped, and why): its declared output."""
+        """What a per-video stage did to one video (ok, failed or skipped, and why), and what
+        from: a rerun keeps the result while that has not changed (``pipeline.batches``)."""
         return f"{self.dataset(dataset)}/records/{stage}/{cls}/{vid}.json"
 
-    def video_log(self, dataset: str, stage: str, cls: str, vid: str) -> str:
-        return f"{self.dataset(dataset)}/logs/{stage}/{cls}/{vid}.log"
+    def chunk_table(self, dataset: str, stage: str, chunk: int | str) -> str:
+        """The records of one chunk of videos of a per-video stage: its job's declared output."""
+        return f"{self.dataset(dataset)}/records/{stage}-{_number(chunk)}.json"
 
     # --- the dataset as a whole ----------------------------------------------------------------
 
@@ -194,22 +199,11 @@ class Layout:
     def splits_summary(self, dataset: str) -> str:
         return f"{self.dataset(dataset)}/splits/summary.json"
 
-    @staticmethod
-    def circulating_detections(folder: str, cls: str, vid: str) -> str:
-        """A video's file in a copy of a ``detection_results/`` folder (CoSep's, Detic's)."""
-        return f"{folder}/{cls}/{vid}.mp4.npy"
-
-    def detection_chunk(self, dataset: str, chunk: int | str) -> str:
-        return f"{self.dataset(dataset)}/detection_results/chunks/{_number(chunk)}.h5"
-
     def detections(self, dataset: str, cls: str, vid: str) -> str:
         return f"{self.dataset(dataset)}/detection_results/{cls}/{vid}.mp4.npy"
 
     def detection_summary(self, dataset: str) -> str:
         return f"{self.dataset(dataset)}/detection_results/summary.json"
-
-    def motion_chunk(self, dataset: str, chunk: int | str) -> str:
-        return f"{self.dataset(dataset)}/motion_features/chunks/{_number(chunk)}.h5"
 
     def motion(self, dataset: str, cls: str, vid: str) -> str:
         return f"{self.dataset(dataset)}/motion_features/{cls}/{vid}.mp4.npz"

@@ -1,13 +1,15 @@
 """Collect the per-video stage records of a dataset into a manifest and a list of left-outs.
 
 manifest.tsv lists the videos every stage accepted; excluded.tsv lists the others with the
-stage that refused each and why (unavailable, no audio track, too short, undecodable, ...).
+stage that refused each and why (unavailable, no audio track, too short, undecodable, a copied
+file that does not fit, ...). availability.tsv says how each listed video was had.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pipeline.copies import check_lengths
 from pipeline.layout import VIDEO_STAGES
 from pipeline.records import FAILED, OK
 
@@ -17,15 +19,17 @@ AVAILABILITY_COLUMNS = ["class", "vid", "status", "reason"]
 
 
 def availability(download_records: Iterable[dict]) -> list[dict]:
-    """Whether each listed video was had: downloaded, on disk (a copy, or an earlier run's),
-    missing (gone, private, offline...), or unusable (its index entry), with the reason."""
+    """How each listed video was had: downloaded, on disk (put there, or an earlier run's),
+    copied (from the dataset's copy), missing (gone, private, offline...), or unusable (its
+    index entry), with the reason."""
     rows = []
     for r in download_records:
         if r["status"] == OK:
             status = r["info"].get("source", "downloaded")
         else:
-            status = "unusable" if r["stage"] == "index" else "missing"
-        rows.append({"class": r["class"], "vid": r["vid"], "status": status, "reason": r["reason"]})
+            status = "unusable" if r["made_from"].get("problem") else "missing"
+        note = r["reason"] or r["info"].get("note", "")
+        rows.append({"class": r["class"], "vid": r["vid"], "status": status, "reason": note})
     return rows
 
 
@@ -53,6 +57,13 @@ def collect(
             excluded.append({"class": key[0], "vid": key[1], "stage": stage, "reason": reason})
             continue
         audio, frames = stage_records["audio"]["info"], stage_records["frames"]["info"]
+        if "copied" in (audio.get("source"), frames.get("source")):
+            mismatch = check_lengths(audio["seconds"], frames["count"], frames["fps"])
+            if mismatch:
+                excluded.append(
+                    {"class": key[0], "vid": key[1], "stage": "manifest", "reason": mismatch}
+                )
+                continue
         usable.append(
             {
                 "class": key[0],

@@ -51,6 +51,23 @@ class MotionTokens:
     frame_size: tuple[int, int]
 
 
+# Channels of each backbone's tokens (model/i3d.py builds them).
+BACKBONE_CHANNELS = {"inception": 1024, "r50": 2048}
+# Frames per token: the backbones' temporal stride.
+TEMPORAL_STRIDE = 8
+
+
+def token_spans(
+    num_tokens: int, num_frames: int, stride: int, fps: float, start_frame: int = 0
+) -> np.ndarray:
+    """(num_tokens, 2) float32 seconds: token j covers frames [j*stride, (j+1)*stride) clipped
+    to ``num_frames``, shifted by ``start_frame``; frame i covers [i/fps, (i+1)/fps)."""
+    j = np.arange(num_tokens, dtype=np.float64)
+    lo = np.minimum(j * stride, num_frames)
+    hi = np.minimum((j + 1) * stride, num_frames)
+    return ((np.stack([lo, hi], axis=1) + start_frame) / fps).astype(np.float32).reshape(-1, 2)
+
+
 def tokens_to_arrays(mt: MotionTokens) -> dict[str, np.ndarray]:
     """``mt`` as plain arrays (no pickled objects), for .npz and chunk files."""
     return {

@@ -1,18 +1,16 @@
-"""Per-video stage records: what a stage did to one video, and why not.
+"""Per-video stage records: what a stage did to one video, from what, and why not.
 
-The stages that may refuse a video (download, audio, frames) declare a small JSON record as their
-output and write their media beside it, at the paths ``pipeline.layout`` gives. A refused video
-therefore never stops a run: its record carries the reason, the manifest collects the records,
-and every later stage sees only the videos every stage accepted.
+Every per-video stage writes one small JSON record per video beside its media, at the paths
+``pipeline.layout`` gives (``pipeline.batches`` runs the stages). A refused video therefore never
+stops a run: its record carries the reason, the manifest collects the records, and every later
+stage sees only the videos every stage accepted.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.errors import MediaError
 from pipeline.files import read_json, write_json, write_text
 
 OK = "ok"
@@ -30,8 +28,11 @@ def write_record(
     status: str,
     reason: str = "",
     info: dict | None = None,
+    made_from: dict | None = None,
 ) -> dict:
+    """Write one record; ``made_from`` holds what the result depends on (see pipeline.batches)."""
     record = dict(zip(FIELDS, (stage, cls, vid, status, reason, info or {}), strict=True))
+    record["made_from"] = made_from or {}
     write_json(path, record)
     return record
 
@@ -42,32 +43,6 @@ def read_record(path: str | Path) -> dict:
     if missing:
         raise ValueError(f"{path}: stage record lacks {missing}; delete it and rerun")
     return record
-
-
-def run_stage(
-    stage: str,
-    upstream: str | Path,
-    record: str | Path,
-    work: Callable[[dict], dict],
-) -> dict:
-    """Call ``work(upstream_record)`` unless the video already failed upstream.
-
-    ``work`` returns facts for the record; a MediaError from it is recorded as a failure with
-    its reason (the run goes on), anything else propagates and fails the job.
-    """
-    log = logging.getLogger(stage)
-    previous = read_record(upstream)
-    cls, vid = previous["class"], previous["vid"]
-    if previous["status"] != OK:
-        reason = f"{previous['stage']} {previous['status']}"
-        return write_record(record, stage=stage, cls=cls, vid=vid, status=SKIPPED, reason=reason)
-    try:
-        info = work(previous)
-    except MediaError as err:
-        log.warning("%s/%s: %s", cls, vid, err)
-        return write_record(record, stage=stage, cls=cls, vid=vid, status=FAILED, reason=str(err))
-    log.info("%s/%s: ok", cls, vid)
-    return write_record(record, stage=stage, cls=cls, vid=vid, status=OK, info=info)
 
 
 def parse_segment(text: str | None) -> tuple[float, float] | None:
@@ -81,18 +56,24 @@ def parse_segment(text: str | None) -> tuple[float, float] | None:
     return segment
 
 
-def forget_failed(records: list[str | Path], log: str | Path) -> list[Path]:
-    """Delete the download records that say a video could not be had (gone, private, offline,
-    a network error), so that the next run tries those videos again; the records of unusable
-    index entries stay. ``log`` lists the records deleted, which are also returned."""
+def forget_failed(
+    tables: list[str | Path], record_path: Callable[[str, str], str], log: str | Path
+) -> list[Path]:
+    """Forget the downloads the chunk ``tables`` list as failed (gone, private, offline, a
+    network error): their records (at ``record_path(cls, vid)``) are deleted, and so are the
+    tables that list them, so that the next run reruns those chunks and tries those videos
+    again; the chunks' other videos are kept (see ``pipeline.batches``). Unusable index entries
+    stay as they are. ``log`` lists what was deleted, which is also returned."""
+    from pipeline.batches import read_table  # batches imports this module
+
     forgotten = []
-    for path in map(Path, records):
-        if not path.is_file():
-            continue
-        record = read_record(path)
-        if record["status"] == FAILED and record["stage"] != "index":
-            path.unlink()
-            forgotten.append(path)
+    for table in map(Path, tables):
+        failed = [r for r in read_table(table) if r["status"] == FAILED and r["stage"] != "index"]
+        for r in failed:
+            record = Path(record_path(r["class"], r["vid"]))
+            record.unlink(missing_ok=True)
+            forgotten.append(record)
+        if failed:
+            table.unlink()
     write_text(log, "".join(f"{path}\n" for path in forgotten))
-    print(f"{len(forgotten)} failed downloads forgotten: the next run tries them again")
     return forgotten

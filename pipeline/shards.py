@@ -69,6 +69,11 @@ def crop_frame(image: Image.Image, box: np.ndarray, side: int, quality: int = 90
     return buffer.getvalue()
 
 
+def any_frames(path: str | Path, stage: str) -> bool:
+    """False for a frame folder without frames (other stages' files: True)."""
+    return stage != "frames" or any(Path(path).glob("*.jpg"))
+
+
 def video_payload(
     *,
     audio: str | Path,
@@ -81,13 +86,15 @@ def video_payload(
     crop_side: int,
 ) -> dict:
     """Read one video's audio, frames, detections and motion; check they agree."""
-    try:
-        samples, rate = read_wav(audio)
-    except FileNotFoundError as err:
-        raise ShardError(f"{audio}: audio missing; rerun the audio stage") from err
+    stages = {"audio": audio, "frames": frames, "detect": detections, "motion": motion}
+    for stage, path in stages.items():
+        if path is not None and not (Path(path).exists() and any_frames(path, stage)):
+            raise ShardError(
+                f"{path} is missing: run again with --forcerun {stage}; that stage's jobs "
+                "redo what is missing and keep the rest"
+            )
+    samples, rate = read_wav(audio)
     jpgs = sorted(Path(frames).glob("*.jpg"))
-    if not jpgs:
-        raise ShardError(f"{frames}: no frames; rerun the frames stage")
     width, height = Image.open(jpgs[0]).size
     rows = load_rows(
         detections, n_frames=len(jpgs), width=width, height=height, n_classes=n_classes

@@ -32,6 +32,11 @@ def read_split(path: str | Path) -> list[Key]:
     return [(r["class"], r["vid"]) for r in read_tsv(path)]
 
 
+def used_videos(split_files: list[str | Path]) -> list[Key]:
+    """Every video the split lists name, sorted: the ones detection, motion and shards handle."""
+    return sorted({key for path in split_files for key in read_split(path)})
+
+
 def write_pairs(path: str | Path, pairs: list[Pair]) -> None:
     rows = [{"class_a": a[0], "vid_a": a[1], "class_b": b[0], "vid_b": b[1]} for a, b in pairs]
     write_tsv(path, PAIR_COLUMNS, rows)

@@ -1,8 +1,8 @@
-"""Download one video with yt-dlp and record the outcome.
+"""Download one video with yt-dlp.
 
-A video that is gone (private, removed, blocked) is recorded as failed with yt-dlp's reason and
-the command still exits 0, so one lost video never stops a run. Transient network errors are
-retried with back-off before being recorded.
+A video that is gone (private, removed, blocked) raises MediaError with yt-dlp's reason, which
+the download stage records, so one lost video never stops a run. Transient network errors are
+retried with back-off first.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pipeline.errors import MediaError
 from pipeline.files import atomic_path
 from pipeline.ids import parse_entry
 from pipeline.media import probe
-from pipeline.records import FAILED, OK, write_record
 
 log = logging.getLogger("download")
 
@@ -110,23 +109,14 @@ def fetch(
     raise MediaError(f"download failed after {attempts} attempts: {last}")
 
 
-def download_video(
-    url: str,
-    video: str | Path,
-    record: str | Path,
-    *,
-    cls: str,
-    vid: str,
-    offline: bool = False,
-    **options,
-) -> dict:
-    """Fetch and probe one video, then write its stage record (ok or failed, with the reason).
+def obtain_video(url: str, video: str | Path, *, offline: bool = False, **options) -> dict:
+    """Fetch and probe one video; facts for its record, or MediaError with the reason.
 
-    A video already at ``video`` (a copy put there, or an earlier download) is used as it is;
-    ``offline``, nothing is fetched from the network and a video not on disk is recorded as
-    missing. The record's ``source`` says which: downloaded, on disk, or missing.
+    A video already at ``video`` (put there by hand, or an earlier download) is used as it is;
+    ``offline``, nothing is fetched from the network and a video not on disk is missing. The
+    facts' ``source`` says which: downloaded or on disk.
     """
-    parse_entry(url, f"download of {cls}/{vid}")  # refuses anything that is not an id or URL
+    parse_entry(url, f"download of {video}")  # refuses anything that is not an id or URL
     video = Path(video)
     video.parent.mkdir(parents=True, exist_ok=True)
     source = "on disk" if video.is_file() else "downloaded"
@@ -135,20 +125,10 @@ def download_video(
             raise MediaError(f"missing: offline, and not on disk at {video}")
         info = fetch(url, video, **options) if source == "downloaded" else {}
         meta = probe(video)
-        info |= {"duration": meta.duration, "width": meta.width, "height": meta.height}
-        info |= {"has_audio": meta.has_audio, "has_video": meta.has_video, "url": url}
-        info["source"] = source
-        return write_record(record, stage="download", cls=cls, vid=vid, status=OK, info=info)
-    except MediaError as err:
-        if source == "downloaded":  # ours to remove; a copy someone put there stays
+    except MediaError:
+        if source == "downloaded":  # ours to remove; a video someone put there stays
             video.unlink(missing_ok=True)
-        log.warning("%s/%s: %s", cls, vid, err)
-        return write_record(
-            record,
-            stage="download",
-            cls=cls,
-            vid=vid,
-            status=FAILED,
-            reason=str(err),
-            info={"url": url, "source": "missing"},
-        )
+        raise
+    info |= {"duration": meta.duration, "width": meta.width, "height": meta.height}
+    info |= {"has_audio": meta.has_audio, "has_video": meta.has_video, "url": url}
+    return info | {"source": source}

@@ -1,27 +1,29 @@
-# Audio: ffmpeg to mono 16-bit WAV at the dataset's rate, exact length.
+# Audio: each chunk of videos' sound as mono 16-bit WAV at the dataset's rate, exact length;
+# decoded with ffmpeg, or taken from the dataset's copy after its rate and length are checked.
 
 
 rule audio:
     input:
-        L.record("{dataset}", "download", "{cls}", "{vid}"),
+        download=download_tables("audio"),
+        videos=L.videos_table("{dataset}"),
     output:
-        L.record("{dataset}", "audio", "{cls}", "{vid}"),
+        L.chunk_table("{dataset}", "audio", "{chunk}"),
     log:
-        L.video_log("{dataset}", "audio", "{cls}", "{vid}"),
+        L.log("{dataset}", "audio-{chunk}"),
     group:
         "preprocess"
     conda:
         "../envs/preprocess.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        video=L.video("{dataset}", "{cls}", "{vid}"),
-        wav=L.audio("{dataset}", "{cls}", "{vid}"),
+        chunk=chunk_settings("audio"),
         rate=lambda wildcards: ds_config(wildcards)["audio_rate"],
         min_seconds=min_audio_seconds,
-        segment=segment_arg,
+        trim=trim_option,
+        copied=copy_option,
     shell:
-        "python -m workflow_scripts.extract_audio --upstream {input:q} --video {params.video:q}"
-        " --wav {params.wav:q} --record {output:q} --rate {params.rate}"
-        " --min-seconds {params.min_seconds} {params.segment} 2> {log:q}"
+        "python -m workflow_scripts.extract_audio {params.chunk:q} --videos {input.videos:q}"
+        " --download-tables {input.download:q} --table {output:q} --rate {params.rate}"
+        " --min-seconds {params.min_seconds} {params.trim} {params.copied:q} 2> {log:q}"

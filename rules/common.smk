@@ -11,13 +11,15 @@ from snakemake.settings.types import DeploymentMethod
 
 from model.settings import load_settings, merge
 from model.variants import VARIANTS
-from pipeline.datasets import cache_name, is_url, load_dataset
+from pipeline.batches import chunk_count, chunk_holding, deal
+from pipeline.datasets import cache_name, index_sources, is_url, read_index
 from pipeline.demo.naming import demo_video_ids
 from pipeline.errors import ConfigError, IndexFormatError
 from pipeline.files import read_tsv
 from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID
-from pipeline.layout import SPLITS, VIDEO_STAGES, Layout, chunk_of, deal_to_shards
+from pipeline.layout import SPLITS, Layout, deal_to_shards
 from pipeline.splits import read_split
+from pipeline.splits import used_videos as read_used_videos
 
 L = Layout(**config["paths"])
 # Rules call `python -m workflow_scripts....`: put the interpreter running Snakemake (which has
@@ -37,12 +39,12 @@ os.environ.update(IQUERY_OFFLINE="1" if config["offline"] else "")
 wildcard_constraints:
     dataset=r"[a-z][a-z0-9_]*",
     split="|".join(SPLITS),
-    stage="|".join(VIDEO_STAGES),
     cls=SAFE_CLASS_DIR,
     vid=SAFE_VID,
     run=r"[a-z][a-z0-9_]*",
     chunk=r"\d{3}",
     shard=r"\d{3}",
+    name=r"[0-9a-f]{8}-[^/]+",
 
 
 # --- config checks --------------------------------------------------------------------------------
@@ -58,10 +60,17 @@ def check_config():
                         f"config key datasets.{name}.{group}.{key}: file {value!r} not found; "
                         "give an existing path or the public URL"
                     )
-        if ds.get("detector") == "precomputed" and not ds.get("detections_dir"):
+        copy = ds.get("copy")
+        if copy and not Path(copy).expanduser().is_dir():
+            raise WorkflowError(
+                f"config key datasets.{name}.copy: folder {copy!r} not found; give a folder "
+                "in the original layout (audio/, frames/, detection_results/, "
+                "motion_features/) or of the videos, or null"
+            )
+        if ds.get("detector") == "precomputed" and not copy:
             raise WorkflowError(
                 f"config key datasets.{name}.detector is 'precomputed' but "
-                f"datasets.{name}.detections_dir is not set"
+                f"datasets.{name}.copy is not set: it must hold detection_results/"
             )
     cookies = config["download"]["cookies"]
     if cookies and not Path(cookies).is_file():
@@ -86,48 +95,26 @@ _loaded = {}
 
 
 def dataset(name):
-    """The dataset's videos and lists, read once per run (fetching index URLs if need be)."""
-    if name not in _loaded:
+    """The dataset's videos and class order, as the index checkpoint wrote them (read once per
+    version of its videos.tsv)."""
+    checkpoints.index.get(dataset=name)
+    table = Path(L.videos_table(name))
+    key = (name, table.stat().st_mtime_ns)
+    if key not in _loaded:
         try:
-            _loaded[name] = load_dataset(name, config)
-        except (ConfigError, IndexFormatError) as err:
+            _loaded[key] = read_index(L.index_json(name), table, name)
+        except (IndexFormatError, ValueError) as err:
             raise WorkflowError(str(err)) from err
-    return _loaded[name]
+    return _loaded[key]
 
 
 def ds_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-def video_of(wildcards):
-    return dataset(wildcards.dataset).video(wildcards.cls, wildcards.vid)
-
-
 def class_list(wildcards):
     """The dataset's class order (the query index); passed to scripts as quoted words."""
     return dataset(wildcards.dataset).classes
-
-
-def stage_records(name, stage):
-    """Every video's record of a per-video stage, in the index's order."""
-    return [L.record(name, stage, v.cls, v.vid) for v in dataset(name).videos]
-
-
-def records(stage):
-    """An input function: ``stage_records`` of the wildcards' dataset."""
-
-    def inputs(wildcards):
-        return stage_records(wildcards.dataset, stage)
-
-    return inputs
-
-
-def segment_arg(wildcards):
-    """'--segment START:END' for datasets trimmed to an annotated event (AVE), else ''."""
-    video = video_of(wildcards)
-    if not ds_config(wildcards).get("trim_to_segment") or video.segment is None:
-        return ""
-    return "--segment {}:{}".format(*video.segment)
 
 
 def split_videos(name, split):
@@ -138,60 +125,76 @@ def split_videos(name, split):
 
 def used_videos(name):
     """Every video a split lists: the ones detection, motion and shards handle."""
-    return sorted({key for split in SPLITS for key in split_videos(name, split)})
+    checkpoints.splits.get(dataset=name)
+    return read_used_videos([L.split(name, split) for split in SPLITS])
 
 
-def per_video(path, videos, made_by=None):
-    """An input function: ``path`` (a Layout method) of each video ``videos(wildcards)`` lists.
-    ``made_by``: the per-video stage that wrote these media beside its record; a file missing
-    since then is named, with the record to delete so that the stage makes it again."""
+def copy_option(wildcards):
+    """'--copy=FOLDER' where the dataset has a copy (config key datasets.<name>.copy)."""
+    copy = ds_config(wildcards).get("copy")
+    if not copy:
+        return []
+    key = f"datasets.{wildcards.dataset}.copy"
+    return [f"--copy={Path(copy).expanduser()}", f"--copy-key={key}"]
+
+
+# --- per-video stages, in chunks ------------------------------------------------------------------
+
+
+def stage_videos(name, stage):
+    """The videos a per-video stage handles: every listed one before the splits, the used
+    ones after."""
+    if stage in ("detect", "motion"):
+        return used_videos(name)
+    return dataset(name).videos
+
+
+def chunk_tables(name, stage):
+    """The chunk tables of a per-video stage: its jobs' outputs (config key <stage>.chunks)."""
+    count = chunk_count(len(stage_videos(name, stage)), config[stage]["chunks"])
+    return [L.chunk_table(name, stage, k) for k in range(count)]
+
+
+def tables(stage):
+    """An input function: ``chunk_tables`` of the wildcards' dataset."""
 
     def inputs(wildcards):
-        name = wildcards.dataset
-        listed = videos(wildcards)
-        files = [path(name, cls, vid) for cls, vid in listed]
-        for (cls, vid), file in zip(listed, files, strict=True):
-            if made_by and not Path(file).exists():
-                raise WorkflowError(
-                    f"{file} is missing though its stage record says it was made: delete "
-                    f"{L.record(name, made_by, cls, vid)} and rerun to remake it"
-                )
-        return files
+        return chunk_tables(wildcards.dataset, stage)
 
     return inputs
 
 
-def frame_folders(videos):
-    """An input function: the frame folders of the videos ``videos(wildcards)`` lists."""
-    return per_video(L.frames, videos, made_by="frames")
+def download_tables(stage):
+    """An input function: the download tables holding the videos of chunk wildcards.chunk of
+    ``stage`` (one when both stages have the same number of chunks)."""
 
-
-def chunk_members(key):
-    """The videos of chunk ``wildcards.chunk`` of stage block ``key`` (detect or motion)."""
-
-    def members(wildcards):
-        chunks = config[key]["chunks"]
+    def inputs(wildcards):
+        n, chunk = len(dataset(wildcards.dataset).videos), int(wildcards.chunk)
+        positions = deal(range(n), config[stage]["chunks"])
+        if chunk >= len(positions):
+            raise WorkflowError(f"{wildcards.dataset} has no {stage} chunk {chunk}")
+        holding = {
+            chunk_holding(p, n, config["download"]["chunks"]) for p in positions[chunk]
+        }
         return [
-            (cls, vid)
-            for cls, vid in used_videos(wildcards.dataset)
-            if chunk_of(cls, vid, chunks) == int(wildcards.chunk)
+            L.chunk_table(wildcards.dataset, "download", k) for k in sorted(holding)
         ]
 
-    return members
+    return inputs
 
 
-def chunk_of_video(key, path):
-    """The chunk file of stage block ``key`` that holds a video's result."""
+def chunk_settings(stage):
+    """--data/--dataset/--chunk/--chunks of a chunk job's command line."""
 
-    def chunk(wildcards):
-        number = chunk_of(wildcards.cls, wildcards.vid, config[key]["chunks"])
-        return path(wildcards.dataset, number)
+    def options(wildcards):
+        return [
+            f"--data={L.data}",
+            f"--dataset={wildcards.dataset}",
+            f"--chunk={int(wildcards.chunk)}",
+            f"--chunks={config[stage]['chunks']}",
+        ]
 
-    return chunk
-
-
-def video_keys(videos):
-    return [f"{cls}/{vid}" for cls, vid in videos]
+    return options
 
 
 # --- demo -----------------------------------------------------------------------------------------
@@ -220,10 +223,24 @@ def soundfont(wildcards):
 # --- index ----------------------------------------------------------------------------------------
 
 
-def index_sources(wildcards):
-    """The local files the index is read from (URLs are fetched into the index cache)."""
-    sources = dataset(wildcards.dataset).sources
-    return {key.replace(".", "_"): str(path) for key, path in sources.items()}
+def index_inputs(wildcards):
+    """The local files the index is read from: paths given, or where URLs are fetched to."""
+    sources = index_sources(wildcards.dataset, config)
+    return {
+        key.split(".", 2)[2].replace(".", "_"): str(p)
+        for key, (_, p) in sources.items()
+    }
+
+
+def index_source(wildcards):
+    """(config key, URL) of the index file the fetch_index job fetches."""
+    for key, (value, local) in index_sources(wildcards.dataset, config).items():
+        if is_url(value) and local.name == wildcards.name:
+            return key, value
+    raise WorkflowError(
+        f"no index URL of config key datasets.{wildcards.dataset} is fetched to "
+        f"{L.index_file(wildcards.dataset, wildcards.name)}"
+    )
 
 
 def index_config(wildcards):
@@ -240,7 +257,7 @@ def index_config(wildcards):
     return json.dumps(view, sort_keys=True)
 
 
-# --- download -------------------------------------------------------------------------------------
+# --- download, audio, frames ---------------------------------------------------------------------
 
 
 def download_inputs(wildcards):
@@ -251,16 +268,8 @@ def download_inputs(wildcards):
 
 
 def download_options(wildcards):
-    video = video_of(wildcards)
-    options = []
-    if config["download"]["cookies"]:
-        options.append(f"--cookies={config['download']['cookies']}")
-    if video.problem:
-        options.append(f"--invalid={video.problem}")
-    return options
-
-
-# --- audio ----------------------------------------------------------------------------------------
+    cookies = config["download"]["cookies"]
+    return [f"--cookies={cookies}"] if cookies else []
 
 
 def min_audio_seconds(wildcards):
@@ -269,60 +278,62 @@ def min_audio_seconds(wildcards):
     return given if given is not None else ds["clip_samples"] / ds["audio_rate"]
 
 
+def trim_option(wildcards):
+    return ["--trim-to-segment"] if ds_config(wildcards).get("trim_to_segment") else []
+
+
+def copied_feature_options(wildcards):
+    """What the frames stage checks a copy's detections and motion features with."""
+    ds = ds_config(wildcards)
+    options = [f"--detector={ds['detector']}"]
+    if ds.get("detections_class_offset") is not None:
+        options.append(f"--class-offset={ds['detections_class_offset']}")
+    if ds["motion"]:
+        options.append(f"--motion-backbone={config['motion']['backbone']}")
+        options.append(f"--max-frames={config['motion']['max_frames']}")
+    return options
+
+
 # --- manifest -------------------------------------------------------------------------------------
 
 
 def paper_lists(wildcards):
     """The paper's split lists of this dataset, as local files (none for generated splits)."""
-    sources = dataset(wildcards.dataset).sources
+    sources = index_sources(wildcards.dataset, config)
+    prefix = f"datasets.{wildcards.dataset}.splits."
     return {
-        f"paper_{k.split('.')[1]}": str(p)
-        for k, p in sources.items()
-        if k.startswith("splits.")
+        f"paper_{key.removeprefix(prefix)}": str(local)
+        for key, (_, local) in sources.items()
+        if key.startswith(prefix)
     }
 
 
-# --- detect ---------------------------------------------------------------------------------------
-
-
-detect_members = chunk_members("detect")
-
-
-def precomputed_files(wildcards):
-    """The circulating detection files of the chunk's videos (detector `precomputed`)."""
-    if ds_config(wildcards)["detector"] != "precomputed":
-        return []
-    folder = ds_config(wildcards)["detections_dir"]
-    return [
-        L.circulating_detections(folder, c, v) for c, v in detect_members(wildcards)
-    ]
+# --- detect and motion ----------------------------------------------------------------------------
 
 
 def detect_options(wildcards):
     ds, settings = ds_config(wildcards), config["detect"]
+    options = []
     if ds["detector"] == "owl":
-        return [
+        options += [
             f"--model={settings['owl_model']}",
             f"--threshold={settings['threshold']}",
             f"--batch-size={settings['batch_size']}",
         ]
-    if ds["detector"] == "precomputed" and ds["detections_class_offset"] is not None:
-        return [f"--class-offset={ds['detections_class_offset']}"]
-    return []
+    if ds.get("detections_class_offset") is not None:
+        options.append(f"--class-offset={ds['detections_class_offset']}")
+    return options
 
 
-def true_boxes(wildcards):
-    """The demo generator's true boxes of the used videos (none for other datasets)."""
+def truth_options(wildcards):
+    """The demo generator's true boxes, to score the detections with (other datasets: none)."""
     if ds_config(wildcards)["source"] != "demo":
         return []
-    name = wildcards.dataset
-    return [L.demo_boxes(name, cls, vid) for cls, vid in used_videos(name)]
-
-
-# --- motion ---------------------------------------------------------------------------------------
-
-
-motion_members = chunk_members("motion")
+    return [
+        f"--truth-folder={L.demo_boxes_folder(wildcards.dataset)}",
+        f"--video-fps={config['demo']['fps']}",
+        f"--frame-rate={ds_config(wildcards)['frame_rate']}",
+    ]
 
 
 def motion_options(wildcards):
@@ -354,11 +365,35 @@ def shard_members(wildcards):
     return groups[int(wildcards.shard)]
 
 
-def motion_files(wildcards):
-    """The shard's videos' motion tokens, for datasets with motion."""
-    if not ds_config(wildcards)["motion"]:
-        return []
-    return per_video(L.motion, shard_members)(wildcards)
+def shard_files(path):
+    """A function: ``path`` (a Layout method) of each of the shard's videos."""
+
+    def files(wildcards):
+        return [path(wildcards.dataset, c, v) for c, v in shard_members(wildcards)]
+
+    return files
+
+
+def feature_tables(wildcards):
+    """The detection (and motion) tables of the dataset: a shard is packed from their files,
+    each of which must still be there (Snakemake does not see them: a job per chunk of videos
+    made them)."""
+    stages = {"audio": L.audio, "frames": L.frames, "detect": L.detections}
+    if ds_config(wildcards)["motion"]:
+        stages["motion"] = L.motion
+    # A stage forced to run (--forcerun, --forceall) is about to remake what is missing.
+    forced = workflow.dag_settings.forcerun
+    for stage, path in stages.items():
+        made = all(Path(t).exists() for t in chunk_tables(wildcards.dataset, stage))
+        check = made and stage not in forced and not workflow.dag_settings.forceall
+        for file in shard_files(path)(wildcards) if check else []:
+            if not Path(file).exists():
+                raise WorkflowError(
+                    f"{file} is missing: run again with --forcerun {stage}; that stage's "
+                    "jobs redo what is missing and keep the rest"
+                )
+    features = [stage for stage in ("detect", "motion") if stage in stages]
+    return [t for stage in features for t in chunk_tables(wildcards.dataset, stage)]
 
 
 def shard_settings(wildcards):
@@ -473,24 +508,6 @@ def report_inputs(wildcards):
 # --- what the dataset targets ask for -------------------------------------------------------------
 
 
-def video_results(name):
-    """Every per-video file of a dataset: each listed video's stage records, and each used
-    video's detection and motion files. Every target of a dataset asks for them, so that one
-    deleted (to redo that video's stage, say) is made again: Snakemake does not remake a
-    deleted intermediate file by itself. A function: the used videos are known once the
-    splits checkpoint has run."""
-
-    def inputs(wildcards):
-        files = [f for stage in VIDEO_STAGES for f in stage_records(name, stage)]
-        for cls, vid in used_videos(name):
-            files.append(L.detections(name, cls, vid))
-            if config["datasets"][name]["motion"]:
-                files.append(L.motion(name, cls, vid))
-        return files
-
-    return inputs
-
-
 def preprocessed(name):
     """Everything up to the shards of dataset ``name``."""
     return [L.shard_index(name, split) for split in SPLITS] + [
@@ -501,7 +518,7 @@ def preprocessed(name):
 def report_left_out():
     """At the end of a run: each dataset's availability counts and how many videos were left
     out, with the files that list them."""
-    for name in _loaded:
+    for name in sorted({name for name, _ in _loaded}):
         available, excluded = Path(L.availability(name)), Path(L.excluded(name))
         if available.is_file():
             counts = Counter(row["status"] for row in read_tsv(available))

@@ -1,33 +1,35 @@
-# Download: yt-dlp for every index entry (YouTube id or URL; the demo's are file:// URLs).
-# Like audio and frames, its declared output is the video's record: a video that cannot be had
-# is recorded with the reason, and the run goes on.
+# Download: the dataset's videos dealt to `download.chunks` jobs, each fetching its videos with
+# yt-dlp in turn (the demo's are file:// URLs), or taking them from the dataset's copy. A video
+# that cannot be had is recorded with the reason, and the run goes on.
 
 
 rule download:
     input:
         download_inputs,
+        videos=L.videos_table("{dataset}"),
     output:
-        L.record("{dataset}", "download", "{cls}", "{vid}"),
+        L.chunk_table("{dataset}", "download", "{chunk}"),
     log:
-        L.video_log("{dataset}", "download", "{cls}", "{vid}"),
+        L.log("{dataset}", "download-{chunk}"),
     conda:
         "../envs/preprocess.yaml"
     resources:
         downloads=1,
         mem_mb=1000,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        runtime=lambda wildcards, attempt: 24 * 60 * attempt,
     params:
-        url=lambda wildcards: video_of(wildcards).url,
-        video=L.video("{dataset}", "{cls}", "{vid}"),
-        settings=config["download"],
+        chunk=chunk_settings("download"),
+        format=config["download"]["format"],
+        attempts=config["download"]["attempts"],
+        backoff=config["download"]["backoff_s"],
+        timeout=config["download"]["socket_timeout_s"],
         options=download_options,
+        copied=copy_option,
     shell:
-        "python -m workflow_scripts.download --url={params.url:q} --video {params.video:q}"
-        " --record {output:q} --cls={wildcards.cls:q} --vid={wildcards.vid:q}"
-        " --format={params.settings[format]:q} --attempts {params.settings[attempts]}"
-        " --backoff {params.settings[backoff_s]}"
-        " --socket-timeout {params.settings[socket_timeout_s]} {params.options:q}"
-        " ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"
+        "python -m workflow_scripts.download {params.chunk:q} --videos {input.videos:q}"
+        " --table {output:q} --format={params.format:q} --attempts {params.attempts}"
+        " --backoff {params.backoff} --socket-timeout {params.timeout} {params.options:q}"
+        " {params.copied:q} ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"
 
 
 # Downloads that failed are not tried again by later runs (a video gone from YouTube stays
@@ -38,8 +40,17 @@ rule retry_downloads:
         L.log(config["dataset"], "retry-downloads"),
     localrule: True
     params:
-        records=lambda wildcards: stage_records(config["dataset"], "download"),
+        tables=lambda wildcards: sorted(
+            Path(L.dataset(config["dataset"])).glob("records/download-*.json")
+        ),
     run:
         from pipeline.records import forget_failed
 
-        forget_failed(params.records, log[0])
+        forgotten = forget_failed(
+            params.tables,
+            lambda cls, vid: L.record(config["dataset"], "download", cls, vid),
+            log[0],
+        )
+        print(
+            f"{len(forgotten)} failed downloads forgotten: the next run tries them again"
+        )

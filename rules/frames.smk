@@ -1,33 +1,39 @@
-# Frames: ffmpeg to JPEG at the dataset's frame rate, in the original frames/{cls}/{vid}.mp4/ layout.
+# Frames: each chunk of videos' frames as JPEGs at the dataset's frame rate, in the original
+# frames/{cls}/{vid}.mp4/ layout; extracted with ffmpeg, or taken from the dataset's copy after
+# their numbering and count are checked (with the copy's detections and motion features).
 
 
 rule frames:
     input:
-        L.record("{dataset}", "download", "{cls}", "{vid}"),
+        download=download_tables("frames"),
+        videos=L.videos_table("{dataset}"),
+        index=L.index_json("{dataset}"),
     output:
-        L.record("{dataset}", "frames", "{cls}", "{vid}"),
+        L.chunk_table("{dataset}", "frames", "{chunk}"),
     log:
-        L.video_log("{dataset}", "frames", "{cls}", "{vid}"),
+        L.log("{dataset}", "frames-{chunk}"),
     group:
         "preprocess"
     conda:
         "../envs/preprocess.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        video=L.video("{dataset}", "{cls}", "{vid}"),
-        frames=L.frames("{dataset}", "{cls}", "{vid}"),
+        chunk=chunk_settings("frames"),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
         min_frames=config["frames"]["min_frames"],
         max_side=(
-            f"--max-side {config['frames']['max_side']}"
+            [f"--max-side={config['frames']['max_side']}"]
             if config["frames"]["max_side"]
-            else ""
+            else []
         ),
-        segment=segment_arg,
+        trim=trim_option,
+        copied=copy_option,
+        classes=class_list,
+        features=copied_feature_options,
     shell:
-        "python -m workflow_scripts.extract_frames --upstream {input:q}"
-        " --video {params.video:q} --frames {params.frames:q} --record {output:q}"
-        " --fps {params.fps} --min-frames {params.min_frames} {params.max_side}"
-        " {params.segment} 2> {log:q}"
+        "python -m workflow_scripts.extract_frames {params.chunk:q} --videos {input.videos:q}"
+        " --download-tables {input.download:q} --table {output:q} --fps {params.fps}"
+        " --min-frames {params.min_frames} {params.max_side:q} {params.trim}"
+        " --classes {params.classes:q} {params.features:q} {params.copied:q} 2> {log:q}"

@@ -1,9 +1,29 @@
-# The dataset's index, normalised: index.json (MUSIC style) and videos.tsv (one row a video).
+# The dataset's index: its lists fetched (URLs in config), then normalised into index.json (MUSIC
+# style) and videos.tsv (one row a video). The index is a checkpoint: the videos it lists are
+# the ones every later stage handles, so their jobs are known once it is written.
 
 
-rule index:
+rule fetch_index:
+    output:
+        L.index_file("{dataset}", "{name}"),
+    log:
+        L.log("{dataset}", "fetch-{name}"),
+    conda:
+        "../envs/preprocess.yaml"
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        source=index_source,
+    shell:
+        "python -m workflow_scripts.fetch --url={params.source[1]:q}"
+        " --key={params.source[0]:q} --out {output:q} ${{IQUERY_OFFLINE:+--offline}}"
+        " 2> {log:q}"
+
+
+checkpoint index:
     input:
-        unpack(index_sources),
+        unpack(index_inputs),
     output:
         json=L.index_json("{dataset}"),
         tsv=L.videos_table("{dataset}"),

@@ -6,9 +6,9 @@
 rule manifest:
     input:
         videos=L.videos_table("{dataset}"),
-        download=records("download"),
-        audio=records("audio"),
-        frames=records("frames"),
+        download=tables("download"),
+        audio=tables("audio"),
+        frames=tables("frames"),
     output:
         manifest=L.manifest("{dataset}"),
         excluded=L.excluded("{dataset}"),

@@ -1,13 +1,15 @@
-# Motion: I3D tokens of each used video's frames (datasets whose `motion` is on), in
-# `motion.chunks` jobs that build the network once; each video's tokens are then cut out of its
-# chunk into motion_features/{cls}/{vid}.mp4.npz, which the shards read.
+# Motion: I3D tokens of the frames of the videos the splits use (datasets whose `motion` is on),
+# dealt to `motion.chunks` jobs that build the network once (and only if some video needs it:
+# copied features are used as they are). Each video's tokens go to
+# motion_features/{cls}/{vid}.mp4.npz.
 
 
 rule motion:
     input:
-        frames=frame_folders(motion_members),
+        splits=[L.split("{dataset}", split) for split in SPLITS],
+        frames=tables("frames"),
     output:
-        L.motion_chunk("{dataset}", "{chunk}"),
+        L.chunk_table("{dataset}", "motion", "{chunk}"),
     log:
         L.log("{dataset}", "motion-{chunk}"),
     benchmark:
@@ -20,30 +22,15 @@ rule motion:
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        videos=lambda wildcards: video_keys(motion_members(wildcards)),
+        chunk=chunk_settings("motion"),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
         settings=config["motion"],
         options=motion_options,
         seed=config["seed"],
+        copied=copy_option,
     shell:
-        "python -m workflow_scripts.extract_motion --videos {params.videos:q}"
-        " --frames {input.frames:q} --out {output:q} --backbone {params.settings[backbone]}"
-        " --fps {params.fps} --max-frames {params.settings[max_frames]}"
-        " --seed {params.seed} --threads {threads} {params.options:q} 2> {log:q}"
-
-
-rule motion_tokens:
-    input:
-        chunk=chunk_of_video("motion", L.motion_chunk),
-    output:
-        L.motion("{dataset}", "{cls}", "{vid}"),
-    log:
-        L.video_log("{dataset}", "motion_tokens", "{cls}", "{vid}"),
-    conda:
-        "../envs/preprocess.yaml"
-    resources:
-        mem_mb=500,
-        runtime=5,
-    shell:
-        "python -m workflow_scripts.cut_chunk --chunk {input.chunk:q}"
-        " --video={wildcards.cls}/{wildcards.vid} --out {output:q} 2> {log:q}"
+        "python -m workflow_scripts.extract_motion {params.chunk:q} --splits {input.splits:q}"
+        " --frames-tables {input.frames:q} --table {output:q}"
+        " --backbone {params.settings[backbone]} --fps {params.fps}"
+        " --max-frames {params.settings[max_frames]} --seed {params.seed}"
+        " --threads {threads} {params.options:q} {params.copied:q} 2> {log:q}"

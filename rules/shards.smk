@@ -1,13 +1,13 @@
 # Shards: HDF5 files holding everything training reads. A split's videos are dealt to shards of
-# `shards.videos_per_shard`, one job and one file each; the split's index lists them.
+# `shards.videos_per_shard`, one job and one file each; the split's index lists them. A shard is
+# packed from its videos' files, which the per-video stages' chunk jobs made.
 
 
 rule shard:
     input:
-        audio=per_video(L.audio, shard_members, made_by="audio"),
-        frames=frame_folders(shard_members),
-        detections=per_video(L.detections, shard_members),
-        motion=motion_files,
+        splits=[L.split("{dataset}", split) for split in SPLITS],
+        features=feature_tables,
+        index=L.index_json("{dataset}"),
     output:
         L.shard("{dataset}", "{split}", "{shard}"),
     log:
@@ -21,11 +21,16 @@ rule shard:
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         classes=class_list,
-        videos=lambda wildcards: video_keys(shard_members(wildcards)),
+        videos=lambda wildcards: [f"{c}/{v}" for c, v in shard_members(wildcards)],
+        audio=shard_files(L.audio),
+        frames=shard_files(L.frames),
+        detections=shard_files(L.detections),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
         crop_side=config["shards"]["crop_side"],
-        motion=lambda wildcards, input: (
-            ["--motion", *input.motion] if input.motion else []
+        motion=lambda wildcards: (
+            ["--motion", *shard_files(L.motion)(wildcards)]
+            if ds_config(wildcards)["motion"]
+            else []
         ),
         own_class=lambda wildcards: (
             "--own-class-boxes"
@@ -37,8 +42,8 @@ rule shard:
         "python -m workflow_scripts.make_shard --dataset {wildcards.dataset}"
         " --split {wildcards.split} --shard {wildcards.shard} --classes {params.classes:q}"
         " --frame-rate {params.fps} --crop-side {params.crop_side} {params.own_class}"
-        " --videos {params.videos:q} --audio {input.audio:q} --frames {input.frames:q}"
-        " --detections {input.detections:q} {params.motion:q}"
+        " --videos {params.videos:q} --audio {params.audio:q} --frames {params.frames:q}"
+        " --detections {params.detections:q} {params.motion:q}"
         " --settings-json {params.settings:q} --out {output:q} 2> {log:q}"
 
 

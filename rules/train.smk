@@ -7,20 +7,16 @@ rule visual_weights:
         L.weights("{name}"),
     log:
         L.weights_log("{name}"),
+    conda:
+        "../envs/preprocess.yaml"
     resources:
         mem_mb=1000,
         runtime=30,
     params:
         url=weights_url,
-    run:
-        from pipeline.datasets import fetch_url
-
-        try:
-            fetch_url(params.url, Path(output[0]), offline=config["offline"])
-        except ConfigError as err:
-            raise WorkflowError(
-                f"config key train.visual_weights (or a dataset's): {err}"
-            ) from err
+    shell:
+        "python -m workflow_scripts.fetch --url={params.url:q} --key=train.visual_weights"
+        " --out {output:q} ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"
 
 
 rule train:

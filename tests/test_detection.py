@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from pipeline.chunks import read_chunk_item, save_item, write_chunk
 from pipeline.detection.rows import iou, load_rows, save_rows, select_boxes
 from pipeline.errors import DetectionError
 
@@ -74,31 +73,3 @@ def test_iou():
     a = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], dtype=float)
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], dtype=float)
     assert iou(a, b) == pytest.approx([1.0, 1 / 3])
-
-
-def test_chunk_round_trip_to_per_video_files(tmp_path):
-    """What a chunk job writes is what the per-video files hold, in each stage's own format."""
-    from pipeline.motion_tokens import MotionTokens, load_tokens, tokens_to_arrays
-
-    found = rows([1, 0, 0.5, 1, 1, 5, 5], [3, -1, 0.9, 2, 2, 50, 40])
-    tokens = MotionTokens(
-        tokens=np.arange(12, dtype=np.float16).reshape(3, 4),
-        spans=np.array([[0, 8], [8, 16], [16, 20]], dtype=np.float32),
-        clip_index=np.zeros(3, dtype=np.int32),
-        windows=np.array([[0, 20]], dtype=np.float32),
-        extractor="inception/fame",
-        weights_sha256="random",
-        fps=1.0,
-        num_frames=20,
-        frame_size=(120, 160),
-    )
-    chunk = tmp_path / "chunks" / "000.h5"
-    write_chunk(chunk, {"cello/a": {"rows": found}, "flute/b": tokens_to_arrays(tokens)})
-    save_item(read_chunk_item(chunk, "cello/a"), tmp_path / "a.mp4.npy", "rows")
-    assert np.array_equal(load_rows(tmp_path / "a.mp4.npy", **FRAME), found)
-    save_item(read_chunk_item(chunk, "flute/b"), tmp_path / "b.mp4.npz")
-    back = load_tokens(tmp_path / "b.mp4.npz")
-    assert np.array_equal(back.tokens, tokens.tokens) and back.frame_size == (120, 160)
-    assert back.extractor == "inception/fame" and back.num_frames == 20
-    with pytest.raises(FileNotFoundError, match="no result for flute/zz"):
-        read_chunk_item(chunk, "flute/zz")

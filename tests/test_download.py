@@ -7,8 +7,8 @@ import threading
 import pytest
 import yaml
 
-from pipeline.records import FAILED, OK, read_record
-from pipeline.video_download import download_video
+from pipeline.errors import MediaError
+from pipeline.video_download import obtain_video
 from tests.conftest import REPO
 
 
@@ -34,39 +34,43 @@ FAST = {"fmt": FORMAT, "attempts": 2, "backoff_s": 0.01, "socket_timeout": 5}
 
 
 def test_file_url(media, tmp_path):
-    video, record = tmp_path / "v" / "good.mp4", tmp_path / "r.json"
-    rec = download_video(media["good"].as_uri(), video, record, cls="flute", vid="good", **FAST)
-    assert rec["status"] == OK, rec
+    video = tmp_path / "v" / "good.mp4"
+    info = obtain_video(media["good"].as_uri(), video, **FAST)
     assert video.read_bytes() == media["good"].read_bytes()
-    assert rec["info"]["has_audio"] and abs(rec["info"]["duration"] - 8) < 0.1
-    assert read_record(record) == rec
+    assert info["has_audio"] and abs(info["duration"] - 8) < 0.1
+    assert info["source"] == "downloaded"
+    assert obtain_video(media["good"].as_uri(), video, **FAST)["source"] == "on disk"
 
 
 def test_http_server(server, media, tmp_path):
     video = tmp_path / "good.mp4"
-    rec = download_video(f"{server}/good.mp4", video, tmp_path / "r.json", cls="c", vid="v", **FAST)
-    assert rec["status"] == OK, rec
+    assert obtain_video(f"{server}/good.mp4", video, **FAST)["source"] == "downloaded"
     assert video.stat().st_size == media["good"].stat().st_size
 
 
-@pytest.mark.parametrize("path, reason", [("/missing.mp4", "404"), ("/not_video.mp4", "")])
-def test_unavailable_is_recorded_not_raised(server, tmp_path, path, reason):
+@pytest.mark.parametrize("path, reason", [("/missing.mp4", "404"), ("/not_video.mp4", ".")])
+def test_unavailable_raises_media_error(server, tmp_path, path, reason):
     video = tmp_path / "x.mp4"
-    rec = download_video(f"{server}{path}", video, tmp_path / "r.json", cls="c", vid="x", **FAST)
-    assert rec["status"] == FAILED and reason in rec["reason"]
+    with pytest.raises(MediaError, match=reason):
+        obtain_video(f"{server}{path}", video, **FAST)
     assert not video.exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp files left
+    assert list(tmp_path.iterdir()) == []  # no temp files left
 
 
 def test_missing_local_file(tmp_path):
-    url = (tmp_path / "nothing.mp4").as_uri()
-    rec = download_video(url, tmp_path / "x.mp4", tmp_path / "r.json", cls="c", vid="x", **FAST)
-    assert rec["status"] == FAILED and rec["reason"]
+    with pytest.raises(MediaError):
+        obtain_video((tmp_path / "nothing.mp4").as_uri(), tmp_path / "x.mp4", **FAST)
+
+
+def test_offline_fetches_nothing(server, tmp_path):
+    with pytest.raises(MediaError, match="missing: offline, and not on disk"):
+        obtain_video(f"{server}/good.mp4", tmp_path / "x.mp4", offline=True, **FAST)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_refuses_unsafe_url(tmp_path):
     from pipeline.errors import InvalidEntry
 
     with pytest.raises(InvalidEntry):
-        download_video("x; touch pwned", tmp_path / "x.mp4", tmp_path / "r.json", cls="c", vid="x")
-    assert not (tmp_path / "r.json").exists()
+        obtain_video("x; touch pwned", tmp_path / "x.mp4")
+    assert list(tmp_path.iterdir()) == []

@@ -1,14 +1,11 @@
 """The audio and frame stages on good and bad inputs made in the session (see conftest)."""
 
-import json
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from pipeline.errors import MediaError
 from pipeline.media import make_frames, make_wav, probe, read_wav
-from pipeline.records import FAILED, OK, SKIPPED, run_stage, write_record
 
 
 def test_audio_exact_length_and_format(media, tmp_path):
@@ -103,28 +100,3 @@ def test_frames_refuse_bad_inputs(media, tmp_path, name, message):
     with pytest.raises(MediaError, match=message):
         make_frames(media[name], out, fps=1, min_frames=3)
     assert not out.exists() and not list(tmp_path.iterdir())
-
-
-def test_stage_records_failures_and_skips(media, tmp_path):
-    up = tmp_path / "download.json"
-    write_record(up, stage="download", cls="flute", vid="abc", status=OK)
-    rec = run_stage(
-        "audio",
-        up,
-        tmp_path / "audio.json",
-        lambda _: make_wav(media["no_audio"], tmp_path / "a.wav", rate=11025, min_seconds=0),
-    )
-    assert rec["status"] == FAILED and rec["reason"] == "no audio track"
-    assert json.loads((tmp_path / "audio.json").read_text()) == rec
-
-    write_record(up, stage="download", cls="flute", vid="abc", status=FAILED, reason="gone")
-    rec = run_stage("frames", up, tmp_path / "frames.json", lambda _: pytest.fail("ran"))
-    assert rec["status"] == SKIPPED and rec["reason"] == "download failed"
-
-
-def test_stage_lets_bugs_through(tmp_path):
-    up = tmp_path / "download.json"
-    write_record(up, stage="download", cls="flute", vid="abc", status=OK)
-    with pytest.raises(ZeroDivisionError):
-        run_stage("audio", up, tmp_path / "audio.json", lambda _: 1 / 0)
-    assert not (tmp_path / "audio.json").exists()

@@ -175,7 +175,9 @@ def test_missing_motion_and_truncated_shard(tmp_path):
     motion = data / "demo" / "motion_features" / "flute" / "flute-1.mp4.npz"
     saved = motion.read_bytes()
     motion.unlink()
-    with pytest.raises(FileNotFoundError, match="flute-1.mp4.npz"):
+    with pytest.raises(
+        SystemExit, match="flute-1.mp4.npz is missing: run again with --forcerun motion"
+    ):
         build(data, videos)
     assert not list((data / "demo" / "shards").glob("*.h5*"))  # nothing half-written
     motion.write_bytes(saved)

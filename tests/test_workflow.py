@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import h5py
 import pytest
@@ -12,7 +13,7 @@ import yaml
 
 from pipeline.files import read_tsv
 from pipeline.layout import SPLITS
-from tests.conftest import REPO, make_video
+from tests.conftest import REPO, ffmpeg, make_video
 from tests.test_indexes import local_config
 
 
@@ -83,12 +84,46 @@ def job_counts(output):
 
 @pytest.mark.parametrize("name, videos", [("music", 476), ("music21", 1092), ("ave", 3741)])
 def test_real_indexes_dry_run_offline(shared_data, tmp_path, name, videos):
+    """Once the index is written, the real lists plan one job per chunk of videos, not per
+    video."""
     config = local_config(shared_data, tmp_path)
     local = overlay(tmp_path, {"paths": config["paths"], "datasets": config["datasets"]})
+    snakemake(tmp_path, str(tmp_path / "data" / name / "videos.tsv"), configs=[local])
+    assert len(read_tsv(tmp_path / "data" / name / "videos.tsv")) == videos
     result = snakemake(tmp_path, "-n", f"preprocess_{name}", configs=[local])
     counts = job_counts(result.stdout)
-    assert counts["download"] == counts["audio"] == counts["frames"] == videos
-    assert counts["manifest"] == counts["splits"] == counts["index"] == 1
+    assert counts["download"] == counts["audio"] == counts["frames"] == 32
+    assert counts["manifest"] == counts["splits"] == 1 and "index" not in counts
+
+
+def test_index_urls_are_fetched_by_a_rule(shared_data, tmp_path):
+    """Reading the workflow fetches nothing: the index URLs are a rule's jobs. Offline, those
+    jobs fail naming the config key and the URL; once the files are cached, an offline dry run
+    plans the index from them."""
+    from pipeline.datasets import cache_name
+
+    offline = overlay(tmp_path, {"offline": True, "paths": {"data": "data"}})
+    plan = snakemake(tmp_path, "-n", "preprocess_music", configs=[offline])
+    assert job_counts(plan.stdout)["fetch_index"] == 4
+    failed = snakemake(tmp_path, "preprocess_music", configs=[offline], check=False)
+    assert failed.returncode != 0
+    logs = "".join(p.read_text() for p in (tmp_path / "data/music/logs").glob("fetch-*.log"))
+    music = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["music"]
+    assert "config key datasets.music.index.videos: offline, and " in logs
+    assert music["index"]["videos"] in logs
+    copies = {
+        music["index"]["videos"]: shared_data / "music_dataset" / "MUSIC_solo_videos.json",
+        **{
+            music["splits"][s]: shared_data / "iquery_splits" / "MUSIC" / f"{n}music.csv"
+            for s, n in (("train", "train"), ("test", "test"), ("pairs", "testsep"))
+        },
+    }
+    cache = tmp_path / "data" / "music" / "index"
+    cache.mkdir(parents=True, exist_ok=True)
+    for url, local in copies.items():
+        shutil.copy(local, cache / cache_name(url, "index"))
+    counts = job_counts(snakemake(tmp_path, "-n", "preprocess_music", configs=[offline]).stdout)
+    assert "fetch_index" not in counts and counts["index"] == 1
 
 
 @pytest.fixture
@@ -143,7 +178,9 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
             "dataset": "mine",
             "paths": {"data": "data", "results": "results"},
             "datasets": {"mine": mine},
-            "download": {"attempts": 1, "backoff_s": 0},
+            "download": {"attempts": 1, "backoff_s": 0, "chunks": 3},
+            "audio": {"chunks": 2},  # its chunks each read two download chunks' records
+            "frames": {"chunks": 3},
             "detect": {"owl_model": str(tiny_owl), "chunks": 2},
             "motion": {"resize_short": 64, "chunks": 2},
         },
@@ -172,34 +209,35 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
     # Nothing changed: a rerun does nothing.
     again = snakemake(tmp_path, "preprocess", configs=[config])
     assert "Nothing to be done" in again.stdout + again.stderr
-    # One video's detection file deleted: it is cut again from its chunk, and what reads it
-    # follows; no detector runs, no other video is touched.
+    # One video's detection file deleted: the workflow names it and the rerun that remakes it;
+    # that rerun detects that video alone.
     (data / "detection_results" / "violin" / "good.mp4.npy").unlink()
-    counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config]).stdout)
-    assert counts["detections"] == 1 and counts["shard"] == 1 and counts["shard_index"] == 1
-    assert not {"detect", "motion", "audio", "frames", "download"} & set(counts), counts
-    snakemake(tmp_path, "preprocess", configs=[config])
+    failed = snakemake(tmp_path, "-n", "preprocess", configs=[config], check=False)
+    assert failed.returncode != 0
+    assert "good.mp4.npy is missing: run again with --forcerun detect" in failed.stdout
+    since = time.time()
+    snakemake(tmp_path, "preprocess", "--forcerun", "detect", configs=[config])
+    assert remade(data, since) == {"detect": ["violin/good"]}
     # The detection threshold changed: every chunk is detected again and what follows, but
     # no audio, frames or motion.
     threshold = overlay(tmp_path, {"detect": {"threshold": 0.5}}, "threshold.yaml")
     counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config, threshold]).stdout)
-    assert counts["detect"] == 2 and counts["detections"] == 5 and counts["shard_index"] == 3
-    assert not {"motion", "motion_tokens", "audio", "frames", "download"} & set(counts), counts
+    assert counts["detect"] == 2 and counts["shard_index"] == 3
+    assert not {"motion", "audio", "frames", "download"} & set(counts), counts
     # An audio key changed: only that stage (and what follows it) reruns.
     rate = overlay(tmp_path, {"datasets": {"mine": {"audio_rate": 8000}}}, "rate.yaml")
     counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config, rate]).stdout)
-    assert counts.get("audio") == 9 and "download" not in counts and "frames" not in counts
-    # A video added to the index: its own download, audio and frames, its chunk of each
-    # batched stage (with the cuts of that chunk's videos), and the shards.
+    assert counts.get("audio") == 2 and "download" not in counts and "frames" not in counts
+    # A video added to the index: each stage's chunk jobs run again, but only that video is
+    # downloaded, decoded, detected and so on; the others' results are kept.
     index = json.loads(own_videos.read_text())
     index["videos"]["violin"].append((own_videos.parent / "videos" / "good3.mp4").as_uri())
     own_videos.write_text(json.dumps(index))
-    ran = executed(snakemake(tmp_path, "preprocess", configs=[config]))
-    assert ran["download"] == ran["audio"] == ran["frames"] == 1, ran
-    assert ran["detect"] == ran["motion"] == 1, ran
-    assert ran["detections"] < 6 and ran["motion_tokens"] < 6, ran
+    since = time.time()
+    snakemake(tmp_path, "preprocess", configs=[config])
+    stages = ("download", "audio", "frames", "detect", "motion")
+    assert remade(data, since) == {stage: ["violin/good3"] for stage in stages}
     assert (data / "detection_results" / "violin" / "good3.mp4.npy").is_file()
-    assert ran["shard_index"] == 3, ran
     availability = {r["vid"]: r for r in read_tsv(data / "availability.tsv")}
     assert len(availability) == 10 and availability["missing"]["status"] == "missing"
     assert {r["status"] for v, r in availability.items() if v != "missing"} == {"downloaded"}
@@ -220,8 +258,22 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
     assert "Nothing to be done" in snakemake(tmp_path, "preprocess", configs=[config]).stderr
     forgot = snakemake(tmp_path, "retry_downloads", configs=[config])
     assert "2 failed downloads forgotten" in forgot.stdout
-    counts = job_counts(snakemake(tmp_path, "-n", "preprocess", configs=[config]).stdout)
-    assert counts["download"] == 2, counts
+    since = time.time()
+    snakemake(tmp_path, "preprocess", configs=[config, offline])
+    assert remade(data, since)["download"] == [
+        "acoustic_guitar_cello/missing",
+        "violin/iB17xqmFw3A",
+    ]
+
+
+def remade(data, since):
+    """Per stage, the videos whose record was written after ``since`` (the ones redone)."""
+    found = {}
+    for record in sorted((data / "records").glob("*/*/*.json")):
+        if record.stat().st_mtime > since:
+            stage, cls = record.parts[-3], record.parts[-2]
+            found.setdefault(stage, []).append(f"{cls}/{record.stem}")
+    return found
 
 
 def test_awkward_real_ids_pass_every_rule(shared_data, tmp_path, media):
@@ -283,6 +335,166 @@ def test_awkward_real_ids_pass_every_rule(shared_data, tmp_path, media):
     assert sum(len(e["videos"]) for index in shards for e in index["shards"]) == 9
     print(*(f"{cls}/{vid}" for cls, vid in picked), sep="\n")
     print(result.stderr.count("Finished jobid"), "jobs")
+
+
+TINY_DEMO = {
+    "classes": ["cello", "flute", "xylophone"],
+    "videos_per_class": 3,
+    "min_seconds": 6.5,
+    "max_seconds": 8,
+    "width": 160,
+    "height": 120,
+    "fps": 8,
+}
+
+
+def test_start_from_copies(tmp_path):
+    """Copies in the original layout, made from a preprocessed demo: whole, in parts (audio
+    and frames; frames and detections, as shared for MUSIC; a flat folder of clips, as AVE's
+    archive), and one whose files do not fit. Each stage checks what the copy holds, takes it
+    and makes only the rest."""
+    import numpy as np
+
+    from pipeline.motion_tokens import load_tokens
+
+    demo = overlay(
+        tmp_path,
+        {"paths": {"data": "data"}, "demo": TINY_DEMO, "motion": {"resize_short": 64}},
+        "demo.yaml",
+    )
+    snakemake(tmp_path, "preprocess_demo", configs=[demo])
+    made = tmp_path / "data" / "demo"
+    keys = [(c, f"{c}-{i:02d}") for c in TINY_DEMO["classes"] for i in range(3)]
+
+    def make_copy(name, parts, faults=()):
+        root = tmp_path / "copies" / name
+        for cls, vid in keys:
+            if "audio" in parts:
+                (root / "audio" / cls).mkdir(parents=True, exist_ok=True)
+                shutil.copy(made / "audio" / cls / f"{vid}.wav", root / "audio" / cls)
+            if "frames" in parts:
+                shutil.copytree(
+                    made / "frames" / cls / f"{vid}.mp4", root / "frames" / cls / f"{vid}.mp4"
+                )
+            if "detections" in parts:
+                (root / "detection_results" / cls).mkdir(parents=True, exist_ok=True)
+                source = made / "detection_results" / cls / f"{vid}.mp4.npy"
+                shutil.copy(source, root / "detection_results" / cls)
+            if "motion" in parts:  # the published format: (C, T', h, w)
+                tokens = load_tokens(made / "motion_features" / cls / f"{vid}.mp4.npz").tokens
+                (root / "motion_features" / cls).mkdir(parents=True, exist_ok=True)
+                published = tokens.astype(np.float32).T[:, :, None, None].repeat(2, axis=3)
+                np.save(root / "motion_features" / cls / f"{vid}.mp4.npy", published)
+            if "clips" in parts:
+                root.mkdir(parents=True, exist_ok=True)
+                shutil.copy(made / "source" / cls / f"{vid}.mp4", root / f"{vid}.mp4")
+        for fault in faults:
+            fault(root)
+        return root
+
+    def wrong_rate(root):
+        wav = root / "audio" / "cello" / "cello-00.wav"
+        ffmpeg("-i", str(wav), "-ar", "22050", str(wav.with_suffix(".x.wav")))
+        wav.with_suffix(".x.wav").replace(wav)
+
+    def frame_gap(root):
+        (root / "frames" / "flute" / "flute-01.mp4" / "000003.jpg").unlink()
+
+    def six_columns(root):
+        np.save(root / "detection_results/xylophone/xylophone-02.mp4.npy", np.ones((2, 6)))
+
+    def other_length(root):
+        path = root / "motion_features" / "cello" / "cello-02.mp4.npy"
+        np.save(path, np.concatenate([np.load(path)] * 5, axis=1))
+
+    copies = {
+        "whole": make_copy("whole", ("audio", "frames", "detections", "motion")),
+        "media": make_copy("media", ("audio", "frames")),
+        "shared": make_copy("shared", ("frames", "detections")),
+        "clips": make_copy("clips", ("clips",)),
+        "faulty": make_copy(
+            "faulty",
+            ("audio", "frames", "detections", "motion"),
+            (wrong_rate, frame_gap, six_columns, other_length),
+        ),
+    }
+    index = {"videos": {c: [] for c in TINY_DEMO["classes"]}}
+    for cls, vid in keys:
+        index["videos"][cls].append((made / "source" / cls / f"{vid}.mp4").as_uri())
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    base = {
+        "source": "music_json",
+        "index": {"videos": str(tmp_path / "index.json")},
+        "audio_rate": 11025,
+        "frame_rate": 1,
+        "clip_samples": 16383,
+        "detector": "background",
+    }
+    config = overlay(
+        tmp_path,
+        {
+            "paths": {"data": "data"},
+            "datasets": {name: base | {"copy": str(root)} for name, root in copies.items()},
+            "download": {"chunks": 2},
+            "audio": {"chunks": 2},
+            "frames": {"chunks": 2},
+            "detect": {"chunks": 2},
+            "motion": {"resize_short": 64, "chunks": 2},
+        },
+        "copies.yaml",
+    )
+    targets = [f"data/{name}/shards/{split}.json" for name in copies for split in SPLITS]
+    targets = [t for t in targets if "faulty" not in t] + ["data/faulty/manifest.tsv"]
+    result = snakemake(tmp_path, *targets, configs=[config])
+
+    def sources(name, stage):
+        tables = sorted((tmp_path / "data" / name / "records").glob(f"{stage}-*.json"))
+        records = [r for t in tables for r in json.loads(t.read_text())["records"]]
+        return {r["info"]["source"] for r in records if r["status"] == "ok"}
+
+    def availability(name):
+        rows = read_tsv(tmp_path / "data" / name / "availability.tsv")
+        return {
+            status: sum(r["status"] == status for r in rows)
+            for status in {r["status"] for r in rows}
+        }
+
+    ran = {}
+    for name in copies:
+        ran[name] = {
+            s: sources(name, s) for s in ("download", "audio", "frames", "detect", "motion")
+        }
+        print(name, availability(name), ran[name])
+    assert ran["whole"] == {
+        "download": {"copied"}, "audio": {"copied"}, "frames": {"copied"},
+        "detect": {"copied"}, "motion": {"copied"},
+    }  # fmt: skip
+    assert not (tmp_path / "data" / "whole" / "videos").exists()  # nothing downloaded
+    assert ran["media"] == {
+        "download": {"copied"}, "audio": {"copied"}, "frames": {"copied"},
+        "detect": {"detected"}, "motion": {"extracted"},
+    }  # fmt: skip
+    assert ran["shared"] == {
+        "download": {"downloaded"}, "audio": {"extracted"}, "frames": {"copied"},
+        "detect": {"copied"}, "motion": {"extracted"},
+    }  # fmt: skip
+    assert ran["clips"] == {
+        "download": {"copied"}, "audio": {"extracted"}, "frames": {"extracted"},
+        "detect": {"detected"}, "motion": {"extracted"},
+    }  # fmt: skip
+    assert availability("whole") == {"copied": 9} and availability("shared") == {"downloaded": 9}
+    for name in ("whole", "media", "shared", "clips"):
+        shards = [
+            json.loads((tmp_path / f"data/{name}/shards/{s}.json").read_text()) for s in SPLITS
+        ]
+        assert sum(len(e["videos"]) for i in shards for e in i["shards"]) == 9, name
+    excluded = {r["vid"]: r for r in read_tsv(tmp_path / "data" / "faulty" / "excluded.tsv")}
+    assert sorted(excluded) == ["cello-00", "cello-02", "flute-01", "xylophone-02"]
+    assert "at 22050 Hz, the dataset's rate is 11025 Hz" in excluded["cello-00"]["reason"]
+    assert "without gaps" in excluded["flute-01"]["reason"]
+    assert "(K, 7)" in excluded["xylophone-02"]["reason"]
+    assert "time steps" in excluded["cello-02"]["reason"]
+    assert "faulty: 4 videos left out" in result.stderr
 
 
 def test_demo_end_to_end(tmp_path):

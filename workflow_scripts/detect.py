@@ -1,33 +1,34 @@
-"""Detect the instruments in the frames of one chunk of videos; one chunk file out.
+"""Find the instruments in the frames of one chunk of the videos the splits use.
 
-    python -m workflow_scripts.detect --backend background --classes cello flute \
-        --videos cello/cello-00 flute/flute-03 --frames F1.mp4 F2.mp4 \
-        --out data/demo/detection_results/chunks/000.h5
+    python -m workflow_scripts.detect --data data --dataset demo --chunk 0 --chunks 8 \
+        --splits data/demo/splits/train.tsv data/demo/splits/val.tsv data/demo/splits/test.tsv \
+        --frames-tables data/demo/records/frames-000.json ... --classes cello flute ... \
+        --backend background --table data/demo/records/detect-000.json
 
-``--videos`` and ``--frames`` (and, for ``precomputed``, ``--precomputed``) are parallel lists:
-one entry per video. The network of the ``owl`` backend is loaded once for the whole chunk.
+Each video's (K, 7) rows go to detection_results/{cls}/{vid}.mp4.npy. A video whose detections
+are in ``--copy`` takes them from there; the detector (for ``owl``, a network) is loaded once,
+and only if some video of the chunk needs it.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-from tqdm import tqdm
-
-from pipeline.chunks import write_chunk
-from pipeline.detection.backends import BACKENDS, load_frame_folder, make_detector
+from pipeline.batches import add_chunk_arguments, log_to_stderr, members, read_tables, run_batch
+from pipeline.copies import open_copy
+from pipeline.detection.backends import BACKENDS, make_detector
+from pipeline.feature_stages import detect_steps, once
+from pipeline.layout import Layout
+from pipeline.splits import used_videos
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_chunk_arguments(parser)
+    parser.add_argument("--splits", required=True, nargs="+", help="the split lists")
+    parser.add_argument("--frames-tables", required=True, nargs="+")
     parser.add_argument("--backend", required=True, choices=BACKENDS)
     parser.add_argument("--classes", required=True, nargs="+", help="class order (query index)")
-    parser.add_argument("--videos", required=True, nargs="+", help="CLASS/VID of each video")
-    parser.add_argument("--frames", required=True, nargs="+", help="each video's frame folder")
-    parser.add_argument("--precomputed", nargs="+", help="precomputed: each video's .npy file")
-    parser.add_argument("--out", required=True, help="the chunk file (HDF5)")
     parser.add_argument("--model", help="owl: hub id or local save_pretrained folder")
     parser.add_argument("--threshold", type=float, help="owl: minimum score")
     parser.add_argument("--batch-size", type=int, help="owl: frames per forward pass")
@@ -35,33 +36,36 @@ def main(argv: list[str] | None = None) -> None:
         "--class-offset",
         type=int,
         default=None,
-        help="precomputed: file class id minus this = class index; leave out for "
+        help="copied files: file class id minus this = class index; leave out for "
         "class-agnostic files (CoSep's)",
     )
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
-    sources = args.precomputed or [None] * len(args.videos)
-    if not len(args.videos) == len(args.frames) == len(sources):
-        parser.error("--videos, --frames and --precomputed need one entry per video")
-    detect = make_detector(
-        args.backend,
+    log_to_stderr()
+    settings = {"backend": args.backend}
+    if args.backend == "owl":
+        settings |= {"model": args.model, "threshold": args.threshold}
+    steps = detect_steps(
+        Layout(data=args.data),
+        args.dataset,
+        members(used_videos(args.splits), args.chunk, args.chunks),
+        read_tables(args.frames_tables),
+        detector=once(
+            lambda: make_detector(
+                args.backend,
+                classes=args.classes,
+                owl_model=args.model,
+                threshold=args.threshold,
+                batch_size=args.batch_size,
+                device=args.device,
+            )
+        ),
+        settings=settings,
         classes=args.classes,
-        owl_model=args.model,
-        threshold=args.threshold,
-        batch_size=args.batch_size,
         class_offset=args.class_offset,
-        device=args.device,
+        copy=open_copy(args.copy, args.copy_key),
     )
-    rows = {}
-    videos = zip(args.videos, args.frames, sources, strict=True)
-    for key, folder, source in tqdm(
-        list(videos), desc=f"detect ({args.backend})", file=sys.stderr, disable=None
-    ):
-        found = detect(load_frame_folder(folder), Path(source) if source else None)
-        rows[key] = {"rows": found}
-    write_chunk(args.out, rows)
-    with_boxes = sum(1 for r in rows.values() if len(r["rows"]))
-    print(f"{args.out}: {len(rows)} videos, {with_boxes} with boxes", file=sys.stderr)
+    run_batch("detect", steps, args.table)
 
 
 if __name__ == "__main__":

@@ -1,33 +1,42 @@
-"""I3D motion tokens of one chunk of videos; one chunk file out.
+"""I3D motion tokens of one chunk of the videos the splits use.
 
-    python -m workflow_scripts.extract_motion --backbone inception --fps 1 --max-frames 160 \
-        --seed 1234 --videos cello/cello-00 ... --frames F1.mp4 ... \
-        --out data/demo/motion_features/chunks/000.h5 [--weights I3D_pretrained.pth.tar]
+    python -m workflow_scripts.extract_motion --data data --dataset demo --chunk 0 --chunks 8 \
+        --splits data/demo/splits/train.tsv ... --frames-tables data/demo/records/frames-000.json \
+        --backbone inception --fps 1 --max-frames 160 --seed 1234 \
+        --table data/demo/records/motion-000.json [--weights I3D_pretrained.pth.tar]
 
-The paper's setting: the first 160 frames at 1 fps, whole-video tokens (``model/motion.py``).
-Without ``--weights`` the backbone keeps a random initialisation drawn from ``--seed``; every
-video's tokens record the weights' sha256 or "random". The backbone is built once per chunk.
+Each video's tokens go to motion_features/{cls}/{vid}.mp4.npz. The paper's setting: the first
+160 frames at 1 fps, whole-video tokens (``model/motion.py``). Without ``--weights`` the
+backbone keeps a random initialisation drawn from ``--seed``; every video's tokens record the
+weights' sha256 or "random". Features in ``--copy`` are used instead where a video has them;
+the backbone is built once per job, and only if some video of the chunk needs it.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-import torch
-from tqdm import tqdm
-
-from model.motion import MotionExtractor
-from pipeline.chunks import write_chunk
-from pipeline.motion_tokens import tokens_to_arrays
+from pipeline.batches import (
+    add_chunk_arguments,
+    file_identity,
+    log_to_stderr,
+    members,
+    read_tables,
+    run_batch,
+)
+from pipeline.copies import open_copy
+from pipeline.feature_stages import motion_steps, once
+from pipeline.layout import Layout
+from pipeline.motion_tokens import BACKBONE_CHANNELS
+from pipeline.splits import used_videos
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--videos", required=True, nargs="+", help="CLASS/VID of each video")
-    parser.add_argument("--frames", required=True, nargs="+", help="each video's frame folder")
-    parser.add_argument("--out", required=True, help="the chunk file (HDF5)")
-    parser.add_argument("--backbone", required=True, choices=["inception", "r50"])
+    add_chunk_arguments(parser)
+    parser.add_argument("--splits", required=True, nargs="+", help="the split lists")
+    parser.add_argument("--frames-tables", required=True, nargs="+")
+    parser.add_argument("--backbone", required=True, choices=sorted(BACKBONE_CHANNELS))
     parser.add_argument("--weights", default=None, help="checkpoint file (FAME, Kinetics)")
     parser.add_argument("--fps", type=float, required=True, help="rate of the frame folders")
     parser.add_argument("--max-frames", type=int, required=True)
@@ -36,29 +45,44 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    if len(args.videos) != len(args.frames):
-        parser.error("--videos and --frames need one entry per video")
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)  # the random initialisation, when no weights are given
-    extractor = MotionExtractor(
-        args.backbone,
-        args.weights,
-        device=args.device,
-        resize_short=args.resize_short,
-        dtype="float16",
+    log_to_stderr()
+
+    def build():
+        import torch
+
+        from model.motion import MotionExtractor
+
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(args.seed)  # the random initialisation, when no weights are given
+        return MotionExtractor(
+            args.backbone,
+            args.weights,
+            device=args.device,
+            resize_short=args.resize_short,
+            dtype="float16",
+        )
+
+    extractor = once(build)
+    settings = {
+        "backbone": args.backbone,
+        "weights": file_identity(args.weights) if args.weights else None,
+        "seed": args.seed,
+        "fps": args.fps,
+        "max_frames": args.max_frames,
+        "resize_short": args.resize_short,
+    }
+    steps = motion_steps(
+        Layout(data=args.data),
+        args.dataset,
+        members(used_videos(args.splits), args.chunk, args.chunks),
+        read_tables(args.frames_tables),
+        extract=lambda folder: extractor().extract(folder, args.fps, args.max_frames),
+        settings=settings,
+        channels=BACKBONE_CHANNELS[args.backbone],
+        max_frames=args.max_frames,
+        copy=open_copy(args.copy, args.copy_key),
     )
-    tokens = {}
-    videos = list(zip(args.videos, args.frames, strict=True))
-    for key, folder in tqdm(
-        videos, desc=f"motion ({args.backbone})", file=sys.stderr, disable=None
-    ):
-        tokens[key] = tokens_to_arrays(extractor.extract(folder, args.fps, args.max_frames))
-    write_chunk(args.out, tokens)
-    print(
-        f"{args.out}: {len(tokens)} videos, {extractor.extractor}, "
-        f"weights {extractor.model.weights_sha256}",
-        file=sys.stderr,
-    )
+    run_batch("motion", steps, args.table)
 
 
 if __name__ == "__main__":

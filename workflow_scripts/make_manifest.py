@@ -1,10 +1,12 @@
 """Collect a dataset's per-video stage records into manifest.tsv, excluded.tsv and
-availability.tsv (whether each listed video was downloaded, found on disk, or is missing).
+availability.tsv (whether each listed video was downloaded, found on disk, copied, or is missing).
 
     python -m workflow_scripts.make_manifest --videos data/demo/videos.tsv \
-        --download R.json ... --audio R.json ... --frames R.json ... \
+        --download data/demo/records/download-000.json ... --audio ... --frames ... \
         --manifest data/demo/manifest.tsv --excluded data/demo/excluded.tsv \
         --availability data/demo/availability.tsv
+
+Each stage's records come from its chunk tables (``pipeline.batches``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import sys
 from collections import Counter
 
+from pipeline.batches import read_table
 from pipeline.files import read_tsv, write_tsv
 from pipeline.layout import VIDEO_STAGES
 from pipeline.manifest import (
@@ -22,19 +25,18 @@ from pipeline.manifest import (
     availability,
     collect,
 )
-from pipeline.records import read_record
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", required=True, help="videos.tsv written by write_index")
     for stage in VIDEO_STAGES:
-        parser.add_argument(f"--{stage}", nargs="*", default=[], help=f"the {stage} records")
+        parser.add_argument(f"--{stage}", nargs="*", default=[], help=f"the {stage} chunk tables")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--excluded", required=True)
     parser.add_argument("--availability", required=True)
     args = parser.parse_args(argv)
-    records = {s: [read_record(p) for p in getattr(args, s)] for s in VIDEO_STAGES}
+    records = {s: [r for p in getattr(args, s) for r in read_table(p)] for s in VIDEO_STAGES}
     usable, excluded = collect(read_tsv(args.videos), records)
     write_tsv(args.manifest, MANIFEST_COLUMNS, usable)
     write_tsv(args.excluded, EXCLUDED_COLUMNS, excluded)
