@@ -178,6 +178,11 @@ class Layout:
         """The records of one chunk of videos of a per-video stage: its job's declared output."""
         return f"{self.dataset(dataset)}/records/{stage}-{_number(chunk)}.json"
 
+    def retry_marker(self, dataset: str, chunk: int | str) -> str:
+        """Written by ``retry_downloads`` for a download chunk with failed videos: an input of
+        that chunk's job, so that the next run reruns it (and tries those videos again)."""
+        return f"{self.dataset(dataset)}/records/download-{_number(chunk)}.retry"
+
     # --- the dataset as a whole ----------------------------------------------------------------
 
     def manifest(self, dataset: str) -> str:

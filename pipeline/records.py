@@ -57,13 +57,17 @@ def parse_segment(text: str | None) -> tuple[float, float] | None:
 
 
 def forget_failed(
-    tables: list[str | Path], record_path: Callable[[str, str], str], log: str | Path
+    tables: list[str | Path],
+    record_path: Callable[[str, str], str],
+    marker_path: Callable[[str | Path], str],
+    log: str | Path,
 ) -> list[Path]:
     """Forget the downloads the chunk ``tables`` list as failed (gone, private, offline, a
-    network error): their records (at ``record_path(cls, vid)``) are deleted, and so are the
-    tables that list them, so that the next run reruns those chunks and tries those videos
-    again; the chunks' other videos are kept (see ``pipeline.batches``). Unusable index entries
-    stay as they are. ``log`` lists what was deleted, which is also returned."""
+    network error): their records (at ``record_path(cls, vid)``) are deleted, and each table
+    that lists one gets a retry marker (``marker_path(table)``) beside it, an input of that
+    chunk's job, so that the next run reruns those chunks and tries those videos again; the
+    chunks' other videos are kept (see ``pipeline.batches``). Unusable index entries stay as
+    they are. ``log`` lists what was deleted, which is also returned."""
     from pipeline.batches import read_table  # batches imports this module
 
     forgotten = []
@@ -74,6 +78,9 @@ def forget_failed(
             record.unlink(missing_ok=True)
             forgotten.append(record)
         if failed:
-            table.unlink()
+            # A marker newer than the table: Snakemake reruns the chunk (a deleted table would
+            # not do: Snakemake does not remake a missing file whose consumers are up to date).
+            listed = "".join(f"{r['class']}/{r['vid']}\n" for r in failed)
+            write_text(marker_path(table), listed)
     write_text(log, "".join(f"{path}\n" for path in forgotten))
     return forgotten

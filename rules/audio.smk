@@ -10,8 +10,6 @@ rule audio:
         L.chunk_table("{dataset}", "audio", "{chunk}"),
     log:
         L.log("{dataset}", "audio-{chunk}"),
-    group:
-        "preprocess"
     conda:
         "../envs/preprocess.yaml"
     resources:

@@ -11,7 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from model.settings import load_settings, merge
 from model.variants import VARIANTS
-from pipeline.batches import chunk_count, chunk_holding, deal
+from pipeline.batches import chunk_count, chunk_holding, deal, read_tables
 from pipeline.datasets import cache_name, index_sources, is_url, read_index
 from pipeline.demo.naming import demo_video_ids
 from pipeline.errors import ConfigError, IndexFormatError
@@ -260,11 +260,26 @@ def index_config(wildcards):
 # --- download, audio, frames ---------------------------------------------------------------------
 
 
-def download_inputs(wildcards):
+def chunk_of_table(table):
+    """The chunk number a chunk table's name ends with (records/download-007.json: 7)."""
+    return int(Path(table).stem.rsplit("-", 1)[-1])
+
+
+def demo_videos(wildcards):
     """The demo's videos must be made before they are 'downloaded'."""
     if ds_config(wildcards)["source"] == "demo":
         return [L.demo_index(wildcards.dataset)]
     return []
+
+
+def download_inputs(wildcards):
+    """The demo's videos; a chunk whose failed downloads were forgotten (rule
+    retry_downloads) has a marker that makes it run again."""
+    inputs = demo_videos(wildcards)
+    marker = L.retry_marker(wildcards.dataset, wildcards.chunk)
+    if Path(marker).exists():
+        inputs.append(marker)
+    return inputs
 
 
 def download_options(wildcards):
@@ -374,20 +389,39 @@ def shard_files(path):
     return files
 
 
+_table_cache = {}
+
+
+def recorded(name, stage):
+    """(class, vid) -> record, from the stage's chunk tables of dataset ``name``; empty while
+    any of them is still to be made (cached until a table changes)."""
+    paths = chunk_tables(name, stage)
+    if not all(Path(t).exists() for t in paths):
+        return {}
+    key = (name, stage, tuple(Path(t).stat().st_mtime_ns for t in paths))
+    if key not in _table_cache:
+        _table_cache[key] = read_tables(paths)
+    return _table_cache[key]
+
+
 def feature_tables(wildcards):
     """The detection (and motion) tables of the dataset: a shard is packed from their files,
     each of which must still be there (Snakemake does not see them: a job per chunk of videos
-    made them)."""
+    made them). Only a file its table says was made is checked: a video the tables do not list
+    yet is new, and the chunk jobs whose inputs it changed make it."""
     stages = {"audio": L.audio, "frames": L.frames, "detect": L.detections}
     if ds_config(wildcards)["motion"]:
         stages["motion"] = L.motion
     # A stage forced to run (--forcerun, --forceall) is about to remake what is missing.
     forced = workflow.dag_settings.forcerun
     for stage, path in stages.items():
-        made = all(Path(t).exists() for t in chunk_tables(wildcards.dataset, stage))
-        check = made and stage not in forced and not workflow.dag_settings.forceall
-        for file in shard_files(path)(wildcards) if check else []:
-            if not Path(file).exists():
+        if stage in forced or workflow.dag_settings.forceall:
+            continue
+        records = recorded(wildcards.dataset, stage)
+        for cls, vid in shard_members(wildcards) if records else []:
+            record = records.get((cls, vid))
+            file = path(wildcards.dataset, cls, vid)
+            if record and record["status"] == "ok" and not Path(file).exists():
                 raise WorkflowError(
                     f"{file} is missing: run again with --forcerun {stage}; that stage's "
                     "jobs redo what is missing and keep the rest"

@@ -37,7 +37,7 @@ rule detect:
 rule detection_summary:
     input:
         tables("detect"),
-        demo=download_inputs,
+        demo=demo_videos,
         index=L.index_json("{dataset}"),
         splits=L.split("{dataset}", "train"),
     output:

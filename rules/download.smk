@@ -49,6 +49,7 @@ rule retry_downloads:
         forgotten = forget_failed(
             params.tables,
             lambda cls, vid: L.record(config["dataset"], "download", cls, vid),
+            lambda table: L.retry_marker(config["dataset"], chunk_of_table(table)),
             log[0],
         )
         print(

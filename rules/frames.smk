@@ -12,8 +12,6 @@ rule frames:
         L.chunk_table("{dataset}", "frames", "{chunk}"),
     log:
         L.log("{dataset}", "frames-{chunk}"),
-    group:
-        "preprocess"
     conda:
         "../envs/preprocess.yaml"
     resources:

@@ -105,7 +105,7 @@ def test_index_urls_are_fetched_by_a_rule(shared_data, tmp_path):
     offline = overlay(tmp_path, {"offline": True, "paths": {"data": "data"}})
     plan = snakemake(tmp_path, "-n", "preprocess_music", configs=[offline])
     assert job_counts(plan.stdout)["fetch_index"] == 4
-    failed = snakemake(tmp_path, "preprocess_music", configs=[offline], check=False)
+    failed = snakemake(tmp_path, "-k", "preprocess_music", configs=[offline], check=False)
     assert failed.returncode != 0
     logs = "".join(p.read_text() for p in (tmp_path / "data/music/logs").glob("fetch-*.log"))
     music = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["music"]

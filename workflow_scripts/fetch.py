@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--offline", action="store_true", help="fetch nothing")
     args = parser.parse_args(argv)
-    print(f"config key {args.key}: fetching {args.url}", file=sys.stderr)
+    if not args.offline:
+        print(f"config key {args.key}: fetching {args.url}", file=sys.stderr)
     try:
         out = fetch_url(args.url, Path(args.out), offline=args.offline)
     except ConfigError as err:

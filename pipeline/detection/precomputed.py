@@ -37,8 +37,8 @@ def import_rows(
     except FileNotFoundError as err:
         raise DetectionError(
             f"{path}: no precomputed detection file; put the circulating files, in the "
-            "original layout, in the folder the dataset's detections_dir names, or use another "
-            "backend"
+            "original layout (detection_results/), in the folder the dataset's config key "
+            "'copy' names, or use another backend"
         ) from err
     except (ValueError, OSError, EOFError) as err:
         raise DetectionError(f"{path}: not a readable .npy file ({err})") from err
