@@ -77,6 +77,13 @@ def job_count(printed: str) -> int:
     return int(match[1]) if match else 0
 
 
+def jobs_by_rule(printed: str) -> dict[str, int]:
+    """The dry run's job-stats table: rule -> jobs."""
+    table = printed[printed.find("Job stats:") :].split("\n\n")[0]
+    rows = re.findall(r"^(\w+)\s+(\d+)$", table, re.M)
+    return {rule: int(n) for rule, n in rows if rule != "total"}
+
+
 def local_lists(folder: Path, name: str) -> dict:
     """The dataset's config with every index URL replaced by the file of the same name."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"][name]
@@ -126,6 +133,7 @@ def measure(state: str, workdir: Path, name: str, configs, repeat: int, rerun: b
     target = f"evaluate_{name}"
     dry, printed = timed(repeat, workdir, "-n", target, configs=configs)
     row = {"dataset": name, "state": state, "jobs": job_count(printed), "dry_run": dry}
+    row["by_rule"] = jobs_by_rule(printed)
     if rerun:
         row["rerun"], printed = timed(repeat, workdir, target, configs=configs)
         if "Nothing to be done" not in printed:
@@ -208,6 +216,11 @@ def main() -> None:
             f"{row['dataset']:<10} {row['state']:<8} {row['jobs']:>6}  "
             f"{seconds(row['dry_run']):<22} {seconds(row.get('rerun')):<22}"
         )
+    print("\njobs by rule (dry run):")
+    for row in rows:
+        if row.get("by_rule"):
+            rules = ", ".join(f"{rule} {n}" for rule, n in sorted(row["by_rule"].items()))
+            print(f"  {row['dataset']} {row['state']}: {rules}")
     if args.json:
         write_json(args.json, rows)
 
