@@ -26,7 +26,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from pipeline.errors import MediaError
-from pipeline.files import read_json, write_json
+from pipeline.files import read_json, write_json, write_text
 from pipeline.records import FAILED, OK, SKIPPED, read_record, write_record
 
 T = TypeVar("T")
@@ -172,6 +172,35 @@ def read_table(path: str | Path) -> list[dict]:
 def read_tables(paths: Sequence[str | Path]) -> dict[tuple[str, str], dict]:
     """Every record of the given tables, by (class, vid)."""
     return {(r["class"], r["vid"]): r for path in paths for r in read_table(path)}
+
+
+def forget_failed(
+    tables: list[str | Path],
+    record_path: Callable[[str, str], str],
+    marker_path: Callable[[str | Path], str],
+    log: str | Path,
+) -> list[Path]:
+    """Forget the downloads the chunk ``tables`` list as failed (gone, private, offline, a
+    network error): their records (at ``record_path(cls, vid)``) are deleted, and each table
+    that lists one gets a retry marker (``marker_path(table)``) beside it, an input of that
+    chunk's job, so that the next run reruns those chunks and tries those videos again; the
+    chunks' other videos are kept. Unusable index entries stay as they are. ``log`` lists
+    what was deleted, which is also returned."""
+    forgotten = []
+    for table in map(Path, tables):
+        records = read_table(table)
+        failed = [r for r in records if r["status"] == FAILED and not r["made_from"].get("problem")]
+        for r in failed:
+            record = Path(record_path(r["class"], r["vid"]))
+            record.unlink(missing_ok=True)
+            forgotten.append(record)
+        if failed:
+            # A marker newer than the table: Snakemake reruns the chunk (a deleted table would
+            # not do: Snakemake does not remake a missing file whose consumers are up to date).
+            listed = "".join(f"{r['class']}/{r['vid']}\n" for r in failed)
+            write_text(marker_path(table), listed)
+    write_text(log, "".join(f"{path}\n" for path in forgotten))
+    return forgotten
 
 
 def add_chunk_arguments(parser) -> None:

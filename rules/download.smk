@@ -44,7 +44,7 @@ rule retry_downloads:
             Path(L.dataset(config["dataset"])).glob("records/download-*.json")
         ),
     run:
-        from pipeline.records import forget_failed
+        from pipeline.batches import forget_failed
 
         forgotten = forget_failed(
             params.tables,

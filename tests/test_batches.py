@@ -8,6 +8,7 @@ from pipeline.batches import (
     Step,
     chunk_holding,
     deal,
+    forget_failed,
     product,
     read_table,
     run_batch,
@@ -114,3 +115,39 @@ def test_product_ignores_how_a_file_was_had(tmp_path):
     assert product(same) == product(record)
     same["info"]["files"]["bytes"] = 11
     assert product(same) != product(record)
+
+
+def test_forget_failed_marks_only_chunks_with_failed_downloads(tmp_path):
+    """Failed downloads are forgotten (their records deleted, their chunk marked to rerun); the
+    ok ones and unusable index entries stay."""
+    from pipeline.records import write_record
+
+    def record(vid, status, problem=None):
+        return write_record(
+            tmp_path / "records" / "download" / "c" / f"{vid}.json",
+            stage="download",
+            cls="c",
+            vid=vid,
+            status=status,
+            reason="x" if status == FAILED else "",
+            made_from={"url": vid, "problem": problem, "copy": None},
+        )
+
+    first = [record("gone", FAILED), record("kept", OK), record("bad", FAILED, "not a URL")]
+    tables = [tmp_path / "records" / f"download-{k:03d}.json" for k in range(2)]
+    tables[0].write_text(json.dumps({"stage": "download", "records": first}))
+    tables[1].write_text(json.dumps({"stage": "download", "records": [record("fine", OK)]}))
+
+    def marker(table):
+        return str(table).replace(".json", ".retry")
+
+    def at(cls, vid):
+        return str(tmp_path / "records" / "download" / cls / f"{vid}.json")
+
+    forgotten = forget_failed(tables, at, marker, tmp_path / "forgot.log")
+    assert [p.stem for p in forgotten] == ["gone"]
+    left = {p.stem for p in (tmp_path / "records" / "download" / "c").glob("*.json")}
+    assert left == {"kept", "bad", "fine"}
+    assert (tmp_path / "records" / "download-000.retry").read_text() == "c/gone\n"
+    assert not (tmp_path / "records" / "download-001.retry").exists()
+    assert all(t.exists() for t in tables)
