@@ -15,6 +15,13 @@ command -v fluidsynth >/dev/null || need_apt+=(fluidsynth)
 [[ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]] || need_apt+=(timgm6mb-soundfont)
 # The tests open the HTML report in a real (headless) browser.
 [[ "$extras" == *test* ]] && ! command -v chromium >/dev/null && need_apt+=(chromium)
+# The SLURM test starts a throwaway one-node cluster (its own munge key, config and ports).
+if [[ "$extras" == *test* ]]; then
+    command -v slurmctld >/dev/null || need_apt+=(slurmctld)
+    command -v slurmd >/dev/null || need_apt+=(slurmd)
+    command -v sbatch >/dev/null || need_apt+=(slurm-client)
+    command -v munged >/dev/null || need_apt+=(munge)
+fi
 if ((${#need_apt[@]})); then
     sudo=""
     [[ $(id -u) -ne 0 ]] && sudo="sudo"
