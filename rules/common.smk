@@ -452,6 +452,25 @@ def train_runs(name):
     return {"iquery": {"variant": "iquery" if motion else "nomotion"}}
 
 
+def gpu_claim(stage):
+    """A function: the GPUs a job of ``stage`` claims (resource ``gpu``). None where config key
+    ``gpus`` is false, or where the job would not use one: detection without OWLv2, motion with
+    random weights (a test set-up). A training run claims its ``devices``."""
+
+    def claim(wildcards):
+        if not config["gpus"]:
+            return 0
+        if stage == "detect":
+            return int(ds_config(wildcards)["detector"] == "owl")
+        if stage == "motion":
+            return int(bool(config["motion"]["weights"]))
+        if stage == "train":
+            return run_settings(wildcards.dataset, wildcards.run)["devices"]
+        return 1
+
+    return claim
+
+
 def run_settings(name, run):
     """A run's complete settings: the dataset's clip length, config keys seed and
     train.visual_weights, then train.settings.<dataset>, then train.runs.<dataset>.<run>, over

@@ -18,7 +18,7 @@ rule detect:
         "../envs/train.yaml"
     threads: 2
     resources:
-        gpu=lambda wildcards: 1 if ds_config(wildcards)["detector"] == "owl" else 0,
+        gpu=gpu_claim("detect"),
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:

@@ -18,9 +18,9 @@ rule evaluate:
         "../envs/train.yaml"
     threads: config["train"]["eval_jobs"]
     resources:
-        gpu=1,
-        mem_mb=lambda wildcards, attempt: 8000 * attempt,
-        runtime=lambda wildcards, attempt: 240 * attempt,
+        gpu=gpu_claim("evaluate"),
+        mem_mb=lambda wildcards, attempt: config["train"]["eval_mem_mb"] * attempt,
+        runtime=lambda wildcards, attempt: round(config["train"]["eval_hours"] * 60) * attempt,
     params:
         examples=config["train"]["report_examples"],
     shell:

@@ -18,7 +18,7 @@ rule motion:
         "../envs/train.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=gpu_claim("motion"),
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:

@@ -32,9 +32,9 @@ rule train:
         "../envs/train.yaml"
     threads: lambda wildcards: run_settings(wildcards.dataset, wildcards.run)["threads"] or 1
     resources:
-        gpu=1,
-        mem_mb=lambda wildcards, attempt: 16000 * attempt,
-        runtime=7 * 24 * 60,  # the paper's 100 epochs on one GPU take days
+        gpu=gpu_claim("train"),
+        mem_mb=lambda wildcards, attempt: config["train"]["job_mem_mb"] * attempt,
+        runtime=round(config["train"]["job_hours"] * 60),
     params:
         run_dir=lambda wildcards: L.run(wildcards.dataset, wildcards.run).path,
         settings=lambda wildcards: json.dumps(

@@ -111,7 +111,7 @@ def _pid(path: Path) -> int | None:
         return None
 
 
-def start(root: Path, cpus: int = 2, memory_mb: int = 8000) -> Cluster:
+def start(root: Path, cpus: int = 2, memory_mb: int = 12000) -> Cluster:
     """Start munged, slurmctld and slurmd under ``root``; raise ClusterUnavailable if any
     cannot start (the reason is in the message)."""
     missing = [d for d in DAEMONS if shutil.which(d) is None]

@@ -30,16 +30,18 @@ def submitted(output: str) -> dict[str, str]:
     return dict(found)
 
 
-def test_demo_preprocessing_runs_as_cluster_jobs(cluster, tmp_path):
-    """A tiny demo's preprocessing through --profile profiles/slurm, unedited: SLURM ran each
-    non-local job, and each ended COMPLETED."""
+def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
+    """A tiny demo, preprocessing to one run's evaluation, through --profile profiles/slurm:
+    SLURM ran each non-local job, each ended COMPLETED with its rule's CPUs, and only training
+    and evaluation asked for a GPU (detection is background subtraction here and motion has
+    random weights: they would not use one)."""
     config = overlay(
         tmp_path,
         {
-            "paths": {"data": "data"},
+            "paths": {"data": "data", "results": "results"},
             "demo": {
-                "classes": ["cello", "flute"],
-                "videos_per_class": 2,
+                "classes": ["cello", "flute", "xylophone"],
+                "videos_per_class": 3,
                 "min_seconds": 6.5,
                 "max_seconds": 7,
                 "width": 160,
@@ -51,16 +53,33 @@ def test_demo_preprocessing_runs_as_cluster_jobs(cluster, tmp_path):
             "frames": {"chunks": 2},
             "detect": {"chunks": 1},
             "motion": {"chunks": 1, "resize_short": 64},
+            "train": {
+                "job_mem_mb": 3000,
+                "job_hours": 1,
+                "eval_mem_mb": 2000,
+                "eval_hours": 1,
+                "eval_jobs": 1,
+                "report_examples": 1,
+                "settings": {
+                    "demo": {
+                        "epochs": 1,
+                        "dup": 1,
+                        "batch_size": 2,
+                        "num_sanity_val_steps": 0,
+                        "model_overrides": {"ngf": 4, "channels": 4, "visual_dim": 4},
+                    }
+                },
+            },
         },
     )
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
         "--directory", str(tmp_path), "--profile", str(REPO / "profiles" / "slurm"),
-        "--jobs", "4", "--latency-wait", "5", "preprocess_demo",
+        "--jobs", "4", "--latency-wait", "5", "results/demo/iquery/metrics.json",
         "--configfile", str(REPO / "config.yaml"), str(config),
     ]  # fmt: skip
     start = time.monotonic()
-    result = subprocess.run(cmd, env=cluster.env(), capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(cmd, env=cluster.env(), capture_output=True, text=True, timeout=1500)
     seconds = time.monotonic() - start
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
@@ -68,6 +87,17 @@ def test_demo_preprocessing_runs_as_cluster_jobs(cluster, tmp_path):
     states = {job: cluster.job(job) for job in jobs}
     print(f"{len(jobs)} SLURM jobs in {seconds:.0f} s:")
     for job, fields in states.items():
-        print(f"  {job} {jobs[job]:<10} {fields['JobState']} cpus={fields['NumCPUs']}")
-    assert {"audio", "frames", "detect", "motion"} <= set(jobs.values())
+        gres = fields.get("TresPerJob") or fields.get("TresPerNode") or "-"
+        print(f"  {job} {jobs[job]:<10} {fields['JobState']} cpus={fields['NumCPUs']} {gres}")
+    assert sorted(jobs.values()).count("train") == 1  # one run: its evaluation's inputs
+    assert {"audio", "frames", "detect", "motion", "shard", "train", "evaluate"} <= set(
+        jobs.values()
+    ), jobs
     assert all(f["JobState"] == "COMPLETED" for f in states.values()), states
+    for job, rule in jobs.items():
+        fields = states[job]
+        asked = "gpu" in fields.get("TresPerJob", "") + fields.get("TresPerNode", "")
+        assert asked == (rule in ("train", "evaluate")), (rule, fields)
+        if rule in ("detect", "motion"):
+            assert fields["NumCPUs"] == "2", (rule, fields)  # the rule's threads
+    assert (tmp_path / "results" / "demo" / "iquery" / "metrics.json").is_file()
