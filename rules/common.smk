@@ -452,6 +452,12 @@ def train_runs(name):
     return {"iquery": {"variant": "iquery" if motion else "nomotion"}}
 
 
+def per_attempt(amount):
+    """A resource that grows with each retry: ``amount`` on the first attempt, twice on the
+    second, ..."""
+    return lambda wildcards, attempt: round(amount * attempt)
+
+
 def gpu_claim(stage):
     """A function: the GPUs a job of ``stage`` claims (resource ``gpu``). None where config key
     ``gpus`` is false, or where the job would not use one: detection without OWLv2, motion with

@@ -20,7 +20,7 @@ rule evaluate:
     resources:
         gpu=gpu_claim("evaluate"),
         mem_mb=lambda wildcards, attempt: config["train"]["eval_mem_mb"] * attempt,
-        runtime=lambda wildcards, attempt: round(config["train"]["eval_hours"] * 60) * attempt,
+        runtime=per_attempt(60 * config["train"]["eval_hours"]),
     params:
         examples=config["train"]["report_examples"],
     shell:
