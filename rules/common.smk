@@ -16,6 +16,7 @@ from pipeline.datasets import cache_name, index_sources, is_url, read_index
 from pipeline.demo.naming import demo_video_ids
 from pipeline.errors import ConfigError, IndexFormatError
 from pipeline.files import read_tsv
+from pipeline.gpu_slots import visible_gpus
 from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID
 from pipeline.layout import SPLITS, Layout, deal_to_shards
 from pipeline.splits import read_split
@@ -34,6 +35,11 @@ workflow.global_resources.setdefault("downloads", config["download"]["concurrent
 # Config key offline reaches the download command through the environment, not through its
 # params, so that going off- or online does not redo what was already made.
 os.environ.update(IQUERY_OFFLINE="1" if config["offline"] else "")
+# Jobs sharing this machine's GPUs each lock the ones they take (pipeline/gpu_slots.py); on one
+# machine, the GPUs they claim at once are at most the GPUs it has, unless --resources gpu=N.
+os.environ.setdefault("IQUERY_GPU_LOCKS", str(Path(".snakemake/gpu-locks").resolve()))
+if workflow.local_exec and "gpu" not in workflow.global_resources and visible_gpus():
+    workflow.global_resources["gpu"] = visible_gpus()
 
 
 wildcard_constraints:

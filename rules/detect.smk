@@ -31,7 +31,7 @@ rule detect:
         "OMP_NUM_THREADS={threads} python -m workflow_scripts.detect {params.chunk:q}"
         " --splits {input.splits:q} --frames-tables {input.frames:q} --table {output:q}"
         " --backend {params.backend} --classes {params.classes:q} {params.options:q}"
-        " {params.copied:q} 2> {log:q}"
+        " {params.copied:q} --gpus={resources.gpu} 2> {log:q}"
 
 
 rule detection_summary:

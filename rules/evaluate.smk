@@ -27,7 +27,8 @@ rule evaluate:
         "python -m workflow_scripts.evaluate --summary {input.summary:q}"
         " --shards {input.shards:q} --pairs {input.pairs:q} --metrics {output.metrics:q}"
         " --per-pair {output.per_pair:q} --examples {output.examples:q}"
-        " --examples-count {params.examples} --jobs {threads} --threads 1 2> {log:q}"
+        " --examples-count {params.examples} --jobs {threads} --threads 1"
+        " --gpus={resources.gpu} 2> {log:q}"
 
 
 rule report:

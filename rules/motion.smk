@@ -33,4 +33,5 @@ rule motion:
         " --frames-tables {input.frames:q} --table {output:q}"
         " --backbone {params.settings[backbone]} --fps {params.fps}"
         " --max-frames {params.settings[max_frames]} --seed {params.seed}"
-        " --threads {threads} {params.options:q} {params.copied:q} 2> {log:q}"
+        " --threads {threads} {params.options:q} {params.copied:q} --gpus={resources.gpu}"
+        " 2> {log:q}"

@@ -50,5 +50,5 @@ rule train:
         # stdout: both streams go to the log (follow it with `tail -f`).
         "python -m workflow_scripts.train --train-shards {input.train:q}"
         " --select-shards {input.select:q} --select-on {params.select_on} {params.pairs:q}"
-        " --run-dir {params.run_dir:q} --config-json {params.settings:q}"
+        " --run-dir {params.run_dir:q} --config-json {params.settings:q} --gpus={resources.gpu}"
         " --on-change restart > {log:q} 2>&1"

@@ -26,6 +26,7 @@ from pipeline.batches import (
 )
 from pipeline.copies import open_copy
 from pipeline.feature_stages import motion_steps, once
+from pipeline.gpu_slots import claim_gpus
 from pipeline.layout import Layout
 from pipeline.motion_tokens import BACKBONE_CHANNELS
 from pipeline.splits import used_videos
@@ -44,7 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--gpus",
+        type=int,
+        default=0,
+        help="GPUs the job claimed (resource gpu): takes that many",
+    )
     args = parser.parse_args(argv)
+    claim_gpus(args.gpus)  # before CUDA starts: which of the machine's GPUs are ours
     log_to_stderr()
 
     def build():
