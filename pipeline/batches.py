@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -98,7 +98,7 @@ class Step:
     record: Path
     made_from: dict
     work: Callable[[], dict]
-    outputs: Callable[[], list[Path]] = field(default=lambda: [])
+    outputs: tuple[Path, ...] = ()
     upstream: dict | None = None
 
 
@@ -112,7 +112,7 @@ def current_record(step: Step) -> dict | None:
         return None
     if _normal(record.get("made_from")) != _normal(step.made_from):
         return None
-    if record["status"] == OK and not all(Path(p).exists() for p in step.outputs()):
+    if record["status"] == OK and not all(p.exists() for p in step.outputs):
         return None
     return record
 

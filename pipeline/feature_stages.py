@@ -92,7 +92,7 @@ def detect_steps(
                 Path(layout.record(name, "detect", cls, vid)),
                 made_from,
                 work,
-                outputs=lambda out=out: [out],
+                outputs=(out,),
                 upstream=upstream,
             )
         )
@@ -151,7 +151,7 @@ def motion_steps(
                 Path(layout.record(name, "motion", cls, vid)),
                 made_from,
                 work,
-                outputs=lambda out=out: [out],
+                outputs=(out,),
                 upstream=upstream,
             )
         )

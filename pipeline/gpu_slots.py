@@ -19,6 +19,13 @@ LOCKS_VARIABLE = "IQUERY_GPU_LOCKS"
 _held: list = []  # open lock files, kept open (and locked) for the life of the process
 
 
+def add_gpus_argument(parser) -> None:
+    """The ``--gpus`` option of a job that may claim GPUs (its rule passes resource ``gpu``)."""
+    parser.add_argument(
+        "--gpus", type=int, default=0, help="GPUs the job claimed (resource gpu): takes that many"
+    )
+
+
 def visible_gpus() -> int:
     """GPUs this machine has, counted by nvidia-smi without touching CUDA (0 where none)."""
     try:

@@ -54,7 +54,7 @@ def download_steps(
                 Path(layout.record(name, "download", v.cls, v.vid)),
                 made_from={"url": v.url, "problem": v.problem, "copy": made_from_copy},
                 work=_download_work(v, video, clip, media_copied, offline, fetch_options),
-                outputs=(lambda: []) if media_copied else (lambda video=video: [video]),
+                outputs=() if media_copied else (video,),
             )
         )
     return steps
@@ -120,7 +120,7 @@ def audio_steps(
                 Path(layout.record(name, "audio", v.cls, v.vid)),
                 made_from,
                 work,
-                outputs=lambda wav=wav: [wav],
+                outputs=(wav,),
                 upstream=upstream,
             )
         )
@@ -194,7 +194,7 @@ def frames_steps(
                 Path(layout.record(name, "frames", v.cls, v.vid)),
                 made_from,
                 work,
-                outputs=lambda folder=folder: [folder],
+                outputs=(folder,),
                 upstream=upstream,
             )
         )

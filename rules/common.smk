@@ -38,8 +38,9 @@ os.environ.update(IQUERY_OFFLINE="1" if config["offline"] else "")
 # Jobs sharing this machine's GPUs each lock the ones they take (pipeline/gpu_slots.py); on one
 # machine, the GPUs they claim at once are at most the GPUs it has, unless --resources gpu=N.
 os.environ.setdefault("IQUERY_GPU_LOCKS", str(Path(".snakemake/gpu-locks").resolve()))
-if workflow.local_exec and "gpu" not in workflow.global_resources and visible_gpus():
-    workflow.global_resources["gpu"] = visible_gpus()
+if workflow.local_exec and "gpu" not in workflow.global_resources:
+    if gpu_count := visible_gpus():
+        workflow.global_resources["gpu"] = gpu_count
 
 
 wildcard_constraints:
@@ -420,11 +421,12 @@ def feature_tables(wildcards):
         stages["motion"] = L.motion
     # A stage forced to run (--forcerun, --forceall) is about to remake what is missing.
     forced = workflow.dag_settings.forcerun
+    members = shard_members(wildcards)
     for stage, path in stages.items():
         if stage in forced or workflow.dag_settings.forceall:
             continue
         records = recorded(wildcards.dataset, stage)
-        for cls, vid in shard_members(wildcards) if records else []:
+        for cls, vid in members if records else []:
             record = records.get((cls, vid))
             file = path(wildcards.dataset, cls, vid)
             if record and record["status"] == "ok" and not Path(file).exists():

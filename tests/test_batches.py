@@ -46,7 +46,7 @@ class Counter:
             return {"file": str(out)}
 
         record = self.tmp_path / "records" / f"{vid}.json"
-        return Step("c", vid, record, made_from, work, lambda: [out], upstream)
+        return Step("c", vid, record, made_from, work, (out,), upstream)
 
 
 def test_rerun_keeps_current_and_redoes_changed_missing_or_deleted(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from tests import slurm_cluster
 from tests.conftest import REPO
-from tests.test_workflow import overlay
+from tests.test_workflow import TINY_DEMO, TINY_TRAINING, overlay
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +39,7 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
         tmp_path,
         {
             "paths": {"data": "data", "results": "results"},
-            "demo": {
-                "classes": ["cello", "flute", "xylophone"],
-                "videos_per_class": 3,
-                "min_seconds": 6.5,
-                "max_seconds": 7,
-                "width": 160,
-                "height": 120,
-                "fps": 8,
-            },
+            "demo": TINY_DEMO,
             "download": {"chunks": 2},
             "audio": {"chunks": 2},
             "frames": {"chunks": 2},
@@ -60,15 +52,7 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
                 "eval_hours": 1,
                 "eval_jobs": 1,
                 "report_examples": 1,
-                "settings": {
-                    "demo": {
-                        "epochs": 1,
-                        "dup": 1,
-                        "batch_size": 2,
-                        "num_sanity_val_steps": 0,
-                        "model_overrides": {"ngf": 4, "channels": 4, "visual_dim": 4},
-                    }
-                },
+                "settings": TINY_TRAINING,
             },
         },
     )

@@ -152,6 +152,18 @@ def own_videos(media, tmp_path):
     return tmp_path / "mine.json"
 
 
+def own_dataset(index, clip_samples=16383, detector="background"):
+    """A dataset of config key ``datasets`` read from a MUSIC-style index file of the user's."""
+    return {
+        "source": "music_json",
+        "index": {"videos": str(index)},
+        "audio_rate": 11025,
+        "frame_rate": 1,
+        "clip_samples": clip_samples,
+        "detector": detector,
+    }
+
+
 def executed(result):
     """Jobs a real run executed, per rule, from Snakemake's log."""
     counts = {}
@@ -164,14 +176,7 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
     """A user's index with broken videos, detected by OWLv2 (a tiny random model), then the
     reruns each change must cause: nothing, one video's files, a stage's settings, one more
     video."""
-    mine = {
-        "source": "music_json",
-        "index": {"videos": str(own_videos)},
-        "audio_rate": 11025,
-        "frame_rate": 1,
-        "clip_samples": 65535,
-        "detector": "owl",
-    }
+    mine = own_dataset(own_videos, clip_samples=65535, detector="owl")
     config = overlay(
         tmp_path,
         {
@@ -301,14 +306,7 @@ def test_awkward_real_ids_pass_every_rule(shared_data, tmp_path, media):
         picked += [(label.replace(" ", "_"), vid) for vid in chosen]
     assert sum(vid.startswith("-") for _, vid in picked) == 6
     (tmp_path / "awkward.json").write_text(json.dumps(index))
-    mine = {
-        "source": "music_json",
-        "index": {"videos": str(tmp_path / "awkward.json")},
-        "audio_rate": 11025,
-        "frame_rate": 1,
-        "clip_samples": 16383,
-        "detector": "background",
-    }
+    mine = own_dataset(tmp_path / "awkward.json")
     config = overlay(
         tmp_path,
         {
@@ -345,6 +343,16 @@ TINY_DEMO = {
     "width": 160,
     "height": 120,
     "fps": 8,
+}
+# One step of a tiny model per run: training and evaluation, not their quality, are tested.
+TINY_TRAINING = {
+    "demo": {
+        "epochs": 1,
+        "dup": 1,
+        "batch_size": 2,
+        "num_sanity_val_steps": 0,
+        "model_overrides": {"ngf": 4, "channels": 4, "visual_dim": 4},
+    }
 }
 
 
@@ -422,14 +430,7 @@ def test_start_from_copies(tmp_path):
     for cls, vid in keys:
         index["videos"][cls].append((made / "source" / cls / f"{vid}.mp4").as_uri())
     (tmp_path / "index.json").write_text(json.dumps(index))
-    base = {
-        "source": "music_json",
-        "index": {"videos": str(tmp_path / "index.json")},
-        "audio_rate": 11025,
-        "frame_rate": 1,
-        "clip_samples": 16383,
-        "detector": "background",
-    }
+    base = own_dataset(tmp_path / "index.json")
     config = overlay(
         tmp_path,
         {
@@ -506,30 +507,10 @@ def test_demo_end_to_end(tmp_path):
         tmp_path,
         {
             "paths": {"data": "data", "results": "results"},
-            "demo": {
-                "classes": ["cello", "flute", "xylophone"],
-                "videos_per_class": 3,
-                "min_seconds": 6.5,
-                "max_seconds": 8,
-                "width": 160,
-                "height": 120,
-                "fps": 8,
-            },
+            "demo": TINY_DEMO,
             "detect": {"chunks": 2},
             "motion": {"chunks": 2},
-            "train": {
-                "eval_jobs": 1,
-                "report_examples": 2,
-                "settings": {
-                    "demo": {
-                        "epochs": 1,
-                        "dup": 1,
-                        "batch_size": 2,
-                        "num_sanity_val_steps": 0,
-                        "model_overrides": {"ngf": 4, "channels": 4, "visual_dim": 4},
-                    }
-                },
-            },
+            "train": {"eval_jobs": 1, "report_examples": 2, "settings": TINY_TRAINING},
         },
     )
     snakemake(tmp_path, "evaluate_demo", configs=[tiny])

@@ -18,7 +18,7 @@ from pipeline.batches import add_chunk_arguments, log_to_stderr, members, read_t
 from pipeline.copies import open_copy
 from pipeline.detection.backends import BACKENDS, make_detector
 from pipeline.feature_stages import detect_steps, once
-from pipeline.gpu_slots import claim_gpus
+from pipeline.gpu_slots import add_gpus_argument, claim_gpus
 from pipeline.layout import Layout
 from pipeline.splits import used_videos
 
@@ -41,12 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         "class-agnostic files (CoSep's)",
     )
     parser.add_argument("--device", default=None)
-    parser.add_argument(
-        "--gpus",
-        type=int,
-        default=0,
-        help="GPUs the job claimed (resource gpu): takes that many",
-    )
+    add_gpus_argument(parser)
     args = parser.parse_args(argv)
     claim_gpus(args.gpus)  # before CUDA starts: which of the machine's GPUs are ours
     log_to_stderr()

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.errors import ConfigError
-from pipeline.gpu_slots import claim_gpus
+from pipeline.gpu_slots import add_gpus_argument, claim_gpus
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -34,12 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--jobs", type=int, default=1, help="processes scoring with mir_eval")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument(
-        "--gpus",
-        type=int,
-        default=0,
-        help="GPUs the job claimed (resource gpu): takes that many",
-    )
+    add_gpus_argument(parser)
     args = parser.parse_args(argv)
     claim_gpus(args.gpus)  # before CUDA starts: which of the machine's GPUs are ours
     import torch

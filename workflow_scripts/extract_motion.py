@@ -26,7 +26,7 @@ from pipeline.batches import (
 )
 from pipeline.copies import open_copy
 from pipeline.feature_stages import motion_steps, once
-from pipeline.gpu_slots import claim_gpus
+from pipeline.gpu_slots import add_gpus_argument, claim_gpus
 from pipeline.layout import Layout
 from pipeline.motion_tokens import BACKBONE_CHANNELS
 from pipeline.splits import used_videos
@@ -45,12 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument(
-        "--gpus",
-        type=int,
-        default=0,
-        help="GPUs the job claimed (resource gpu): takes that many",
-    )
+    add_gpus_argument(parser)
     args = parser.parse_args(argv)
     claim_gpus(args.gpus)  # before CUDA starts: which of the machine's GPUs are ours
     log_to_stderr()

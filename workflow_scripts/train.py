@@ -16,7 +16,7 @@ from pathlib import Path
 
 from model.settings import parse_settings
 from pipeline.errors import ConfigError, ShardError
-from pipeline.gpu_slots import claim_gpus
+from pipeline.gpu_slots import add_gpus_argument, claim_gpus
 from pipeline.layout import RunFolder
 
 
@@ -48,12 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
         default="error",
         help="when the run folder holds a run with other settings or data: stop, or restart",
     )
-    parser.add_argument(
-        "--gpus",
-        type=int,
-        default=0,
-        help="GPUs the job claimed (resource gpu): takes that many",
-    )
+    add_gpus_argument(parser)
     args = parser.parse_args(argv)
     claim_gpus(args.gpus)  # before CUDA starts: which of the machine's GPUs are ours
     from model.training import train  # imported here: --help stays fast
