@@ -46,7 +46,8 @@ DEFAULTS: dict = {
     "val_pairs_per_video": 2,  # validation pairs per val video (--select-on val)
     "num_val": 256,  # at most this many validation pairs (the paper: first 256)
     "num_workers": 4,
-    "devices": 1,
+    "devices": 1,  # per node: GPUs (or CPU processes) each node's ranks use
+    "nodes": 1,  # SLURM nodes the run spans (ranks = devices x nodes)
     "accelerator": "auto",
     "strategy": "auto",
     "precision": None,  # None: bf16-mixed on CUDA, 32-true on CPU (docs/method.md §7)
@@ -101,6 +102,10 @@ def load_settings(given: dict, where: str = "settings") -> dict:
         raise ConfigError(f"{where}: binary masks train with loss bce, ratio masks with l1")
     if settings["seed"] is None:
         raise ConfigError(f"{where}: give a seed")
+    for key in ("devices", "nodes"):
+        value = settings[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{where}: {key} {value!r}: give a whole number, 1 or more")
     return settings
 
 
@@ -119,3 +124,37 @@ def parse_settings(text: str) -> dict:
     if not isinstance(given, dict):
         raise ConfigError("--config-json must be a JSON object")
     return load_settings(given, "--config-json")
+
+
+def train_runs(config: dict, dataset: str) -> dict:
+    """Run name -> its own settings, for ``dataset`` of a workflow config (key train.runs; a
+    dataset not listed there gets one run, iQuery, without motion where the dataset has none)."""
+    runs = config["train"]["runs"].get(dataset)
+    if runs:
+        return runs
+    motion = config["datasets"][dataset].get("motion", True)
+    return {"iquery": {"variant": "iquery" if motion else "nomotion"}}
+
+
+def run_settings(config: dict, dataset: str, run: str) -> dict:
+    """A run's complete settings from a workflow config: the dataset's clip length, keys seed
+    and train.visual_weights, then train.settings.<dataset>, then train.runs.<dataset>.<run>,
+    over the defaults above and the variant's own (model/variants.py)."""
+    runs = train_runs(config, dataset)
+    where = f"config key train.runs.{dataset}.{run}"
+    if run not in runs:
+        raise ConfigError(
+            f"no run {run!r} for dataset {dataset}: config key train.runs.{dataset} lists "
+            f"{', '.join(runs)}"
+        )
+    given = {
+        "clip_samples": config["datasets"][dataset]["clip_samples"],
+        "seed": config["seed"],
+        "visual_weights": config["train"]["visual_weights"],
+    }
+    given = merge(merge(given, config["train"]["settings"].get(dataset, {})), runs[run])
+    if "variant" not in given and run in VARIANTS:
+        given["variant"] = run
+    if "variant" not in given:
+        raise ConfigError(f"{where}: give its variant ({', '.join(VARIANTS)})")
+    return load_settings(given, where)

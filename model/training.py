@@ -220,6 +220,7 @@ def make_trainer(settings: dict, run: RunFolder, runtime: dict, cluster_env: str
     trainer = pl.Trainer(
         accelerator=settings["accelerator"],
         devices=settings["devices"],
+        num_nodes=settings["nodes"],
         strategy=settings["strategy"],
         precision=runtime["precision"],
         max_epochs=settings["epochs"],
@@ -327,6 +328,13 @@ def train(
     system = SeparationSystem.from_settings(cfg, settings, data_spec)
     train_set = data.train_set
     trainer, callbacks = make_trainer(settings, run, runtime, cluster_env)
+    per_step = settings["batch_size"] * trainer.world_size
+    if len(train_set) < per_step:
+        raise ConfigError(
+            f"the train split gives {len(train_set)} mixtures per epoch, fewer than one step "
+            f"takes (batch_size {settings['batch_size']} x {trainer.world_size} rank(s)): "
+            "lower batch_size or raise dup"
+        )
     last = Path(run.last_checkpoint)
     resumed = str(last) if last.is_file() else None
     if trainer.is_global_zero:

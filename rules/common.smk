@@ -9,8 +9,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
-from model.settings import load_settings, merge
-from model.variants import VARIANTS
+from model.settings import run_settings as config_run_settings
+from model.settings import train_runs as config_train_runs
 from pipeline.batches import chunk_count, chunk_holding, deal, read_tables
 from pipeline.datasets import cache_name, index_sources, is_url, read_index
 from pipeline.demo.naming import demo_video_ids
@@ -37,8 +37,13 @@ workflow.global_resources.setdefault("downloads", config["download"]["concurrent
 os.environ.update(IQUERY_OFFLINE="1" if config["offline"] else "")
 # Jobs sharing this machine's GPUs each lock the ones they take (pipeline/gpu_slots.py); on one
 # machine, the GPUs they claim at once are at most the GPUs it has, unless --resources gpu=N.
+# Not with --jobs (a cluster: its scheduler places GPUs; the executor is not known yet while
+# the Snakefile is read, and a bound from the submitting host would cap every job's request).
 os.environ.setdefault("IQUERY_GPU_LOCKS", str(Path(".snakemake/gpu-locks").resolve()))
-if workflow.local_exec and "gpu" not in workflow.global_resources:
+if (
+    workflow.global_resources["_nodes"].value is None
+    and "gpu" not in workflow.global_resources
+):
     if gpu_count := visible_gpus():
         workflow.global_resources["gpu"] = gpu_count
 
@@ -451,13 +456,8 @@ def shard_settings(wildcards):
 
 
 def train_runs(name):
-    """Run name -> its own settings, for dataset ``name`` (config key train.runs; a dataset not
-    listed there gets one run, iQuery, without motion where the dataset has none)."""
-    runs = config["train"]["runs"].get(name)
-    if runs:
-        return runs
-    motion = config["datasets"][name].get("motion", True)
-    return {"iquery": {"variant": "iquery" if motion else "nomotion"}}
+    """Run name -> its own settings, for dataset ``name`` (model/settings.py: train_runs)."""
+    return config_train_runs(config, name)
 
 
 def per_attempt(amount):
@@ -469,7 +469,8 @@ def per_attempt(amount):
 def gpu_claim(stage):
     """A function: the GPUs a job of ``stage`` claims (resource ``gpu``). None where config key
     ``gpus`` is false, or where the job would not use one: detection without OWLv2, motion with
-    random weights (a test set-up). A training run claims its ``devices``."""
+    random weights (a test set-up). A training run claims one per rank (``devices`` on each of
+    its ``nodes``)."""
 
     def claim(wildcards):
         if not config["gpus"]:
@@ -479,36 +480,23 @@ def gpu_claim(stage):
         if stage == "motion":
             return int(bool(config["motion"]["weights"]))
         if stage == "train":
-            return run_settings(wildcards.dataset, wildcards.run)["devices"]
+            return run_ranks(wildcards)
         return 1
 
     return claim
 
 
+def run_ranks(wildcards):
+    """The processes (ranks) a training run starts: its devices on each of its nodes."""
+    settings = run_settings(wildcards.dataset, wildcards.run)
+    return settings["devices"] * settings["nodes"]
+
+
 def run_settings(name, run):
-    """A run's complete settings: the dataset's clip length, config keys seed and
-    train.visual_weights, then train.settings.<dataset>, then train.runs.<dataset>.<run>, over
-    the defaults of model/settings.py and the variant's own (model/variants.py)."""
-    runs = train_runs(name)
-    if run not in runs:
-        raise WorkflowError(
-            f"no run {run!r} for dataset {name}: config key train.runs.{name} lists "
-            f"{', '.join(runs)}"
-        )
-    given = {
-        "clip_samples": config["datasets"][name]["clip_samples"],
-        "seed": config["seed"],
-        "visual_weights": config["train"]["visual_weights"],
-    }
-    given = merge(merge(given, config["train"]["settings"].get(name, {})), runs[run])
-    if "variant" not in given and run in VARIANTS:
-        given["variant"] = run
-    if "variant" not in given:
-        raise WorkflowError(
-            f"config key train.runs.{name}.{run}: give its variant ({', '.join(VARIANTS)})"
-        )
+    """A run's complete settings (model/settings.py: run_settings), its visual weights as a
+    local path."""
     try:
-        settings = load_settings(given, f"config key train.runs.{name}.{run}")
+        settings = config_run_settings(config, name, run)
     except ConfigError as err:
         raise WorkflowError(str(err)) from err
     if settings["visual_weights"]:

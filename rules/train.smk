@@ -35,6 +35,12 @@ rule train:
         gpu=gpu_claim("train"),
         mem_mb=lambda wildcards, attempt: config["train"]["job_mem_mb"] * attempt,
         runtime=round(config["train"]["job_hours"] * 60),
+        # Under SLURM a run over several devices is one task per device (rank), started by
+        # srun from the job's command (pipeline/ranks.py); elsewhere these change nothing.
+        nodes=lambda wildcards: run_settings(wildcards.dataset, wildcards.run)["nodes"],
+        tasks=lambda wildcards: run_ranks(wildcards),
+        tasks_per_gpu=1,
+        mpi=lambda wildcards: "srun" if run_ranks(wildcards) > 1 else None,
     params:
         run_dir=lambda wildcards: L.run(wildcards.dataset, wildcards.run).path,
         settings=lambda wildcards: json.dumps(

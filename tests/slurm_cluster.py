@@ -1,8 +1,9 @@
 """A throwaway one-node SLURM cluster in a folder, for tests that must run real cluster jobs.
 
 Its own munge key and socket, free ports, its own slurm.conf (no accounting daemon, as small
-clusters often run), a stand-in GPU through gres (``File=/dev/null``) so that a job asking for
-one is scheduled; the daemons are stopped by their PIDs. Nothing outside the folder is touched.
+clusters often run), two stand-in GPUs through gres (``File=/dev/null`` and ``/dev/zero``) so
+that a job asking for GPUs is scheduled; the daemons are stopped by their PIDs. Nothing outside
+the folder is touched.
 
 The Snakemake SLURM job step strips every ``SLURM_*`` variable (``SLURM_CONF`` too) before the
 ``srun`` it runs inside each job, so that ``srun`` would look for /etc/slurm/slurm.conf: the
@@ -99,7 +100,7 @@ MpiDefault=none
 ReturnToService=2
 MinJobAge=600
 GresTypes=gpu
-NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} Gres=gpu:1 State=UNKNOWN
+NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} Gres=gpu:2 State=UNKNOWN
 PartitionName=throwaway Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -126,7 +127,10 @@ def start(root: Path, cpus: int = 2, memory_mb: int = 12000) -> Cluster:
     key.chmod(0o400)
     conf = root / "slurm.conf"
     conf.write_text(_config(root, node, cpus, memory_mb))
-    (root / "gres.conf").write_text(f"NodeName={node} Name=gpu File=/dev/null\n")
+    # Two stand-in GPUs (device files that exist everywhere), so a two-rank training can run.
+    (root / "gres.conf").write_text(
+        f"NodeName={node} Name=gpu File=/dev/null\nNodeName={node} Name=gpu File=/dev/zero\n"
+    )
     srun = root / "bin" / "srun"
     srun.write_text(f'#!/bin/sh\nSLURM_CONF={conf} exec {shutil.which("srun")} "$@"\n')
     srun.chmod(0o755)

@@ -34,7 +34,8 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
     """A tiny demo, preprocessing to one run's evaluation, through --profile profiles/slurm:
     SLURM ran each non-local job, each ended COMPLETED with its rule's CPUs, and only training
     and evaluation asked for a GPU (detection is background subtraction here and motion has
-    random weights: they would not use one)."""
+    random weights: they would not use one). The two-rank training was one job of two tasks,
+    whose ranks came from srun."""
     config = overlay(
         tmp_path,
         {
@@ -52,7 +53,13 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
                 "eval_hours": 1,
                 "eval_jobs": 1,
                 "report_examples": 1,
-                "settings": TINY_TRAINING,
+                # Two ranks (CPU processes here, a GPU each on a real cluster): SLURM starts
+                # them as the job's two tasks.
+                "settings": {
+                    "demo": TINY_TRAINING["demo"]
+                    | {"devices": 2, "accelerator": "cpu", "strategy": "ddp", "threads": 1}
+                    | {"batch_size": 1}
+                },
             },
         },
     )
@@ -72,7 +79,10 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
     print(f"{len(jobs)} SLURM jobs in {seconds:.0f} s:")
     for job, fields in states.items():
         gres = fields.get("TresPerJob") or fields.get("TresPerNode") or "-"
-        print(f"  {job} {jobs[job]:<10} {fields['JobState']} cpus={fields['NumCPUs']} {gres}")
+        print(
+            f"  {job} {jobs[job]:<10} {fields['JobState']} tasks={fields['NumTasks']} "
+            f"cpus={fields['NumCPUs']} {gres}"
+        )
     assert sorted(jobs.values()).count("train") == 1  # one run: its evaluation's inputs
     assert {"audio", "frames", "detect", "motion", "shard", "train", "evaluate"} <= set(
         jobs.values()
@@ -84,4 +94,10 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
         assert asked == (rule in ("train", "evaluate")), (rule, fields)
         if rule in ("detect", "motion"):
             assert fields["NumCPUs"] == "2", (rule, fields)  # the rule's threads
+        assert fields["NumTasks"] == ("2" if rule == "train" else "1"), (rule, fields)
+    train_log = (tmp_path / "results" / "demo" / "logs" / "train-iquery.log").read_text()
+    print(train_log[:400])
+    assert "starting 2 ranks with srun" in train_log, train_log[-3000:]
+    members = set(re.findall(r"GLOBAL_RANK: (\d), MEMBER: \d/2", train_log))
+    assert members == {"0", "1"}, train_log[-3000:]
     assert (tmp_path / "results" / "demo" / "iquery" / "metrics.json").is_file()

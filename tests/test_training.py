@@ -279,6 +279,11 @@ def test_bad_settings_are_named(data, tmp_path):
         train_cli.main(train_args(data, tmp_path / "x", clip_samples=9000))
     with pytest.raises(SystemExit, match="model_overrides"):
         train_cli.main(train_args(data, tmp_path / "x", model_overrides={"depth": 3}))
+    with pytest.raises(SystemExit, match="devices 0: give a whole number"):
+        train_cli.main(train_args(data, tmp_path / "x", devices=0))
+    # An epoch must hold one step: else Lightning trains nothing and no checkpoint is chosen.
+    with pytest.raises(SystemExit, match="fewer than one step takes .batch_size 4096"):
+        train_cli.main(train_args(data, tmp_path / "x", batch_size=4096))
 
 
 def test_scores_equal_mir_eval_and_silent_pairs_are_skipped():

@@ -12,12 +12,15 @@ the run's last checkpoint (see ``model/training.py`` for the run folder and mode
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from model.settings import parse_settings
 from pipeline.errors import ConfigError, ShardError
 from pipeline.gpu_slots import add_gpus_argument, claim_gpus
 from pipeline.layout import RunFolder
+from pipeline.ranks import LOCAL, SLURM_JOB, cluster_env, srun_command, where_running
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,9 +41,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-minutes", type=float, default=None, help="time budget of the run")
     parser.add_argument(
         "--cluster-env",
-        choices=["lightning", "slurm"],
-        default="lightning",
-        help="slurm: take ranks from SLURM (srun with one task per device)",
+        choices=["auto", "lightning", "slurm"],
+        default="auto",
+        help="who starts the ranks of a run over several devices: lightning, or SLURM's srun "
+        "(one task per device); auto: srun inside a SLURM job, else lightning",
     )
     parser.add_argument(
         "--on-change",
@@ -50,11 +54,29 @@ def main(argv: list[str] | None = None) -> dict:
     )
     add_gpus_argument(parser)
     args = parser.parse_args(argv)
+    try:
+        settings = parse_settings(args.config_json)
+    except ConfigError as err:
+        raise SystemExit(f"train: {err}") from err
+    ranks = settings["devices"] * settings["nodes"]
+    where = where_running()
+    if settings["nodes"] > 1 and where == LOCAL:
+        raise SystemExit(
+            f"train: nodes {settings['nodes']}: a run over several nodes runs as a SLURM job "
+            "(--profile profiles/slurm); on one machine set nodes: 1"
+        )
+    if ranks > 1 and where == SLURM_JOB and args.cluster_env == "auto":
+        # This command runs once in the job; srun starts the job's tasks, one rank each.
+        command = srun_command(
+            ranks, settings["nodes"], settings["threads"], sys.argv[1:] if argv is None else argv
+        )
+        print(f"train: starting {ranks} ranks with srun in SLURM job {os.environ['SLURM_JOB_ID']}")
+        sys.stdout.flush()
+        os.execv(command[0], command)  # noqa: S606 (a fixed program, arguments as a list)
     claim_gpus(args.gpus)  # before CUDA starts: which of the machine's GPUs are ours
     from model.training import train  # imported here: --help stays fast
 
     try:
-        settings = parse_settings(args.config_json)
         if args.max_minutes is not None:
             settings["max_minutes"] = args.max_minutes
         return train(
@@ -64,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
             settings,
             select_on=args.select_on,
             pairs=args.pairs,
-            cluster_env=args.cluster_env,
+            cluster_env=cluster_env(args.cluster_env, ranks),
             on_change=args.on_change,
         )
     except (ConfigError, ShardError) as err:
