@@ -30,6 +30,7 @@ localrules:
     detection_summary,
     shard_index,
     visual_weights,
+    separate,
 
 
 include: "rules/common.smk"
@@ -49,6 +50,7 @@ include: "rules/motion.smk"
 include: "rules/shards.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/separate.smk"
 
 
 rule all:

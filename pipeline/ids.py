@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import PurePath
 from urllib.parse import unquote, urlsplit
 
 from pipeline.errors import InvalidEntry
@@ -88,3 +89,13 @@ def unusable_vid(entry: object) -> str:
     left out (with its reason) like any other video."""
     digest = hashlib.sha1(repr(entry).encode(), usedforsecurity=False).hexdigest()[:12]
     return f"invalid-{digest}"
+
+
+def video_name(source: str) -> str:
+    """A safe folder name for a video given as a file path or a URL (``separate``)."""
+    if "://" in source:
+        return parse_entry(source, "video")[0]
+    stem = PurePath(source).stem
+    if _SAFE_VID_RE.match(stem):
+        return stem
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")[:60] or "video"

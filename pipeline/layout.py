@@ -239,6 +239,10 @@ class Layout:
     def run(self, dataset: str, run: str) -> RunFolder:
         return RunFolder(f"{self.results}/{dataset}/{run}")
 
+    def separated(self, dataset: str, name: str) -> str:
+        """What ``separate`` wrote for one video with a model of ``dataset``: a folder."""
+        return f"{self.results}/{dataset}/separated/{name}"
+
     def results_log(self, dataset: str, name: str) -> str:
         return f"{self.results}/{dataset}/logs/{name}.log"
 

@@ -14,10 +14,10 @@ from model.settings import train_runs as config_train_runs
 from pipeline.batches import chunk_count, chunk_holding, deal, read_tables
 from pipeline.datasets import cache_name, index_sources, is_url, read_index
 from pipeline.demo.naming import demo_video_ids
-from pipeline.errors import ConfigError, IndexFormatError
+from pipeline.errors import ConfigError, IndexFormatError, InvalidEntry
 from pipeline.files import read_tsv
 from pipeline.gpu_slots import visible_gpus
-from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID
+from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID, video_name
 from pipeline.layout import SPLITS, Layout, deal_to_shards
 from pipeline.splits import read_split
 from pipeline.splits import used_videos as read_used_videos
@@ -57,6 +57,7 @@ wildcard_constraints:
     chunk=r"\d{3}",
     shard=r"\d{3}",
     name=r"[0-9a-f]{8}-[^/]+",
+    title=SAFE_VID,
 
 
 # --- config checks --------------------------------------------------------------------------------
@@ -599,3 +600,75 @@ def trained(name, run=None):
 def evaluated(name):
     """What an evaluate_<dataset> target asks for: the first run's report, comparing them all."""
     return [L.run(name, next(iter(train_runs(name)))).report, L.detection_summary(name)]
+
+
+# --- separate ----------------------------------------------------------------------------------
+
+
+def separate_dataset():
+    return config["separate"]["dataset"] or config["dataset"]
+
+
+def separated_folder():
+    """The folder `separate` makes for config key video."""
+    if not config["video"]:
+        raise WorkflowError(
+            "separate: give the video, e.g. --config video=my_duet.mp4 (or an http(s) URL)"
+        )
+    try:
+        name = video_name(config["video"])
+    except InvalidEntry as err:
+        raise WorkflowError(f"config key video: {err}") from err
+    return L.separated(separate_dataset(), name)
+
+
+def separate_inputs(wildcards):
+    """The run's summary (or the checkpoint file given) and, for a local video, the video."""
+    which = config["separate"]["checkpoint"]
+    inputs = {
+        "index": L.index_json(wildcards.dataset)
+    }  # the class list to check against
+    if which in ("best", "last"):
+        inputs["summary"] = L.run(wildcards.dataset, config["separate"]["run"]).summary
+    else:
+        inputs["checkpoint"] = which
+    if "://" not in config["video"]:
+        inputs["video"] = config["video"]
+    return inputs
+
+
+def separate_model_option(wildcards, input):
+    if "summary" in input.keys():
+        return [
+            f"--summary={input.summary}",
+            f"--which={config['separate']['checkpoint']}",
+        ]
+    return [f"--checkpoint={input.checkpoint}"]
+
+
+def separate_options(wildcards):
+    """The video is prepared with the settings the dataset's videos had."""
+    ds, settings = ds_config(wildcards), config["separate"]
+    detector = settings["detector"] or ds["detector"]
+    if detector == "precomputed":  # a new video has no detection file: detect it
+        detector = "owl"
+    options = [
+        f"--detector={detector}",
+        f"--owl-model={config['detect']['owl_model']}",
+        f"--owl-threshold={config['detect']['threshold']}",
+        f"--crop-side={config['shards']['crop_side']}",
+        f"--motion-backbone={config['motion']['backbone']}",
+        f"--motion-max-frames={config['motion']['max_frames']}",
+        f"--seed={config['seed']}",
+        f"--presence={settings['presence']}",
+        f"--batch-size={settings['batch_size']}",
+    ]
+    if ds["box_rule"] == "own_class":
+        options.append("--own-class-boxes")
+    if config["motion"]["weights"]:
+        options.append(f"--motion-weights={config['motion']['weights']}")
+    if config["motion"]["resize_short"]:
+        options.append(f"--motion-resize-short={config['motion']['resize_short']}")
+    if config["frames"]["max_side"]:
+        options.append(f"--max-side={config['frames']['max_side']}")
+    return options

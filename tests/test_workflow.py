@@ -541,6 +541,16 @@ def test_demo_end_to_end(tmp_path):
     labels = ("iQuery (iquery)", "Sound-of-Pixels (sop)", "iQuery without motion (nomotion)")
     for label in (*labels, "ideal ratio mask"):
         assert f"<td>{label}</td>" in page
+    # Separating a video of the demo's classes with the iquery run, as a user would; the
+    # demo's background detector does not name classes, so they are given.
+    duet = data / "videos" / "flute" / "flute-00.mp4"
+    classes = overlay(tmp_path, {"separate": {"classes": ["cello", "flute"]}}, "separate.yaml")
+    snakemake(tmp_path, "separate", "--config", f"video={duet}", configs=[tiny, classes])
+    separated = results / "separated" / "flute-00"
+    facts = json.loads((separated / "separation.json").read_text())
+    assert facts["classes"] == ["cello", "flute"] and facts["classes_from"] == "by the user"
+    for name in ("cello", "flute", "residual", "mixture"):
+        assert (separated / f"{name}.wav").is_file() and (separated / f"{name}.mp4").is_file()
     # A corrupt test shard stops evaluation with the command that rebuilds it; that command,
     # run where the workflow ran, does, and evaluation then goes through.
     shard = data / "shards" / "test-000.h5"

@@ -1,0 +1,149 @@
+"""Separating any video: windows joined without clicks, tracks and residual adding back up to the
+mixture, every output written, and clear errors for what cannot be separated."""
+
+import io
+import json
+import wave
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model.iquery import ModelConfig
+from model.separation import Windows, separate_audio, window_audio
+from model.settings import load_settings
+from model.system import SeparationSystem
+from pipeline.media import probe
+from tests.conftest import make_video
+from workflow_scripts import separate as separate_cli
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
+
+CLASSES = ["cello", "flute", "xylophone"]
+CLIP = 8191  # 32 STFT frames: a depth-5 U-Net divides it
+RATE = 11025
+
+
+def tiny_system(variant: str = "iquery", classes=CLASSES) -> SeparationSystem:
+    torch.manual_seed(0)
+    settings = load_settings({"seed": 1, "variant": variant, "clip_samples": CLIP})
+    motion = 1024 if variant == "iquery" else None  # the Inception I3D's tokens
+    config = ModelConfig.tiny(unet_depth=5, num_queries=len(classes) + 1, motion_dim=motion)
+    spec = {
+        "clip_samples": CLIP,
+        "num_frames": 3,
+        "frame_stride": 1,
+        "frame_size": 64,
+        "frame_rate": 1.0,
+        "audio_rate": RATE,
+        "classes": list(classes),
+        "use_motion": variant == "iquery",
+    }
+    return SeparationSystem.from_settings(config, settings, spec).eval()
+
+
+def save_checkpoint(system: SeparationSystem, path) -> None:
+    """The two parts of a Lightning checkpoint that loading reads."""
+    hparams = json.loads(json.dumps(dict(system.hparams)))
+    torch.save({"hyper_parameters": hparams, "state_dict": system.state_dict()}, path)
+
+
+def jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((80, 80, 3), 120, np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("length", [100, CLIP, 3 * CLIP + 17])
+def test_windows_join_back_to_the_signal(length):
+    signal = np.random.default_rng(0).uniform(-1, 1, length).astype(np.float32)
+    windows = Windows.cover(length, CLIP)
+    pieces = window_audio(signal, windows)
+    assert pieces.shape == (len(windows.starts), CLIP)
+    np.testing.assert_allclose(windows.join(pieces), signal, atol=1e-6)
+
+
+def test_unit_masks_give_back_the_mixture_across_every_join():
+    """With every mask at one, each track must be the mixture itself: a click, a gap or a
+    doubled stretch at any of the 11 joins would show."""
+    system = tiny_system("nomotion")
+    system.mask_logits = lambda batch, mixture: torch.full(
+        (batch["frames"].shape[0], batch["frames"].shape[1], *mixture.mix_warped.shape[-2:]), 40.0
+    )
+    t = np.arange(5 * CLIP) / RATE
+    audio = (0.4 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 0.3 * t)).astype(np.float32)
+    result = separate_audio(
+        system,
+        audio,
+        rate=RATE,
+        fps=1.0,
+        n_frames=4,
+        class_indices=[0, 2],
+        crops=lambda k, frames: [jpeg()] * len(frames),
+    )
+    assert len(result["windows"].starts) == 12  # 5 clips, half a window apart, padded
+    for track in result["tracks"]:
+        assert np.abs(track - audio).max() < 1e-3
+    np.testing.assert_allclose(result["tracks"].sum(0) + result["residual"], audio, atol=1e-6)
+
+
+def read_wav(path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
+    save_checkpoint(tiny_system("iquery"), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def duet(tmp_path_factory):
+    return make_video(
+        tmp_path_factory.mktemp("video") / "duet.mp4",
+        seconds=6,
+        audio="sine=frequency=440:sample_rate=44100",
+    )
+
+
+def test_separate_a_video(checkpoint, duet, tmp_path):
+    out = tmp_path / "out"
+    facts = separate_cli.main(
+        ["--checkpoint", str(checkpoint), "--video", str(duet), "--out", str(out)]
+        + ["--classes", "cello", "xylophone", "--motion-resize-short", "64"]
+    )
+    assert facts["classes"] == ["cello", "xylophone"] and facts["windows"] >= 3
+    names = ["mixture", "cello", "xylophone", "residual"]
+    for name in names:
+        assert probe(out / f"{name}.mp4").has_audio and probe(out / f"{name}.mp4").has_video
+    sounds = {name: read_wav(out / f"{name}.wav") for name in names}
+    assert len(sounds["mixture"]) == round(6 * RATE)
+    # Tracks plus residual give back the mixture (to the WAVs' 16-bit rounding).
+    rebuilt = sounds["cello"] + sounds["xylophone"] + sounds["residual"]
+    assert np.abs(rebuilt - sounds["mixture"]).max() < 4 / 32768
+    page = (out / "index.html").read_text()
+    assert "cello.mp4" in page and "data:image/png;base64," in page
+    recorded = json.loads((out / "separation.json").read_text())
+    assert recorded["provenance"]["code_version"] and recorded["variant"] == "iquery"
+    assert not list(out.glob(".work-*"))  # the working folder is gone
+
+
+def test_separate_refuses_what_it_cannot_do(checkpoint, duet, media, tmp_path):
+    base = ["--checkpoint", str(checkpoint), "--video", str(duet), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit, match="trumpet not among the model's classes: cello, flute"):
+        separate_cli.main([*base, "--classes", "trumpet"])
+    with pytest.raises(SystemExit, match="does not tell instruments apart: name them"):
+        separate_cli.main(base)
+    with pytest.raises(SystemExit, match="trained on classes .* the dataset lists"):
+        separate_cli.main([*base, "--classes", "cello", "--expect-classes", "cello", "tuba"])
+    missing = ["--checkpoint", str(tmp_path / "none.ckpt")] + base[2:]
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        separate_cli.main([*missing, "--classes", "cello"])
+    silent = [*base[:2], "--video", str(media["no_audio"]), "--out", str(tmp_path / "s")]
+    with pytest.raises(SystemExit, match="has no sound track"):
+        separate_cli.main([*silent, "--classes", "cello"])
+    with pytest.raises(SystemExit, match="neither a YouTube id"):
+        separate_cli.main([*base[:2], "--video", "ftp://x/y.mp4", "--out", str(tmp_path / "u")])
