@@ -88,6 +88,16 @@ def test_unit_masks_give_back_the_mixture_across_every_join():
     np.testing.assert_allclose(result["tracks"].sum(0) + result["residual"], audio, atol=1e-6)
 
 
+def test_present_classes_are_those_seen_often_enough():
+    rows = [[f, 0, 0.9, 0, 0, 10, 10] for f in range(1, 6)]  # cello in 5 of 10 frames
+    rows += [[1, 2, 0.8, 0, 0, 10, 10], [2, 2, 0.8, 0, 0, 10, 10]]  # xylophone in 2
+    rows += [[f, -1, 0.99, 0, 0, 10, 10] for f in range(1, 11)]  # boxes without a class
+    rows = np.array(rows, dtype=np.float32)
+    assert separate_cli.present_classes(rows, 10, CLASSES, 0.3) == ["cello"]
+    assert separate_cli.present_classes(rows, 10, CLASSES, 0.2) == ["cello", "xylophone"]
+    assert separate_cli.present_classes(rows[-10:], 10, CLASSES, 0.1) == []
+
+
 def read_wav(path) -> np.ndarray:
     with wave.open(str(path)) as w:
         return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768

@@ -153,6 +153,7 @@ def masks_figure(mixture: np.ndarray, tracks: dict[str, np.ndarray], rate: int, 
     axes[0].set_title("mixture (dB)")
     for ax, (name, track) in zip(axes[1:], tracks.items(), strict=True):
         share = np.clip(spectrum(track) / mix, 0, 1)
+        share[mix < 1e-3 * mix.max()] = np.nan  # near silence: no share worth showing
         ax.imshow(20 * np.log10(mix), origin="lower", aspect="auto", extent=extent, cmap="gray")
         ax.imshow(share, origin="lower", aspect="auto", extent=extent, cmap="viridis", alpha=0.7)
         ax.set_title(f"{name}: its share of each time-frequency bin")
