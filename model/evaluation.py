@@ -21,7 +21,7 @@ from model.metrics import (
     write_metrics,
     write_per_pair,
 )
-from model.shard_dataset import ClipSpec, MixDataset, collate, read_split_facts
+from model.shard_dataset import ClipSpec, MixDataset, collate, for_classes, read_split_facts
 from model.system import load_system
 from model.training import SELECTION_NOTES
 from model.variants import variant
@@ -65,8 +65,9 @@ def write_examples(path: Path, system, dataset, rows, rate: int, wanted: int, de
         )
 
 
-def pair_dataset(system, shards: Path, pairs: Path) -> tuple[MixDataset, int]:
-    """The fixed test pairs cut as the checkpoint's training clips were; and the audio rate."""
+def pair_dataset(system, shards: Path, pairs: Path) -> tuple[MixDataset, int, int]:
+    """The fixed test pairs cut as the checkpoint's training clips were; the audio rate; and
+    how many pairs were left out because the model does not know one of their classes."""
     spec = dict(system.hparams.data_spec)
     if not spec:
         raise ConfigError("the checkpoint lacks the data settings (data_spec)")
@@ -75,18 +76,28 @@ def pair_dataset(system, shards: Path, pairs: Path) -> tuple[MixDataset, int]:
         chosen = read_pairs(pairs)
     except (FileNotFoundError, ValueError) as err:
         raise ConfigError(str(err)) from err
-    if facts["classes"] != spec["classes"]:
+    model_classes = list(spec["classes"])
+    unknown = sorted(set(model_classes) - set(facts["classes"]))
+    if unknown:
         raise ConfigError(
-            f"{shards} lists classes {facts['classes']}, the model was trained on {spec['classes']}"
+            f"{shards} lists classes {facts['classes']}, the model was trained on "
+            f"{model_classes}: {unknown} are not in the shards"
         )
+    # A model may know fewer classes than the dataset (some left out of its training), or
+    # in another order (a class added by query expansion): pairs are scored by class name,
+    # and pairs of a class the model does not know are left out (counted in the metrics).
+    known = [p for p in chosen if p[0][0] in model_classes and p[1][0] in model_classes]
+    left_out = len(chosen) - len(known)
+    if not known:
+        raise ConfigError(f"{pairs}: no pair of classes the model knows ({model_classes})")
     dataset = MixDataset(
-        facts["refs"],
+        for_classes(facts["refs"], model_classes),
         spec=ClipSpec.from_settings(spec),
         frame_rate=spec["frame_rate"],
-        pairs=chosen,
+        pairs=known,
         use_motion=spec["use_motion"],
     )
-    return dataset, facts["audio_rate"]
+    return dataset, facts["audio_rate"], left_out
 
 
 def evaluate_run(
@@ -108,7 +119,7 @@ def evaluate_run(
     (with provenance), and optionally the examples the report shows."""
     path = find_checkpoint(summary, checkpoint)
     system = load_system(path)
-    dataset, rate = pair_dataset(system, shards, pairs)
+    dataset, rate, left_out = pair_dataset(system, shards, pairs)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate
     )
@@ -133,6 +144,7 @@ def evaluate_run(
         "pairs_file": str(pairs),
         "selection": select_on,
         "selection_note": SELECTION_NOTES[select_on],
+        "pairs_of_unknown_classes": left_out,
     }
     write_metrics(metrics, result, prov, **extra)
     if examples is not None and wanted_examples:

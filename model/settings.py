@@ -19,6 +19,7 @@ DEFAULTS: dict = {
     "model": "paper",  # paper | tiny (ModelConfig() or ModelConfig.tiny())
     "model_overrides": {},  # ModelConfig fields, except num_queries (see spare_queries)
     "spare_queries": 1,  # queries beyond one per class: MUSIC, MUSIC-21 1, AVE 2
+    "exclude_classes": [],  # classes left out (their videos unused), e.g. to add by expansion
     "visual_weights": None,  # local ImageNet resnet18 state dict (.pth or .safetensors); None:
     # random init (the workflow fetches a URL given in config.yaml to a local file first)
     "seed": None,  # required: the workflow passes config key seed

@@ -12,6 +12,7 @@ files are opened lazily in each worker.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -111,6 +112,15 @@ def read_split_facts(index_path: str | Path) -> dict:
             "motion_dim": int(group["motion"].shape[1]) if "motion" in group else None,
             "audio_rate": int(group.attrs["rate"]),
         }
+
+
+def for_classes(refs: list[VideoRef], classes: list[str]) -> list[VideoRef]:
+    """The videos of ``classes`` only, each with its class's index in ``classes`` (a model's
+    query order), whatever index the shards gave it."""
+    order = {name: i for i, name in enumerate(classes)}
+    return [
+        dataclasses.replace(r, class_index=order[r.cls]) for r in refs if r.cls in order
+    ]
 
 
 class ShardReader:

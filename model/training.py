@@ -32,7 +32,7 @@ from lightning.pytorch.plugins.environments import LightningEnvironment, SLURMEn
 
 from model.iquery import ModelConfig
 from model.settings import RESUMABLE_KEYS, RUNTIME_KEYS
-from model.shard_dataset import ClipSpec, MixDataset, read_split_facts
+from model.shard_dataset import ClipSpec, MixDataset, for_classes, read_split_facts
 from model.system import SeparationData, SeparationSystem
 from model.variants import variant
 from pipeline.errors import ConfigError
@@ -76,6 +76,24 @@ def selection_pairs(index: Path, select_on: str, settings: dict, pairs: Path | N
     if not chosen:
         raise ConfigError(f"{select_on} split: no pairs of two classes to validate on")
     return facts, chosen[: settings["num_val"]]
+
+
+def without_classes(excluded: list[str], facts: dict, val_facts: dict, val_pairs: list):
+    """Train and selection data without the ``excluded`` classes: the model then has one
+    query per remaining class, in the shards' order (a class can be added later by query
+    expansion, ``model/expansion.py``)."""
+    unknown = sorted(set(excluded) - set(facts["classes"]))
+    if unknown:
+        raise ConfigError(f"exclude_classes: {unknown} not among the classes {facts['classes']}")
+    classes = [c for c in facts["classes"] if c not in excluded]
+    kept_pairs = [p for p in val_pairs if p[0][0] in classes and p[1][0] in classes]
+    if not kept_pairs:
+        raise ConfigError("exclude_classes leaves no selection pair")
+    return (
+        facts | {"classes": classes, "refs": for_classes(facts["refs"], classes)},
+        val_facts | {"classes": classes, "refs": for_classes(val_facts["refs"], classes)},
+        kept_pairs,
+    )
 
 
 def model_config(settings: dict, facts: dict) -> ModelConfig:
@@ -314,6 +332,10 @@ def train(
     val_facts, val_pairs = selection_pairs(select_index, select_on, settings, pairs)
     if val_facts["classes"] != facts["classes"]:
         raise ConfigError(f"{select_on} shards list other classes than the train shards")
+    if settings["exclude_classes"]:
+        facts, val_facts, val_pairs = without_classes(
+            settings["exclude_classes"], facts, val_facts, val_pairs
+        )
     cfg = model_config(settings, facts)
     runtime = resolve_runtime(settings)
     indexes = [train_index, select_index] + ([pairs] if select_on == "test" else [])

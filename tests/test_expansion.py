@@ -1,0 +1,95 @@
+"""Query expansion: a model trained without a class learns it, and what stays frozen does not
+move by a single bit."""
+
+import json
+
+import pytest
+import torch
+
+from model.evaluation import evaluate_run
+from model.expansion import expand
+from model.shard_dataset import read_shard_index
+from model.system import load_system
+from pipeline.layout import RunFolder
+from tests.test_training import data, shards, train_args  # noqa: F401 (data is a fixture)
+from workflow_scripts import expand as expand_cli
+from workflow_scripts import train as train_cli
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
+
+
+@pytest.fixture(scope="module")
+def base_run(data, tmp_path_factory):  # noqa: F811
+    """One epoch on cello and flute only: violin is left out."""
+    out = tmp_path_factory.mktemp("base") / "run"
+    train_cli.main(train_args(data, out, epochs=1, exclude_classes=["violin"]))
+    return RunFolder(str(out))
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    assert before.keys() == after.keys()
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def test_base_run_knows_only_the_classes_it_saw(base_run):
+    summary = json.loads(open(base_run.summary).read())
+    assert summary["data"]["classes"] == ["cello", "flute"]
+    system = load_system(base_run.path + "/" + summary["best_checkpoint"])
+    assert system.hparams.data_spec["classes"] == ["cello", "flute"]
+
+
+@pytest.mark.parametrize("mode", ["query", "query+mask"])
+def test_frozen_parameters_stay_bit_identical(data, base_run, mode):  # noqa: F811
+    """Only the new query's row (and the mask head, with query+mask) may change."""
+    summary = json.loads(open(base_run.summary).read())
+    system = load_system(base_run.path + "/" + summary["best_checkpoint"])
+    before = {k: v.clone() for k, v in system.state_dict().items()}
+    refs = read_shard_index(shards(data, "train"))
+    result = expand(
+        system, "violin", refs, frame_rate=1, mode=mode, steps=3, batch_size=2, log=None
+    )
+    after = system.state_dict()
+    assert system.hparams.data_spec["classes"] == ["cello", "flute", "violin"]
+    table = "model.predictor.query_embed.weight"
+    head = {k for k in before if k.startswith("model.predictor.mask_mlp.")}
+    assert changed(before, after) == {table} | (head if mode == "query+mask" else set())
+    rows = [
+        i
+        for i in range(after[table].shape[0])
+        if not torch.equal(before[table][i], after[table][i])
+    ]
+    assert rows == [result.query_index] == [2]  # the spare slot, next after the two classes
+
+
+def test_expanded_checkpoint_evaluates_every_pair(data, base_run, tmp_path):  # noqa: F811
+    checkpoint = tmp_path / "expanded.ckpt"
+    expand_cli.main(
+        ["--summary", base_run.summary, "--train-shards", str(shards(data, "train"))]
+        + ["--new-class", "violin", "--steps", "2", "--batch-size", "2", "--out", str(checkpoint)]
+    )
+    pairs = data.test_pairs("demo")
+    common = {"shards": shards(data, "test"), "pairs": pairs, "batch_size": 2}
+    before = evaluate_run(
+        base_run.summary, metrics=tmp_path / "b.json", per_pair=tmp_path / "b.tsv", **common
+    )
+    after = evaluate_run(
+        base_run.summary,
+        checkpoint=str(checkpoint),
+        metrics=tmp_path / "a.json",
+        per_pair=tmp_path / "a.tsv",
+        **common,
+    )
+    # The base model knows neither violin pair; the expanded one scores all three.
+    assert (
+        len(before["rows"]) == 1
+        and json.loads((tmp_path / "b.json").read_text())["pairs_of_unknown_classes"] == 2
+    )
+    assert len(after["rows"]) == 3
+    # The cello-flute pair moves only through the decoder's attention between queries.
+    assert before["rows"][0]["model_sdr"] == pytest.approx(after["rows"][0]["model_sdr"], abs=0.1)
+    assert load_system(checkpoint).hparams.data_spec["expanded"]["new_class"] == "violin"
+    with pytest.raises(SystemExit, match="already knows 'violin'"):
+        expand_cli.main(
+            ["--checkpoint", str(checkpoint), "--train-shards", str(shards(data, "train"))]
+            + ["--new-class", "violin", "--steps", "1", "--out", str(tmp_path / "x.ckpt")]
+        )
