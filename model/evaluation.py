@@ -136,7 +136,7 @@ def evaluate_run(
     write_per_pair(per_pair, rows, prov)
     select_on = spec.get("select_on", "val")
     extra = {
-        "run": str(Path(summary).parent),
+        "run": str(Path(summary).parent) if Path(summary).name.endswith(".json") else None,
         "variant": system.hparams.variant,
         "label": variant(system.hparams.variant).label,
         "checkpoint": str(path),

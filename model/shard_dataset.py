@@ -118,9 +118,7 @@ def for_classes(refs: list[VideoRef], classes: list[str]) -> list[VideoRef]:
     """The videos of ``classes`` only, each with its class's index in ``classes`` (a model's
     query order), whatever index the shards gave it."""
     order = {name: i for i, name in enumerate(classes)}
-    return [
-        dataclasses.replace(r, class_index=order[r.cls]) for r in refs if r.cls in order
-    ]
+    return [dataclasses.replace(r, class_index=order[r.cls]) for r in refs if r.cls in order]
 
 
 class ShardReader:

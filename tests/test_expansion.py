@@ -12,6 +12,7 @@ from model.shard_dataset import read_shard_index
 from model.system import load_system
 from pipeline.layout import RunFolder
 from tests.test_training import data, shards, train_args  # noqa: F401 (data is a fixture)
+from workflow_scripts import evaluate as evaluate_cli
 from workflow_scripts import expand as expand_cli
 from workflow_scripts import train as train_cli
 
@@ -72,12 +73,11 @@ def test_expanded_checkpoint_evaluates_every_pair(data, base_run, tmp_path):  # 
     before = evaluate_run(
         base_run.summary, metrics=tmp_path / "b.json", per_pair=tmp_path / "b.tsv", **common
     )
-    after = evaluate_run(
-        base_run.summary,
-        checkpoint=str(checkpoint),
-        metrics=tmp_path / "a.json",
-        per_pair=tmp_path / "a.tsv",
-        **common,
+    # A checkpoint file alone (no run summary), as a converted published one is evaluated.
+    after = evaluate_cli.main(
+        ["--checkpoint", str(checkpoint), "--shards", str(common["shards"]), "--pairs", pairs]
+        + ["--metrics", str(tmp_path / "a.json"), "--per-pair", str(tmp_path / "a.tsv")]
+        + ["--batch-size", "2"]
     )
     # The base model knows neither violin pair; the expanded one scores all three.
     assert (

@@ -21,7 +21,9 @@ from pipeline.gpu_slots import add_gpus_argument, claim_gpus
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--summary", required=True, type=Path, help="the run's train_summary.json")
+    parser.add_argument(
+        "--summary", type=Path, help="the run's train_summary.json (not needed with a .ckpt path)"
+    )
     parser.add_argument("--shards", required=True, type=Path, help="the test split's index")
     parser.add_argument("--pairs", required=True, type=Path, help="the fixed test pairs")
     parser.add_argument("--metrics", required=True, type=Path)
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     add_gpus_argument(parser)
     args = parser.parse_args(argv)
+    if args.summary is None and args.checkpoint in ("best", "last"):
+        parser.error(f"--checkpoint {args.checkpoint} is a run's: give the run's --summary")
     claim_gpus(args.gpus)  # before CUDA starts: which of the machine's GPUs are ours
     import torch
 
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     try:
         return evaluate_run(
-            args.summary,
+            args.summary or args.checkpoint,
             args.shards,
             args.pairs,
             metrics=args.metrics,
