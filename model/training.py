@@ -207,6 +207,34 @@ class StepTimer(pl.Callback):
         return self.total / self.count if self.count else None
 
 
+class Progress(pl.Callback):
+    """Logs, with each validation, how much training it follows: ``progress/batches`` (training
+    batches so far) and ``progress/train_seconds`` (wall time of training and validation so
+    far), both carried across a resume in the checkpoint, so that the report can draw
+    validation SDR against steps and time."""
+
+    def __init__(self) -> None:
+        self.before, self._started = 0.0, None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._started = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or self._started is None:
+            return
+        optimizers = max(1, len(trainer.optimizers))
+        seconds = self.before + time.perf_counter() - self._started
+        pl_module.log("progress/batches", float(trainer.global_step // optimizers))
+        pl_module.log("progress/train_seconds", seconds)
+
+    def state_dict(self) -> dict:
+        elapsed = time.perf_counter() - self._started if self._started is not None else 0.0
+        return {"seconds": self.before + elapsed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.before = float(state_dict.get("seconds", 0.0))
+
+
 def make_loggers(run: RunFolder) -> list:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -229,7 +257,8 @@ def make_trainer(settings: dict, run: RunFolder, runtime: dict, cluster_env: str
         save_last=True,
         save_on_train_epoch_end=True,
     )
-    callbacks = {"checkpoint": checkpoint, "steps": StepTimer(), "timer": None}
+    callbacks = {"checkpoint": checkpoint, "steps": StepTimer(), "progress": Progress()}
+    callbacks["timer"] = None
     if settings["max_minutes"]:
         # Checked at epoch ends only, so every checkpoint is an end-of-epoch one.
         duration = timedelta(minutes=settings["max_minutes"])

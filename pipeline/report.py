@@ -156,17 +156,41 @@ def results_table(rows: list[dict]) -> str:
     return f'<table class="results">{head}{"".join(body)}</table>'
 
 
-def per_class_sdr(run: Run) -> dict[str, float]:
-    """Mean model SDR per source class, over both sources of every scored pair."""
+def per_class_sdr(run: Run, method: str = "model") -> dict[str, float]:
+    """Mean SDR of ``method`` (model, mixture, irm) per source class, over both sources of
+    every scored pair."""
     values: dict[str, list[float]] = {}
     for row in run.per_pair:
         if row.get("skipped") == "True":
             continue
         for side in ("a", "b"):
-            cls, sdr = row.get(f"class_{side}"), row.get(f"model_sdr_{side}")
+            cls, sdr = row.get(f"class_{side}"), row.get(f"{method}_sdr_{side}")
             if cls and sdr not in (None, ""):
                 values.setdefault(cls, []).append(float(sdr))
     return {cls: float(np.mean(v)) for cls, v in sorted(values.items())}
+
+
+def per_class_table(main: Run, others: list[Run]) -> str:
+    """SDR per source class: the unprocessed mixture and the ideal ratio mask (the floor and
+    the ceiling of the same clips), then each run, marked where it is below the mixture."""
+    mixture, irm = per_class_sdr(main, "mixture"), per_class_sdr(main, "irm")
+    runs = {run.label: per_class_sdr(run) for run in [main, *others]}
+    if not mixture:
+        return ""
+    head = "<tr><th>class</th><th>mixture</th><th>ideal ratio mask</th>" + "".join(
+        f"<th>{html.escape(label)}</th>" for label in runs
+    )
+    body = []
+    for cls, floor in mixture.items():
+        cells = [f"<td>{html.escape(cls)}</td>", f"<td>{_fmt(floor)}</td>"]
+        cells.append(f"<td>{_fmt(irm.get(cls))}</td>")
+        for values in runs.values():
+            value = values.get(cls)
+            below = value is not None and value < floor
+            mark = ' class="below" title="below the unprocessed mixture"' if below else ""
+            cells.append(f"<td{mark}>{_fmt(value)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="per-class">{head}</tr>{"".join(body)}</table>'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,20 +227,25 @@ def wav_uri(signal: np.ndarray, rate: int) -> str:
 
 
 def curves_figure(runs: list[Run]) -> str | None:
-    """Training loss and validation SDR per epoch, all runs on the same axes."""
+    """Training loss per epoch, and validation SDR against training batches and against
+    training wall time: a curve still rising at its end says more training would help."""
     if not any(run.history for run in runs):
         return None
     plt = _pyplot()
-    fig, (ax_loss, ax_sdr) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax_loss, ax_steps, ax_time) = plt.subplots(1, 3, figsize=(15, 3.6))
     for run in runs:
         epochs = [h["epoch"] + 1 for h in run.history]
         loss = [h.get("train/loss_epoch", math.nan) for h in run.history]
         sdr = [h.get("val/sdr", math.nan) for h in run.history]
         ax_loss.plot(epochs, loss, marker=".", label=run.name)
-        ax_sdr.plot(epochs, sdr, marker=".", label=run.name)
-    ax_loss.set(xlabel="epoch", ylabel="weighted L1", title="training loss (epoch mean)")
-    ax_sdr.set(xlabel="epoch", ylabel="SDR (dB)", title="validation SDR (selection pairs)")
-    for ax in (ax_loss, ax_sdr):
+        batches = [h.get("progress/batches", math.nan) for h in run.history]
+        minutes = [h.get("progress/train_seconds", math.nan) / 60 for h in run.history]
+        ax_steps.plot(batches, sdr, marker=".", label=run.name)
+        ax_time.plot(minutes, sdr, marker=".", label=run.name)
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss (epoch mean)")
+    ax_steps.set(xlabel="training batches", ylabel="SDR (dB)", title="validation SDR")
+    ax_time.set(xlabel="training wall time (min)", ylabel="SDR (dB)", title="validation SDR")
+    for ax in (ax_loss, ax_steps, ax_time):
         ax.grid(alpha=0.3)
         ax.legend()
     return png_uri(fig)
@@ -309,6 +338,7 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.reference td { color: #666; font-style: italic; }
+td.below { color: #b00020; font-weight: bold; }
 img { max-width: 100%; }
 .sounds { display: flex; flex-wrap: wrap; gap: 0.5em 1.5em; }
 figure.sound { margin: 0; }
@@ -374,6 +404,8 @@ def build_report(main: Run, others: list[Run], title: str) -> str:
         "<h2>Results (dB)</h2>",
         results_table(rows),
     ]
+    sections.append("<h2>Per class (dB)</h2>")
+    sections.append(per_class_table(main, others))
     if classes:
         sections.append(f"<img alt='per-class SDR' src='{classes}'>")
     sections.append("<h2>Training</h2>")

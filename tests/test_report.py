@@ -84,6 +84,18 @@ def test_report_compares_runs_and_embeds_everything(runs, report_page):
     ):
         assert re.search(rf"<td>{re.escape(label)}</td><td>{value:.2f}</td>", page), label
     assert metrics["config_hash"] in page and metrics["code_version"] in page
+    # Per class: the mixture's and the ideal mask's figures beside each run's.
+    from pipeline.report import per_class_sdr, read_run
+
+    main = read_run(runs["iquery"])
+    mixture = per_class_sdr(main, "mixture")
+    assert '<table class="per-class">' in page and len(mixture) == 3
+    for cls, value in mixture.items():
+        irm = per_class_sdr(main, "irm")[cls]
+        assert re.search(rf"<td>{cls}</td><td>{value:.2f}</td><td>{irm:.2f}</td>", page), cls
+    # The curves' x-axes: batches and wall time, logged with every validation.
+    last = main.history[-1]
+    assert last["progress/batches"] > 0 and last["progress/train_seconds"] > 0
     # Self-contained: nothing is fetched from anywhere.
     assert not re.search(r"""(src|href)=["'](?!data:)""", page)
     assert page.count("<audio") == 2 * 5  # mixture, 2 estimates, 2 truths per example
