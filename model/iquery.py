@@ -42,6 +42,7 @@ class ModelConfig:
     channels: int = 32  # audio embedding channels = mask embedding size
     visual_dim: int = 32
     visual_weights: str | None = None  # local torchvision resnet18 state dict, None = random init
+    visual_backbone: str = "resnet18"  # or "small" (model/visual.py), trained on crops
     freeze_visual: bool | None = None  # None: frozen iff weights are given
     hidden: int = 256
     heads: int = 8
@@ -96,7 +97,7 @@ class IQuery(nn.Module):
         self.config = cfg = config or ModelConfig()
         self.unet = AudioUNet(cfg.unet_depth, cfg.ngf, cfg.channels, cfg.latent_level)
         weights = Path(cfg.visual_weights) if cfg.visual_weights else None
-        self.visual = VisualNet(cfg.visual_dim, weights, cfg.freeze_visual)
+        self.visual = VisualNet(cfg.visual_dim, weights, cfg.freeze_visual, cfg.visual_backbone)
         self.predictor = MaskPredictor(
             num_queries=cfg.num_queries,
             in_channels=self.unet.latent_channels,
@@ -164,7 +165,7 @@ class SoundOfPixels(nn.Module):
             cfg.unet_depth, cfg.ngf, cfg.channels, cfg.latent_level, output_bias=True
         )
         weights = Path(cfg.visual_weights) if cfg.visual_weights else None
-        self.visual = VisualNet(cfg.visual_dim, weights, cfg.freeze_visual)
+        self.visual = VisualNet(cfg.visual_dim, weights, cfg.freeze_visual, cfg.visual_backbone)
         self.scale = nn.Parameter(torch.ones(cfg.channels))
         self.bias = nn.Parameter(torch.zeros(1))
 

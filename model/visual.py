@@ -1,4 +1,6 @@
-"""Object encoder of iQuery: dilated ResNet-18, 3×3 conv head, max pool (docs/method.md §3.1).
+"""Object encoder of iQuery: dilated ResNet-18, 3×3 conv head, max pool (docs/method.md §3.1);
+or, where no pretrained ResNet can be had (the demo), a small CNN trained on the dataset's own
+crops (``small_encoder``).
 
 ResNet-18 from torchvision with layer4 turned to stride 1 / dilation 2 (output stride 16, a
 512 × 14 × 14 map for a 224 crop), average pool and fc dropped. A trainable Conv2d 3×3, 512→C head
@@ -64,6 +66,50 @@ def load_resnet18_state(path: str | Path) -> dict[str, Tensor]:
     return state
 
 
+def small_encoder() -> nn.Sequential:
+    """A four-layer CNN (3 → 128 channels, output stride 8), the object encoder the demo trains
+    on its own instrument crops in a minute (``model/visual_pretraining.py``) where no
+    pretrained ResNet can be had: a fortieth of ResNet-18's arithmetic, with features that tell
+    the instruments apart."""
+    layers: list[nn.Module] = []
+    widths = [3, 32, 64, 128, 128]
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        stride = 2 if i < 3 else 1
+        layers += [nn.Conv2d(a, b, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(b)]
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+BACKBONE_CHANNELS = {"resnet18": 512, "small": 128}
+
+
+def resnet18_backbone(weights: str | Path | None) -> nn.Sequential:
+    resnet = torchvision.models.resnet18(weights=None)
+    if weights is not None:
+        resnet.load_state_dict(load_resnet18_state(weights), strict=True)
+    _dilate_layer4(resnet.layer4)
+    return nn.Sequential(
+        resnet.conv1,
+        resnet.bn1,
+        resnet.relu,
+        resnet.maxpool,
+        resnet.layer1,
+        resnet.layer2,
+        resnet.layer3,
+        resnet.layer4,
+    )
+
+
+def load_small_encoder(path: str | Path) -> nn.Sequential:
+    encoder = small_encoder()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        encoder.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{path}: not a small object encoder's state dict ({err})") from err
+    return encoder
+
+
 class VisualNet(nn.Module):
     """Frames (B, 3, T, H, W) → (B, out_channels) object feature in (0, 1)."""
 
@@ -72,23 +118,16 @@ class VisualNet(nn.Module):
         out_channels: int = 32,
         weights: str | Path | None = None,
         freeze_backbone: bool | None = None,
+        backbone: str = "resnet18",
     ) -> None:
         super().__init__()
-        resnet = torchvision.models.resnet18(weights=None)
-        if weights is not None:
-            resnet.load_state_dict(load_resnet18_state(weights), strict=True)
-        _dilate_layer4(resnet.layer4)
-        self.backbone = nn.Sequential(
-            resnet.conv1,
-            resnet.bn1,
-            resnet.relu,
-            resnet.maxpool,
-            resnet.layer1,
-            resnet.layer2,
-            resnet.layer3,
-            resnet.layer4,
-        )
-        self.head = nn.Conv2d(512, out_channels, 3, padding=1)
+        if backbone == "resnet18":
+            self.backbone = resnet18_backbone(weights)
+        elif backbone == "small":
+            self.backbone = small_encoder() if weights is None else load_small_encoder(weights)
+        else:
+            raise ValueError(f"visual backbone {backbone!r}: use resnet18 or small")
+        self.head = nn.Conv2d(BACKBONE_CHANNELS[backbone], out_channels, 3, padding=1)
         # By default a pretrained backbone is frozen and a random one is trained.
         self.frozen = weights is not None if freeze_backbone is None else freeze_backbone
         if self.frozen:

@@ -228,6 +228,10 @@ class Layout:
 
     # --- shared downloads ----------------------------------------------------------------------
 
+    def visual_encoder(self, dataset: str) -> str:
+        """The small object encoder trained on the dataset's crops (its facts: ``.json``)."""
+        return f"{self.data}/{dataset}/visual_encoder/encoder.pt"
+
     def weights(self, name: str) -> str:
         return f"{self.data}/weights/{name}"
 

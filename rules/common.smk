@@ -500,9 +500,20 @@ def run_settings(name, run):
         settings = config_run_settings(config, name, run)
     except ConfigError as err:
         raise WorkflowError(str(err)) from err
-    if settings["visual_weights"]:
+    if settings["visual_weights"] == TRAINED_ON_CROPS:
+        if settings["model_overrides"].get("visual_backbone") != "small":
+            raise WorkflowError(
+                f"config key train.runs.{name}.{run}: visual_weights {TRAINED_ON_CROPS!r} "
+                "trains the small encoder: set model_overrides.visual_backbone: small"
+            )
+        settings["visual_weights"] = L.visual_encoder(name)
+    elif settings["visual_weights"]:
         settings["visual_weights"] = weights_file(settings["visual_weights"])
     return settings
+
+
+# visual_weights value: the small encoder trained on the dataset's own crops (rule visual_encoder).
+TRAINED_ON_CROPS = "crops"
 
 
 def weights_file(source):
@@ -530,6 +541,12 @@ def weights_url(wildcards):
     raise WorkflowError(
         f"no visual_weights URL in config gives {L.weights(wildcards.name)}"
     )
+
+
+def crop_frame_size(name):
+    """The crop side the dataset's runs train with: what its own encoder learns on."""
+    first = next(iter(train_runs(name)))
+    return run_settings(name, first)["frame_size"]
 
 
 def train_inputs(wildcards):

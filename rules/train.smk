@@ -19,6 +19,34 @@ rule visual_weights:
         " --out {output:q} ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"
 
 
+rule visual_encoder:
+    input:
+        train=L.shard_index("{dataset}", "train"),
+        val=L.shard_index("{dataset}", "val"),
+    output:
+        L.visual_encoder("{dataset}"),
+    log:
+        L.log("{dataset}", "visual-encoder"),
+    benchmark:
+        L.benchmark("{dataset}", "visual-encoder")
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=per_attempt(3000),
+        runtime=per_attempt(60),
+    params:
+        settings=config["visual_encoder"],
+        frame_size=lambda wildcards: crop_frame_size(wildcards.dataset),
+        seed=config["seed"],
+    shell:
+        "python -m workflow_scripts.pretrain_visual --train-shards {input.train:q}"
+        " --val-shards {input.val:q} --frame-size {params.frame_size}"
+        " --steps {params.settings[steps]} --batch-size {params.settings[batch_size]}"
+        " --lr {params.settings[lr]} --seed {params.seed} --threads {threads}"
+        " --out {output:q} 2> {log:q}"
+
+
 rule train:
     input:
         unpack(train_inputs),
