@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 START = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
@@ -58,10 +61,9 @@ def per_rule(jobs: list[dict]) -> list[dict]:
 
 
 def draw(jobs: list[dict], path: Path) -> None:
-    import matplotlib
+    from pipeline.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     origin = min(j["start"] for j in jobs)
     order = [r["rule"] for r in per_rule(jobs)]

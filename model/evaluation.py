@@ -21,7 +21,14 @@ from model.metrics import (
     write_metrics,
     write_per_pair,
 )
-from model.shard_dataset import ClipSpec, MixDataset, collate, for_classes, read_split_facts
+from model.shard_dataset import (
+    ClipSpec,
+    MixDataset,
+    collate,
+    for_classes,
+    pairs_within,
+    read_split_facts,
+)
 from model.system import load_system
 from model.training import SELECTION_NOTES
 from model.variants import variant
@@ -86,7 +93,7 @@ def pair_dataset(system, shards: Path, pairs: Path) -> tuple[MixDataset, int, in
     # A model may know fewer classes than the dataset (some left out of its training), or
     # in another order (a class added by query expansion): pairs are scored by class name,
     # and pairs of a class the model does not know are left out (counted in the metrics).
-    known = [p for p in chosen if p[0][0] in model_classes and p[1][0] in model_classes]
+    known = pairs_within(chosen, model_classes)
     left_out = len(chosen) - len(known)
     if not known:
         raise ConfigError(f"{pairs}: no pair of classes the model knows ({model_classes})")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.shard_dataset import ClipSpec, _frames_tensor
+from model.shard_dataset import ClipSpec, _frames_tensor, clip_frames
 
 # The crops of one class at some frames (0-based indices): JPEG bytes per frame.
 CropSource = Callable[[int, list[int]], list[bytes]]
@@ -74,11 +74,7 @@ def window_audio(audio: np.ndarray, windows: Windows) -> np.ndarray:
 def frame_indices(centre_seconds: float, fps: float, n_frames: int, spec: ClipSpec) -> list[int]:
     """0-based frames around a time, as training picks them around a clip's centre."""
     centre = min(max(int(centre_seconds * fps) + 1, 1), n_frames)
-    half = (spec.num_frames // 2) * spec.frame_stride
-    first = centre - half
-    return [
-        min(max(first + t * spec.frame_stride, 1), n_frames) - 1 for t in range(spec.num_frames)
-    ]
+    return clip_frames(centre, n_frames, spec)
 
 
 @torch.no_grad()

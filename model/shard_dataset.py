@@ -114,6 +114,20 @@ def read_split_facts(index_path: str | Path) -> dict:
         }
 
 
+def clip_frames(centre: int, n_frames: int, spec: ClipSpec) -> list[int]:
+    """0-based indices of a clip's ``num_frames`` frames, ``frame_stride`` apart around the
+    1-based frame ``centre``, clamped to the video."""
+    first = centre - (spec.num_frames // 2) * spec.frame_stride
+    return [
+        min(max(first + t * spec.frame_stride, 1), n_frames) - 1 for t in range(spec.num_frames)
+    ]
+
+
+def pairs_within(pairs: list, classes: list[str]) -> list:
+    """The ((cls, vid), (cls, vid)) pairs both of whose classes are among ``classes``."""
+    return [p for p in pairs if p[0][0] in classes and p[1][0] in classes]
+
+
 def for_classes(refs: list[VideoRef], classes: list[str]) -> list[VideoRef]:
     """The videos of ``classes`` only, each with its class's index in ``classes`` (a model's
     query order), whatever index the shards gave it."""
@@ -276,11 +290,7 @@ class MixDataset(torch.utils.data.Dataset):
             centre = int(rng.integers(margin + 1, ref.n_frames - margin + 1))
         else:
             centre = ref.n_frames // 2 + 1
-        first = centre - half
-        indices = [
-            min(max(first + t * spec.frame_stride, 1), ref.n_frames) - 1
-            for t in range(spec.num_frames)
-        ]
+        indices = clip_frames(centre, ref.n_frames, spec)
         frames = _frames_tensor(self.reader.frames(ref, indices), spec, rng)
         # Audio window centred on the frame's time, zero-padded at the file's edges.
         rate = int(g.attrs["rate"])

@@ -32,7 +32,13 @@ from lightning.pytorch.plugins.environments import LightningEnvironment, SLURMEn
 
 from model.iquery import ModelConfig
 from model.settings import RESUMABLE_KEYS, RUNTIME_KEYS
-from model.shard_dataset import ClipSpec, MixDataset, for_classes, read_split_facts
+from model.shard_dataset import (
+    ClipSpec,
+    MixDataset,
+    for_classes,
+    pairs_within,
+    read_split_facts,
+)
 from model.system import SeparationData, SeparationSystem
 from model.variants import variant
 from pipeline.errors import ConfigError
@@ -86,7 +92,7 @@ def without_classes(excluded: list[str], facts: dict, val_facts: dict, val_pairs
     if unknown:
         raise ConfigError(f"exclude_classes: {unknown} not among the classes {facts['classes']}")
     classes = [c for c in facts["classes"] if c not in excluded]
-    kept_pairs = [p for p in val_pairs if p[0][0] in classes and p[1][0] in classes]
+    kept_pairs = pairs_within(val_pairs, classes)
     if not kept_pairs:
         raise ConfigError("exclude_classes leaves no selection pair")
     return (
@@ -257,8 +263,12 @@ def make_trainer(settings: dict, run: RunFolder, runtime: dict, cluster_env: str
         save_last=True,
         save_on_train_epoch_end=True,
     )
-    callbacks = {"checkpoint": checkpoint, "steps": StepTimer(), "progress": Progress()}
-    callbacks["timer"] = None
+    callbacks = {
+        "checkpoint": checkpoint,
+        "steps": StepTimer(),
+        "progress": Progress(),
+        "timer": None,
+    }
     if settings["max_minutes"]:
         # Checked at epoch ends only, so every checkpoint is an end-of-epoch one.
         duration = timedelta(minutes=settings["max_minutes"])

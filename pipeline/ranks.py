@@ -33,11 +33,8 @@ def cluster_env(choice: str, ranks: int, environ=os.environ) -> str:
     if choice != "auto":
         return choice
     in_task = where_running(environ) == SLURM_TASK
-    return (
-        "slurm"
-        if in_task and ranks > 1 and int(environ.get("SLURM_NTASKS", 1)) > 1
-        else ("lightning")
-    )
+    several = ranks > 1 and int(environ.get("SLURM_NTASKS", 1)) > 1
+    return "slurm" if in_task and several else "lightning"
 
 
 def srun_command(ranks: int, nodes: int, threads: int | None, argv: list[str]) -> list[str]:

@@ -197,7 +197,7 @@ def per_class_table(main: Run, others: list[Run]) -> str:
 # Figures and sounds as data URIs
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display is needed or wanted
@@ -207,7 +207,7 @@ def _pyplot():
 
 
 def png_uri(fig) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -231,7 +231,7 @@ def curves_figure(runs: list[Run]) -> str | None:
     training wall time: a curve still rising at its end says more training would help."""
     if not any(run.history for run in runs):
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_steps, ax_time) = plt.subplots(1, 3, figsize=(15, 3.6))
     for run in runs:
         epochs = [h["epoch"] + 1 for h in run.history]
@@ -256,7 +256,7 @@ def per_class_figure(runs: list[Run]) -> str | None:
     classes = sorted({c for values in per_run.values() for c in values})
     if not classes:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(classes) * len(runs) ** 0.5), 3.4))
     width = 0.8 / len(runs)
     x = np.arange(len(classes))
@@ -273,7 +273,7 @@ def per_class_figure(runs: list[Run]) -> str | None:
 def example_figure(examples: dict, k: int) -> str:
     """Mixture spectrogram, then per source: predicted mask, true mask, estimated and true
     log-magnitude on the warped grid."""
-    plt = _pyplot()
+    plt = pyplot()
     net_input = examples["net_input"][k].astype(np.float32)
     pred = examples["pred_masks"][k].astype(np.float32)
     true = examples["gt_masks"][k].astype(np.float32)

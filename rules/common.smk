@@ -642,9 +642,8 @@ def separated_folder():
 def separate_inputs(wildcards):
     """The run's summary (or the checkpoint file given) and, for a local video, the video."""
     which = config["separate"]["checkpoint"]
-    inputs = {
-        "index": L.index_json(wildcards.dataset)
-    }  # the class list to check against
+    # The index gives the dataset's class list, which the checkpoint's must match.
+    inputs = {"index": L.index_json(wildcards.dataset)}
     if which in ("best", "last"):
         inputs["summary"] = L.run(wildcards.dataset, config["separate"]["run"]).summary
     else:

@@ -19,7 +19,7 @@ rule evaluate:
     threads: config["train"]["eval_jobs"]
     resources:
         gpu=gpu_claim("evaluate"),
-        mem_mb=lambda wildcards, attempt: config["train"]["eval_mem_mb"] * attempt,
+        mem_mb=per_attempt(config["train"]["eval_mem_mb"]),
         runtime=per_attempt(60 * config["train"]["eval_hours"]),
     params:
         examples=config["train"]["report_examples"],

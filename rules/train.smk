@@ -61,7 +61,7 @@ rule train:
     threads: lambda wildcards: run_settings(wildcards.dataset, wildcards.run)["threads"] or 1
     resources:
         gpu=gpu_claim("train"),
-        mem_mb=lambda wildcards, attempt: config["train"]["job_mem_mb"] * attempt,
+        mem_mb=per_attempt(config["train"]["job_mem_mb"]),
         runtime=round(config["train"]["job_hours"] * 60),
         # Under SLURM a run over several devices is one task per device (rank), started by
         # srun from the job's command (pipeline/ranks.py); elsewhere these change nothing.

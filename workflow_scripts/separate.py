@@ -21,13 +21,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from pipeline.detection.rows import select_boxes
 from pipeline.errors import ConfigError, InvalidEntry, MediaError
 from pipeline.files import atomic_path, write_json
 from pipeline.gpu_slots import add_gpus_argument, claim_gpus
 from pipeline.ids import parse_entry
-from pipeline.media import make_frames, make_wav, probe, write_wav
+from pipeline.media import make_frames, make_wav, probe, read_wav, write_wav
 from pipeline.provenance import provenance
+from pipeline.shards import crop_frame
 
 
 def add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,34 +85,27 @@ def present_classes(rows: np.ndarray, n_frames: int, classes: list[str], share: 
 
 
 class Crops:
-    """Each class's object crop of a frame, cut once when first asked for (the shards' rule)."""
+    """Each class's object crop of a frame, by the shards' box rule and crop, cut once when
+    first asked for."""
 
     def __init__(self, jpgs: list[Path], rows: np.ndarray, *, side: int, own_class: bool):
-        from PIL import Image
-
-        from pipeline.detection.rows import select_boxes
-
-        self.jpgs, self.side, self.image = jpgs, side, Image
-        width, height = Image.open(jpgs[0]).size
-        self.boxes = {}
-        self.select = lambda k: select_boxes(
-            rows, len(jpgs), width=width, height=height, own_class=k if own_class else None
-        )
+        self.jpgs, self.rows, self.side, self.own_class = jpgs, rows, side, own_class
+        self.size = Image.open(jpgs[0]).size
+        self.boxes: dict[int, np.ndarray] = {}
         self.cache: dict[tuple[int, int], bytes] = {}
 
     def __call__(self, class_index: int, frames: list[int]) -> list[bytes]:
-        from pipeline.shards import crop_frame
-
         if class_index not in self.boxes:
-            self.boxes[class_index] = self.select(class_index)
-        out = []
+            width, height = self.size
+            own = class_index if self.own_class else None
+            self.boxes[class_index] = select_boxes(
+                self.rows, len(self.jpgs), width=width, height=height, own_class=own
+            )
         for f in frames:
-            key = (class_index, f)
-            if key not in self.cache:
-                image = self.image.open(self.jpgs[f])
-                self.cache[key] = crop_frame(image, self.boxes[class_index][f], self.side)
-            out.append(self.cache[key])
-        return out
+            if (class_index, f) not in self.cache:
+                box = self.boxes[class_index][f]
+                self.cache[class_index, f] = crop_frame(Image.open(self.jpgs[f]), box, self.side)
+        return [self.cache[class_index, f] for f in frames]
 
 
 def mux(video: Path, wav: Path, out: Path) -> None:
@@ -133,16 +129,15 @@ def mux(video: Path, wav: Path, out: Path) -> None:
 
 def masks_figure(mixture: np.ndarray, tracks: dict[str, np.ndarray], rate: int, path: Path):
     """The mixture's spectrogram, and over it each track's share of every bin (its mask)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import torch
 
+    from model.audio import stft
+    from pipeline.report import pyplot
+
+    plt = pyplot()
+
     def spectrum(x):
-        window = torch.hann_window(1022)
-        spec = torch.stft(torch.from_numpy(x), 1022, 256, window=window, return_complex=True)
-        return spec.abs().numpy()
+        return stft(torch.from_numpy(x), 1022, 256).abs().numpy()
 
     mix = spectrum(mixture) + 1e-8
     seconds = len(mixture) / rate
@@ -268,8 +263,6 @@ def separate_video(args) -> dict:
             raise MediaError(f"{args.video}: no pictures; the model needs to see the players")
         print(f"separate: {video} ({meta.duration:.1f} s), preparing", file=sys.stderr)
         make_wav(video, work / "audio.wav", rate=rate, min_seconds=0.1)
-        from pipeline.media import read_wav
-
         samples, _ = read_wav(work / "audio.wav")
         audio = samples.astype(np.float32) / 32768.0
         make_frames(video, work / "frames", fps=fps, min_frames=1, max_side=args.max_side)
