@@ -14,8 +14,9 @@ Per pair (the centre clip of both videos, no augmentation):
 References are the sources as they entered the mixture (÷N where the mixture divides), truncated
 to the iSTFT length (hop · (frames - 1), 65280 for MUSIC). A pair is skipped, for every row
 alike so that all rows average the same pairs, when any reference or any estimate has
-Σ|x| ≤ 1e-5 (mir_eval raises on silent signals). Scores: ``mir_eval.separation.bss_eval_sources``
-with ``compute_permutation=False``; per pair the mean over the two sources of SDR, SIR, SAR.
+Σ|x| ≤ 1e-5 (mir_eval raises on silent signals). Scores: those of
+``mir_eval.separation.bss_eval_sources`` with ``compute_permutation=False`` (computed for all rows
+of a pair at once, ``model/bss_eval.py``); per pair the mean over the two sources of SDR, SIR, SAR.
 Summary numbers are means over scored pairs (the published code averaged per-batch means, which
 differs only when the last batch is partial).
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -48,29 +48,21 @@ def is_silent(x: np.ndarray) -> bool:
     return float(np.abs(x).sum()) <= SILENCE
 
 
-def bss_scores(refs: np.ndarray, ests: np.ndarray) -> dict:
-    """mir_eval on (N, L) references and estimates in the given order; means and per source."""
-    import mir_eval.separation  # imported here: it is slow to import and only scoring needs it
-
-    with warnings.catch_warnings():
-        # 0.8 marks bss_eval_sources deprecated; it is still the protocol's reference metric.
-        warnings.simplefilter("ignore", FutureWarning)
-        sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
-            np.asarray(refs, dtype=np.float64),
-            np.asarray(ests, dtype=np.float64),
-            compute_permutation=False,
-        )
-    out = {m: float(np.mean(v)) for m, v in zip(METRICS, (sdr, sir, sar), strict=True)}
-    out["sdr_sources"] = [float(v) for v in sdr]
-    return out
-
-
 def score_pair(refs: np.ndarray, estimates: dict[str, np.ndarray]) -> dict[str, dict] | None:
-    """Scores of every method on one pair, or None when the silent-signal rule skips it."""
+    """Scores of every method on one pair (means over the sources, and each source's SDR), or
+    None when the silent-signal rule skips it. The methods share the references, so they are
+    scored together (``model/bss_eval.py``: mir_eval's arithmetic, each matrix factorised once).
+    """
+    from model.bss_eval import bss_eval_shared  # scipy and mir_eval: only scoring needs them
+
     signals = [*refs, *(e for est in estimates.values() for e in est)]
     if any(is_silent(x) for x in signals):
         return None
-    return {method: bss_scores(refs, est) for method, est in estimates.items()}
+    out = {}
+    for method, (sdr, sir, sar) in bss_eval_shared(refs, estimates).items():
+        out[method] = {m: float(np.mean(v)) for m, v in zip(METRICS, (sdr, sir, sar), strict=True)}
+        out[method]["sdr_sources"] = [float(v) for v in sdr]
+    return out
 
 
 def _score_star(args: tuple) -> dict[str, dict] | None:

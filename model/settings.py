@@ -34,6 +34,7 @@ DEFAULTS: dict = {
     "divide_mixture": True,  # MUSIC: sources ÷ N; AVE: False
     "n_fft": 1022,
     "hop": 256,
+    "freq_bins": 256,  # rows of the log-frequency grid the networks read and mask
     "mask": "ratio",  # ratio | binary (Sound of Pixels)
     "loss": "l1",  # l1 | bce, both weighted by log1p of the mixture
     "optimizer": "adam",  # adam: Adam (U-Net, visual) + AdamW (transformer); sgd: one SGD

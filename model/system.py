@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model.audio import SpectralFrontEnd, mask_loss
+from model.audio import N_WARPED, SpectralFrontEnd, mask_loss
 from model.iquery import IQuery, ModelConfig, SoundOfPixels
 from model.shard_dataset import MixDataset, collate, normalize_frames
 from model.variants import variant as find_variant
@@ -75,6 +75,7 @@ class SeparationSystem(pl.LightningModule):
         divide_mixture: bool,
         n_fft: int,
         hop: int,
+        freq_bins: int = N_WARPED,
         data_spec: dict | None = None,
     ) -> None:
         super().__init__()
@@ -98,13 +99,14 @@ class SeparationSystem(pl.LightningModule):
                 "divide_mixture": bool(divide_mixture),
                 "n_fft": n_fft,
                 "hop": hop,
+                "freq_bins": int(freq_bins),
                 "data_spec": dict(data_spec or {}),
             }
         )
         self.automatic_optimization = False
         self.variant = variant
         self.model = build_model(model_config, variant)
-        self.front_end = SpectralFrontEnd(n_fft, hop)
+        self.front_end = SpectralFrontEnd(n_fft, hop, freq_bins)
         self.uses_motion = find_variant(variant).motion
         self._val_sums: dict[str, float] = {}
 

@@ -134,6 +134,11 @@ def model_config(settings: dict, facts: dict) -> ModelConfig:
             f"STFT frames, not a multiple of 2^unet_depth = {step}: use clip_samples = "
             f"m * {settings['hop']} - 1 with m a multiple of {step} (the paper: 65535)"
         )
+    if settings["freq_bins"] % 2**cfg.unet_depth:
+        raise ConfigError(
+            f"freq_bins {settings['freq_bins']} is not a multiple of 2^unet_depth = "
+            f"{2**cfg.unet_depth}: the U-Net halves both axes at every level"
+        )
     return cfg
 
 

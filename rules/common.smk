@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 from snakemake.settings.types import DeploymentMethod
 
 from model.settings import run_settings as config_run_settings
@@ -85,9 +86,13 @@ def check_config():
                 f"config key datasets.{name}.detector is 'precomputed' but "
                 f"datasets.{name}.copy is not set: it must hold detection_results/"
             )
-    cookies = config["download"]["cookies"]
-    if cookies and not Path(cookies).is_file():
-        raise WorkflowError(f"config key download.cookies: file {cookies!r} not found")
+    for name in config["datasets"]:
+        check_overrides(name)
+        cookies = stage_config(name, "download")["cookies"]
+        if cookies and not Path(cookies).is_file():
+            raise WorkflowError(
+                f"config key download.cookies: file {cookies!r} not found"
+            )
     demo = config["demo"]
     if demo["min_seconds"] > demo["max_seconds"]:
         raise WorkflowError("config keys demo.min_seconds > demo.max_seconds")
@@ -99,6 +104,27 @@ def check_config():
     for name in config["datasets"]:
         for run in train_runs(name):
             run_settings(name, run)
+
+
+def check_overrides(name):
+    """A dataset's stage overrides name keys of their block, and the block they make passes
+    the schema."""
+    overrides = config["datasets"][name].get("overrides", {})
+    for stage, given in overrides.items():
+        unknown = sorted(set(given) - set(config[stage]))
+        if unknown:
+            raise WorkflowError(
+                f"config key datasets.{name}.overrides.{stage}: unknown key(s) {unknown}; "
+                f"block {stage} has {', '.join(config[stage])}"
+            )
+    if overrides:
+        merged = config | {stage: stage_config(name, stage) for stage in overrides}
+        try:
+            validate(merged, str(Path(workflow.basedir) / "schemas/config.schema.yaml"))
+        except WorkflowError as err:
+            raise WorkflowError(
+                f"config key datasets.{name}.overrides: {err}"
+            ) from None
 
 
 # --- datasets and their videos --------------------------------------------------------------------
@@ -123,6 +149,18 @@ def dataset(name):
 
 def ds_config(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+def stage_config(name, stage):
+    """Config block ``stage`` as dataset ``name`` uses it: the block, with what the dataset's
+    ``overrides.<stage>`` sets (the demo's cheaper motion and crops, say)."""
+    given = config["datasets"][name].get("overrides", {}).get(stage, {})
+    return config[stage] | given
+
+
+def stage_setting(stage, key):
+    """A params function: key ``key`` of block ``stage`` for the wildcards' dataset."""
+    return lambda wildcards: stage_config(wildcards.dataset, stage)[key]
 
 
 def class_list(wildcards):
@@ -164,7 +202,9 @@ def stage_videos(name, stage):
 
 def chunk_tables(name, stage):
     """The chunk tables of a per-video stage: its jobs' outputs (config key <stage>.chunks)."""
-    count = chunk_count(len(stage_videos(name, stage)), config[stage]["chunks"])
+    count = chunk_count(
+        len(stage_videos(name, stage)), stage_config(name, stage)["chunks"]
+    )
     return [L.chunk_table(name, stage, k) for k in range(count)]
 
 
@@ -183,11 +223,12 @@ def download_tables(stage):
 
     def inputs(wildcards):
         n, chunk = len(dataset(wildcards.dataset).videos), int(wildcards.chunk)
-        positions = deal(range(n), config[stage]["chunks"])
+        positions = deal(range(n), stage_config(wildcards.dataset, stage)["chunks"])
         if chunk >= len(positions):
             raise WorkflowError(f"{wildcards.dataset} has no {stage} chunk {chunk}")
         holding = {
-            chunk_holding(p, n, config["download"]["chunks"]) for p in positions[chunk]
+            chunk_holding(p, n, stage_config(wildcards.dataset, "download")["chunks"])
+            for p in positions[chunk]
         }
         return [
             L.chunk_table(wildcards.dataset, "download", k) for k in sorted(holding)
@@ -204,7 +245,7 @@ def chunk_settings(stage):
             f"--data={L.data}",
             f"--dataset={wildcards.dataset}",
             f"--chunk={int(wildcards.chunk)}",
-            f"--chunks={config[stage]['chunks']}",
+            f"--chunks={stage_config(wildcards.dataset, stage)['chunks']}",
         ]
 
     return options
@@ -296,14 +337,19 @@ def download_inputs(wildcards):
 
 
 def download_options(wildcards):
-    cookies = config["download"]["cookies"]
+    cookies = stage_config(wildcards.dataset, "download")["cookies"]
     return [f"--cookies={cookies}"] if cookies else []
 
 
 def min_audio_seconds(wildcards):
-    given = config["audio"]["min_seconds"]
+    given = stage_config(wildcards.dataset, "audio")["min_seconds"]
     ds = ds_config(wildcards)
     return given if given is not None else ds["clip_samples"] / ds["audio_rate"]
+
+
+def max_side_option(wildcards):
+    max_side = stage_config(wildcards.dataset, "frames")["max_side"]
+    return [f"--max-side={max_side}"] if max_side else []
 
 
 def trim_option(wildcards):
@@ -317,8 +363,9 @@ def copied_feature_options(wildcards):
     if ds.get("detections_class_offset") is not None:
         options.append(f"--class-offset={ds['detections_class_offset']}")
     if ds["motion"]:
-        options.append(f"--motion-backbone={config['motion']['backbone']}")
-        options.append(f"--max-frames={config['motion']['max_frames']}")
+        motion = stage_config(wildcards.dataset, "motion")
+        options.append(f"--motion-backbone={motion['backbone']}")
+        options.append(f"--max-frames={motion['max_frames']}")
     return options
 
 
@@ -340,7 +387,7 @@ def paper_lists(wildcards):
 
 
 def detect_options(wildcards):
-    ds, settings = ds_config(wildcards), config["detect"]
+    ds, settings = ds_config(wildcards), stage_config(wildcards.dataset, "detect")
     options = []
     if ds["detector"] == "owl":
         options += [
@@ -365,7 +412,7 @@ def truth_options(wildcards):
 
 
 def motion_options(wildcards):
-    settings = config["motion"]
+    settings = stage_config(wildcards.dataset, "motion")
     options = []
     if settings["weights"]:
         options.append(f"--weights={settings['weights']}")
@@ -379,7 +426,7 @@ def motion_options(wildcards):
 
 def shard_groups(name, split):
     return deal_to_shards(
-        split_videos(name, split), config["shards"]["videos_per_shard"]
+        split_videos(name, split), stage_config(name, "shards")["videos_per_shard"]
     )
 
 
@@ -450,7 +497,8 @@ def shard_settings(wildcards):
     """
     keys = ("audio_rate", "frame_rate", "detector", "box_rule", "motion")
     dataset = {key: ds_config(wildcards).get(key) for key in keys}
-    return json.dumps({"dataset": dataset, "shards": config["shards"]}, sort_keys=True)
+    shards = stage_config(wildcards.dataset, "shards")
+    return json.dumps({"dataset": dataset, "shards": shards}, sort_keys=True)
 
 
 # --- train ----------------------------------------------------------------------------------------
@@ -479,7 +527,7 @@ def gpu_claim(stage):
         if stage == "detect":
             return int(ds_config(wildcards)["detector"] == "owl")
         if stage == "motion":
-            return int(bool(config["motion"]["weights"]))
+            return int(bool(stage_config(wildcards.dataset, "motion")["weights"]))
         if stage == "train":
             return run_ranks(wildcards)
         return 1
@@ -665,26 +713,30 @@ def separate_model_option(wildcards, input):
 def separate_options(wildcards):
     """The video is prepared with the settings the dataset's videos had."""
     ds, settings = ds_config(wildcards), config["separate"]
+    detect, motion, shards, frames = (
+        stage_config(wildcards.dataset, stage)
+        for stage in ("detect", "motion", "shards", "frames")
+    )
     detector = settings["detector"] or ds["detector"]
     if detector == "precomputed":  # a new video has no detection file: detect it
         detector = "owl"
     options = [
         f"--detector={detector}",
-        f"--owl-model={config['detect']['owl_model']}",
-        f"--owl-threshold={config['detect']['threshold']}",
-        f"--crop-side={config['shards']['crop_side']}",
-        f"--motion-backbone={config['motion']['backbone']}",
-        f"--motion-max-frames={config['motion']['max_frames']}",
+        f"--owl-model={detect['owl_model']}",
+        f"--owl-threshold={detect['threshold']}",
+        f"--crop-side={shards['crop_side']}",
+        f"--motion-backbone={motion['backbone']}",
+        f"--motion-max-frames={motion['max_frames']}",
         f"--seed={config['seed']}",
         f"--presence={settings['presence']}",
         f"--batch-size={settings['batch_size']}",
     ]
     if ds["box_rule"] == "own_class":
         options.append("--own-class-boxes")
-    if config["motion"]["weights"]:
-        options.append(f"--motion-weights={config['motion']['weights']}")
-    if config["motion"]["resize_short"]:
-        options.append(f"--motion-resize-short={config['motion']['resize_short']}")
-    if config["frames"]["max_side"]:
-        options.append(f"--max-side={config['frames']['max_side']}")
+    if motion["weights"]:
+        options.append(f"--motion-weights={motion['weights']}")
+    if motion["resize_short"]:
+        options.append(f"--motion-resize-short={motion['resize_short']}")
+    if frames["max_side"]:
+        options.append(f"--max-side={frames['max_side']}")
     return options

@@ -19,10 +19,10 @@ rule download:
         runtime=lambda wildcards, attempt: 24 * 60 * attempt,
     params:
         chunk=chunk_settings("download"),
-        format=config["download"]["format"],
-        attempts=config["download"]["attempts"],
-        backoff=config["download"]["backoff_s"],
-        timeout=config["download"]["socket_timeout_s"],
+        format=stage_setting("download", "format"),
+        attempts=stage_setting("download", "attempts"),
+        backoff=stage_setting("download", "backoff_s"),
+        timeout=stage_setting("download", "socket_timeout_s"),
         options=download_options,
         copied=copy_option,
     shell:

@@ -24,7 +24,8 @@ rule evaluate:
     params:
         examples=config["train"]["report_examples"],
     shell:
-        "python -m workflow_scripts.evaluate --summary {input.summary:q}"
+        # One BLAS thread per scoring process: --jobs of them share the job's cores.
+        "OPENBLAS_NUM_THREADS=1 python -m workflow_scripts.evaluate --summary {input.summary:q}"
         " --shards {input.shards:q} --pairs {input.pairs:q} --metrics {output.metrics:q}"
         " --per-pair {output.per_pair:q} --examples {output.examples:q}"
         " --examples-count {params.examples} --jobs {threads} --threads 1"

@@ -20,12 +20,8 @@ rule frames:
     params:
         chunk=chunk_settings("frames"),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
-        min_frames=config["frames"]["min_frames"],
-        max_side=(
-            [f"--max-side={config['frames']['max_side']}"]
-            if config["frames"]["max_side"]
-            else []
-        ),
+        min_frames=stage_setting("frames", "min_frames"),
+        max_side=max_side_option,
         trim=trim_option,
         copied=copy_option,
         classes=class_list,

@@ -45,15 +45,17 @@ checkpoint splits:
         mem_mb=1000,
         runtime=10,
     params:
-        settings=config["splits"],
+        settings=lambda wildcards: stage_config(wildcards.dataset, "splits"),
         seed=config["seed"],
         paper=lambda wildcards, input: [
             f"--{k.replace('_', '-')}={input[k]}"
             for k in ("paper_train", "paper_test", "paper_pairs")
             if k in input.keys()
         ],
-        keep_leaks=(
-            "" if config["splits"]["drop_test_from_train"] else "--keep-test-in-train"
+        keep_leaks=lambda wildcards: (
+            ""
+            if stage_config(wildcards.dataset, "splits")["drop_test_from_train"]
+            else "--keep-test-in-train"
         ),
     shell:
         "python -m workflow_scripts.make_splits --manifest {input.manifest:q}"

@@ -24,7 +24,7 @@ rule motion:
     params:
         chunk=chunk_settings("motion"),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
-        settings=config["motion"],
+        settings=lambda wildcards: stage_config(wildcards.dataset, "motion"),
         options=motion_options,
         seed=config["seed"],
         copied=copy_option,

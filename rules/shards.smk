@@ -26,7 +26,7 @@ rule shard:
         frames=shard_files(L.frames),
         detections=shard_files(L.detections),
         fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
-        crop_side=config["shards"]["crop_side"],
+        crop_side=stage_setting("shards", "crop_side"),
         motion=lambda wildcards: (
             ["--motion", *shard_files(L.motion)(wildcards)]
             if ds_config(wildcards)["motion"]

@@ -36,7 +36,7 @@ rule visual_encoder:
         mem_mb=per_attempt(3000),
         runtime=per_attempt(60),
     params:
-        settings=config["visual_encoder"],
+        settings=lambda wildcards: stage_config(wildcards.dataset, "visual_encoder"),
         frame_size=lambda wildcards: crop_frame_size(wildcards.dataset),
         seed=config["seed"],
     shell:
@@ -82,7 +82,8 @@ rule train:
         # --on-change restart: new settings or data start the run afresh; otherwise an
         # interrupted run resumes from its last checkpoint. Lightning's progress bar writes to
         # stdout: both streams go to the log (follow it with `tail -f`).
-        "python -m workflow_scripts.train --train-shards {input.train:q}"
+        "OPENBLAS_NUM_THREADS={threads} python -m workflow_scripts.train"
+        " --train-shards {input.train:q}"
         " --select-shards {input.select:q} --select-on {params.select_on} {params.pairs:q}"
         " --run-dir {params.run_dir:q} --config-json {params.settings:q} --gpus={resources.gpu}"
         " --on-change restart > {log:q} 2>&1"

@@ -10,7 +10,7 @@ import pytest
 
 from tests import slurm_cluster
 from tests.conftest import REPO
-from tests.test_workflow import TINY_DEMO, TINY_TRAINING, overlay
+from tests.test_workflow import TINY_DEMO, TINY_ENCODER, TINY_OVERRIDES, TINY_TRAINING, overlay
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +41,10 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
         {
             "paths": {"data": "data", "results": "results"},
             "demo": TINY_DEMO,
-            "download": {"chunks": 2},
-            "audio": {"chunks": 2},
-            "frames": {"chunks": 2},
+            "datasets": {"demo": {"overrides": TINY_OVERRIDES}},
             "detect": {"chunks": 1},
-            "motion": {"chunks": 1, "resize_short": 64},
+            "motion": {"chunks": 1},
+            "visual_encoder": TINY_ENCODER,
             "train": {
                 "job_mem_mb": 3000,
                 "job_hours": 1,

@@ -290,15 +290,20 @@ def test_scores_equal_mir_eval_and_silent_pairs_are_skipped():
     rng = np.random.default_rng(0)
     refs = rng.normal(size=(2, 4000))
     ests = refs + 0.3 * rng.normal(size=(2, 4000)) + 0.2 * refs[::-1]
-    ours = score_pair(refs, {"model": ests})["model"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # deprecated in 0.8, still the reference
-        sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
-            refs, ests, compute_permutation=False
-        )
-    assert ours["sdr"] == pytest.approx(sdr.mean()) and ours["sir"] == pytest.approx(sir.mean())
-    assert ours["sar"] == pytest.approx(sar.mean())
-    assert ours["sdr_sources"] == pytest.approx(list(sdr))
+    # Several rows of one pair are scored together; each must be what mir_eval gives alone.
+    rows = {"model": ests, "swapped": ests[::-1], "quiet": 0.5 * refs + 0.1 * ests}
+    scored = score_pair(refs, rows)
+    for name, estimate in rows.items():
+        ours = scored[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # deprecated in 0.8, the reference
+            sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
+                refs, estimate, compute_permutation=False
+            )
+        assert ours["sdr"] == pytest.approx(sdr.mean(), abs=1e-9)
+        assert ours["sir"] == pytest.approx(sir.mean(), abs=1e-9)
+        assert ours["sar"] == pytest.approx(sar.mean(), abs=1e-9)
+        assert ours["sdr_sources"] == pytest.approx(list(sdr), abs=1e-9)
     silent_ref = refs.copy()
     silent_ref[1] = 0
     assert score_pair(silent_ref, {"model": ests}) is None

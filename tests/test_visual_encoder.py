@@ -30,7 +30,8 @@ def test_encoder_trained_on_crops_serves_frozen(data, tmp_path):  # noqa: F811
 
 
 def test_crops_weights_need_the_small_backbone(tmp_path):
-    wrong = overlay(tmp_path, {"train": {"settings": {"demo": {"visual_weights": "crops"}}}})
+    resnet = {"visual_weights": "crops", "model_overrides": {"visual_backbone": "resnet18"}}
+    wrong = overlay(tmp_path, {"train": {"settings": {"demo": resnet}}})
     result = snakemake(tmp_path, "-n", "train_demo", configs=[wrong], check=False)
     assert result.returncode != 0
     assert "set model_overrides.visual_backbone: small" in result.stdout + result.stderr

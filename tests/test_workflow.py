@@ -1,5 +1,6 @@
 """Snakemake itself: config validation, offline dry runs of the real indexes, and real runs."""
 
+import io
 import json
 import re
 import shutil
@@ -10,6 +11,7 @@ import time
 import h5py
 import pytest
 import yaml
+from PIL import Image
 
 from pipeline.files import read_tsv
 from pipeline.layout import SPLITS
@@ -75,6 +77,21 @@ def test_typo_inside_a_stage_block(tmp_path):
     result = snakemake(tmp_path, "-n", configs=[bad], check=False)
     assert result.returncode != 0
     assert "'concurent' was unexpected" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"motion": {"resize_shrt": 64}}, "datasets.demo.overrides.motion: unknown key"),
+        ({"motion": {"resize_short": "small"}}, "datasets.demo.overrides"),
+        ({"train": {"epochs": 1}}, "'train' was unexpected"),
+    ],
+)
+def test_dataset_overrides_are_checked(tmp_path, overrides, message):
+    bad = overlay(tmp_path, {"datasets": {"demo": {"overrides": overrides}}})
+    result = snakemake(tmp_path, "-n", configs=[bad], check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr, result.stderr[-2000:]
 
 
 def job_counts(output):
@@ -344,6 +361,14 @@ TINY_DEMO = {
     "height": 120,
     "fps": 8,
 }
+# The demo's own stage overrides, at the tiny demo's size: fewer chunk jobs, smaller inputs.
+TINY_OVERRIDES = {
+    "download": {"chunks": 2},
+    "audio": {"chunks": 2},
+    "frames": {"chunks": 2},
+    "motion": {"resize_short": 64},
+}
+TINY_ENCODER = {"steps": 4, "batch_size": 4}
 # One step of a tiny model per run: training and evaluation, not their quality, are tested.
 TINY_TRAINING = {
     "demo": {
@@ -507,9 +532,11 @@ def test_demo_end_to_end(tmp_path):
         tmp_path,
         {
             "paths": {"data": "data", "results": "results"},
+            "datasets": {"demo": {"overrides": TINY_OVERRIDES}},
             "demo": TINY_DEMO,
             "detect": {"chunks": 2},
             "motion": {"chunks": 2},
+            "visual_encoder": TINY_ENCODER,
             "train": {"eval_jobs": 1, "report_examples": 2, "settings": TINY_TRAINING},
         },
     )
@@ -533,6 +560,11 @@ def test_demo_end_to_end(tmp_path):
     for split in ("train", "val", "test"):
         index = json.loads((data / "shards" / f"{split}.json").read_text())
         assert sum(len(s["videos"]) for s in index["shards"]) == 3
+    # The demo's override of shards.crop_side reached the shards: crops at the training size.
+    with h5py.File(data / "shards" / "train-000.h5") as h5:
+        videos = next(iter(h5["videos"].values()))
+        jpeg = next(iter(videos.values()))["frames"][0].tobytes()
+    assert min(Image.open(io.BytesIO(jpeg)).size) == 70
     results = tmp_path / "results" / "demo"
     for run in ("iquery", "sop", "nomotion"):
         metrics = json.loads((results / run / "metrics.json").read_text())

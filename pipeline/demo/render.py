@@ -17,7 +17,7 @@ from pipeline.files import atomic_path
 
 # H.264 video and AAC audio in a +faststart MP4, bit-exact so the same seed gives the same file.
 _ENCODE = (
-    ["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20"]
+    ["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20"]
     + ["-pix_fmt", "yuv420p", "-threads", "1", "-c:a", "aac", "-b:a", "128k", "-ac", "2"]
     + ["-movflags", "+faststart", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
     + ["-flags:a", "+bitexact", "-map_metadata", "-1", "-shortest", "-f", "mp4"]
