@@ -56,8 +56,11 @@ def find_checkpoint(summary: str | Path, which: str) -> Path:
 
 
 def write_examples(path: Path, system, dataset, rows, rate: int, wanted: int, device: str) -> None:
-    """Separate ``wanted`` pairs spread over the list again, keeping what the report shows."""
-    picked = example_indices(len(dataset), wanted)
+    """Separate again ``wanted`` pairs spread over the model's SDR (``example_indices``),
+    keeping what the report shows."""
+    # No pair scored (all silent): show the first ones all the same, without a rank.
+    chosen = example_indices(rows, wanted) or [(i, np.nan) for i in range(min(wanted, len(rows)))]
+    picked = [i for i, _ in chosen]
     arrays = separate_examples(system, collate([dataset[i] for i in picked]), device=device)
     names = [[rows[i].get(k, "") for k in ("class_a", "vid_a", "class_b", "vid_b")] for i in picked]
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -66,6 +69,7 @@ def write_examples(path: Path, system, dataset, rows, rate: int, wanted: int, de
             pair=np.array(picked),
             names=np.array(names, dtype=str),
             model_sdr=np.array([rows[i]["model_sdr"] for i in picked]),
+            percentile=np.array([share for _, share in chosen]),
             audio_rate=np.array(rate),
             hop=np.array(system.hparams.hop),
             **arrays,

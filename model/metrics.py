@@ -135,16 +135,21 @@ def separate_examples(system, batch: dict, *, device: torch.device | str = "cpu"
     }
 
 
-def example_indices(count: int, wanted: int) -> list[int]:
-    """``wanted`` pair indices spread evenly over ``count`` pairs (the pair files group pairs by
-    their first video, so the first few would show one class only)."""
-    if count <= 0 or wanted <= 0:
+def example_indices(rows: list[dict], wanted: int) -> list[tuple[int, float]]:
+    """``wanted`` scored pairs that show the spread of the model's SDR: the pairs at the
+    quantiles (i + 0.5) / wanted of its per-pair SDR (a quarter, ..., for 4), lowest first, as
+    (pair index, percentile). Pairs picked by their place in the list instead showed mostly the
+    worst separations of a run whose median pair was good."""
+    scored = sorted(
+        (row["model_sdr"], i)
+        for i, row in enumerate(rows)
+        if not row.get("skipped") and math.isfinite(row.get("model_sdr", math.nan))
+    )
+    if not scored or wanted <= 0:
         return []
-    if wanted >= count:
-        return list(range(count))
-    if wanted == 1:
-        return [0]
-    return sorted({round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
+    n = len(scored)
+    places = sorted({min(n - 1, int((k + 0.5) * n / wanted)) for k in range(min(wanted, n))})
+    return [(scored[p][1], 100.0 * p / n) for p in places]
 
 
 def _pair_names(dataset, count: int) -> list[dict]:

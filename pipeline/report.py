@@ -312,6 +312,10 @@ def examples_html(path: Path) -> str:
         cls_a, vid_a, cls_b, vid_b = (str(v) for v in examples["names"][k])
         sdr = float(examples["model_sdr"][k])
         title = f"pair {int(examples['pair'][k])}: {cls_a}/{vid_a} + {cls_b}/{vid_b}"
+        rank = ""
+        share = float(examples["percentile"][k]) if "percentile" in examples else math.nan
+        if math.isfinite(share):  # older example files have no rank
+            rank = f" · {share:.0f} % of the test pairs score lower"
         players = [("mixture", examples["mixture"][k])]
         for i, cls in enumerate((cls_a, cls_b)):
             players.append((f"estimate {i + 1} ({cls})", examples["estimates"][k][i]))
@@ -322,7 +326,7 @@ def examples_html(path: Path) -> str:
             for label, signal in players
         )
         parts.append(
-            f"<section class='example'><h3>{html.escape(title)} · SDR {_fmt(sdr)} dB</h3>"
+            f"<section class='example'><h3>{html.escape(title)} · SDR {_fmt(sdr)} dB{rank}</h3>"
             f"<img alt='{html.escape(title)}' src='{example_figure(examples, k)}'>"
             f"<div class='sounds'>{audio}</div></section>"
         )

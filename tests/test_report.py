@@ -3,6 +3,7 @@ headless Chromium, which must decode every figure and every sound."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -52,14 +53,26 @@ def runs(data, tmp_path_factory) -> dict[str, Path]:  # noqa: F811 (fixture argu
 
 
 def test_examples_hold_what_the_report_shows(runs):
+    per_pair = (runs["iquery"] / "per_pair.tsv").read_text().splitlines()
+    rows = list(csv.DictReader((r for r in per_pair if not r.startswith("#")), delimiter="\t"))
+    ranked = sorted(range(len(rows)), key=lambda i: float(rows[i]["model_sdr"]))
     with np.load(runs["iquery"] / "examples.npz") as examples:
-        assert list(examples["pair"]) == [0, len(PAIRS) - 1]  # spread over the list
+        # The pairs at a quarter and three quarters of the model's SDR, lowest first.
+        n = len(ranked)
+        assert list(examples["pair"]) == [ranked[n // 4], ranked[3 * n // 4]]
+        assert list(examples["percentile"]) == pytest.approx(
+            [100 * (n // 4) / n, 100 * (3 * n // 4) / n]
+        )
+        assert list(examples["model_sdr"]) == pytest.approx(  # the table rounds
+            [float(rows[i]["model_sdr"]) for i in examples["pair"]], abs=1e-3
+        )
         assert examples["pred_masks"].shape == examples["gt_masks"].shape
         assert examples["pred_masks"].shape[:3] == (2, 2, 256)
         assert examples["estimates"].shape == examples["references"].shape
         assert examples["mixture"].shape[-1] == examples["references"].shape[-1]
         assert int(examples["audio_rate"]) == 11025
-        assert [str(v) for v in examples["names"][0]] == list(PAIRS[0])
+        first = int(examples["pair"][0])
+        assert [str(v) for v in examples["names"][0]] == list(PAIRS[first])
 
 
 @pytest.fixture(scope="module")
