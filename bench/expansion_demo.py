@@ -29,10 +29,11 @@ sys.path.insert(0, str(ROOT))
 def train_base(held_out: str, out: Path, data: Path) -> Path:
     import yaml
 
-    from model.settings import run_settings
+    from model.settings import run_settings, with_crops_encoder
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     settings = run_settings(config, "demo", "iquery") | {"exclude_classes": [held_out]}
+    settings = with_crops_encoder(settings, data / "visual_encoder" / "encoder.pt")
     summary = out / "base" / "train_summary.json"
     if not summary.is_file():
         command = [

@@ -82,14 +82,18 @@ def section_train(args) -> dict:
 def demo_settings(run: str, smoke: bool, **extra) -> dict:
     import yaml
 
-    from model.settings import run_settings
+    from model.settings import run_settings, with_crops_encoder
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     settings = run_settings(config, "demo", run)
+    # The demo's object encoder, where it was carried beside the shards; else a random one of
+    # the same shape (the same arithmetic: only the figures of the runs would differ).
+    encoder = ROOT / "data" / "demo" / "visual_encoder" / "encoder.pt"
+    settings = with_crops_encoder(settings, encoder if encoder.is_file() else None)
     # The demo's CPU sizing (one thread, no loader workers) would starve a GPU.
     settings |= {"threads": None, "num_workers": 4, "accelerator": "auto"}
     # Within the section's budget: a run stops at the first epoch end after 36 s (the summary
-    # says how many of its 8 epochs it did).
+    # says how many of its epochs it did).
     settings["max_minutes"] = 0.6
     if smoke:
         smaller = settings["model_overrides"] | {"ngf": 4}

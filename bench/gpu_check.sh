@@ -6,6 +6,8 @@
 #
 # Bring alongside the working tree:
 #   data/demo/shards/   the demo's shards (`snakemake --cores 2 preprocess_demo` makes them)
+#   data/demo/visual_encoder/  its small object encoder (`snakemake --cores 2
+#                       data/demo/visual_encoder/encoder.pt`); without it a random one is used
 #   bench/wheels/*.whl  optional pure-Python wheels the machine lacks, e.g. mir_eval: put on
 #                       the import path as they are (a pure-Python wheel imports from its zip)
 # Each section has its own time limit, so one that hangs or fails leaves the others' figures.

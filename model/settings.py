@@ -73,6 +73,18 @@ RUNTIME_KEYS = ("num_workers", "max_minutes")
 RESUMABLE_KEYS = ("epochs", *RUNTIME_KEYS)
 
 
+# visual_weights value: the small encoder trained on the dataset's own crops (rule visual_encoder)
+TRAINED_ON_CROPS = "crops"
+
+
+def with_crops_encoder(settings: dict, encoder: str | Path | None) -> dict:
+    """``settings`` with visual_weights ``crops`` replaced by the encoder file made for the
+    dataset (``None``: a randomly initialised small encoder, the same arithmetic, for timing)."""
+    if settings["visual_weights"] != TRAINED_ON_CROPS:
+        return settings
+    return settings | {"visual_weights": str(encoder) if encoder else None}
+
+
 def merge(base: dict, given: dict) -> dict:
     """``base`` updated with ``given``; ``model_overrides`` are merged key by key."""
     merged = base | given

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from snakemake.settings.types import DeploymentMethod
 
+from model.settings import TRAINED_ON_CROPS
 from model.settings import run_settings as config_run_settings
 from model.settings import train_runs as config_train_runs
 from pipeline.batches import chunk_count, chunk_holding, deal, read_tables
@@ -558,10 +559,6 @@ def run_settings(name, run):
     elif settings["visual_weights"]:
         settings["visual_weights"] = weights_file(settings["visual_weights"])
     return settings
-
-
-# visual_weights value: the small encoder trained on the dataset's own crops (rule visual_encoder).
-TRAINED_ON_CROPS = "crops"
 
 
 def weights_file(source):
