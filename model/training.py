@@ -340,6 +340,10 @@ def fit_outcome(trainer, callbacks: dict, run: RunFolder, settings: dict, resume
     score = callbacks["checkpoint"].best_model_score
     last = Path(run.last_checkpoint)
     folder = Path(run.path).resolve()
+    if best and not Path(best).resolve().is_relative_to(folder):
+        # A run folder copied or moved, then resumed: the checkpoint callback remembers where
+        # its best file was written; the file came along under the same name.
+        best = str(Path(run.checkpoints) / Path(best).name)
     return {
         "best_checkpoint": str(Path(best).resolve().relative_to(folder)) if best else None,
         "best_val_sdr": float(score) if score is not None else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -220,6 +221,21 @@ def test_resume_equals_straight_run(data, straight_run, tmp_path):
     assert_same_training_state(final_state(straight_run), final_state(out))
     with pytest.raises(SystemExit, match="different settings"):
         train_cli.main(train_args(data, out, batch_size=3))
+
+
+def test_copied_run_resumes_in_its_new_place(data, tmp_path):
+    """A run folder copied elsewhere (another disk, a colleague's results) and run again names
+    the best checkpoint in its own folder, not in the one it was trained in."""
+    first = tmp_path / "first"
+    train_cli.main(train_args(data, first, epochs=1))
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    shutil.rmtree(first)
+    # Run again as it was (Snakemake does when it finds the outputs older than their inputs):
+    # nothing is left to train, and the checkpoint callback's memory is all there is.
+    summary = train_cli.main(train_args(data, copy, epochs=1))
+    assert summary["resumed_from"].endswith("last.ckpt") and summary["epochs_completed"] == 1
+    assert (copy / summary["best_checkpoint"]).is_file()
 
 
 def test_killed_run_resumes_to_the_same_weights(data, straight_run, tmp_path):
