@@ -2,9 +2,9 @@
 
 Follows the published code (docs/method.md §2): Hann STFT with n_fft 1022 (512 bins), centred
 frames, mixture = sum of sources / N (MUSIC; AVE does not divide), 1e-10 added to the mixture
-magnitude, magnitudes warped to a 256-row log-frequency grid, ratio masks computed *after*
-warping and clamped to [0, 5], loss weight clamp(log1p(warped mixture), 1e-3, 10), network input
-log1p(warped mixture).
+magnitude, magnitudes warped to a 256-row log-frequency grid (``n_warped``, a run's freq_bins),
+ratio masks computed *after* warping and clamped to [0, 5], loss weight
+clamp(log1p(warped mixture), 1e-3, 10), network input log1p(warped mixture).
 Sound of Pixels, for its baseline: binary masks (source > half the mixture), weighted binary
 cross-entropy, network input log(warped mixture).
 

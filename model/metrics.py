@@ -2,9 +2,9 @@
 
 Per pair (the centre clip of both videos, no augmentation):
 
-* ``model``: sigmoid masks on the 256-row log-frequency grid → unwarped to 512 linear bins
-  (binary masks then cut at 0.5) × mixture magnitude → iSTFT with the mixture phase, clipped to
-  [-1, 1] (``SpectralFrontEnd.reconstruct``).
+* ``model``: sigmoid masks on the log-frequency grid (256 rows, or the run's freq_bins) →
+  unwarped to 512 linear bins (binary masks then cut at 0.5) × mixture magnitude → iSTFT with
+  the mixture phase, clipped to [-1, 1] (``SpectralFrontEnd.reconstruct``).
 * ``mixture``: the unprocessed mixture as the estimate of both sources (the paper's SDR_mixture).
 * ``irm``: the ideal ratio mask, i.e. the ground-truth masks on the same warped grid, clamped to
   [0, 1] and reconstructed exactly as the model's masks are. Clamped because no sigmoid mask can

@@ -2,8 +2,8 @@
 LightningModule, and the data module that feeds it (docs/method.md §2, §4, §6).
 
 Loss: ratio masks with weighted L1 between sigmoid(logits) and the targets (iQuery), or binary
-masks with weighted binary cross-entropy (Sound of Pixels), on the 256-row log-frequency grid,
-averaged over both sources. Optimisers:
+masks with weighted binary cross-entropy (Sound of Pixels), on the log-frequency grid (256 rows,
+or freq_bins), averaged over both sources. Optimisers:
 
 * ``adam`` (iQuery, as its published code has them): Adam (lr_sound, no weight decay) over the
   U-Net and the visual head (and the visual backbone at lr_frame when it is trained), × 0.1
