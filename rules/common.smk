@@ -91,9 +91,12 @@ def check_config():
         check_overrides(name)
         cookies = stage_config(name, "download")["cookies"]
         if cookies and not Path(cookies).is_file():
-            raise WorkflowError(
-                f"config key download.cookies: file {cookies!r} not found"
+            key = (
+                f"datasets.{name}.overrides.download.cookies"
+                if cookies != config["download"]["cookies"]
+                else "download.cookies"
             )
+            raise WorkflowError(f"config key {key}: file {cookies!r} not found")
     demo = config["demo"]
     if demo["min_seconds"] > demo["max_seconds"]:
         raise WorkflowError("config keys demo.min_seconds > demo.max_seconds")
@@ -107,6 +110,10 @@ def check_config():
             run_settings(name, run)
 
 
+# Stage keys that hold for the whole workflow (a shared resource), so no dataset overrides them.
+WORKFLOW_WIDE = {"download": {"concurrent"}}
+
+
 def check_overrides(name):
     """A dataset's stage overrides name keys of their block, and the block they make passes
     the schema."""
@@ -117,6 +124,12 @@ def check_overrides(name):
             raise WorkflowError(
                 f"config key datasets.{name}.overrides.{stage}: unknown key(s) {unknown}; "
                 f"block {stage} has {', '.join(config[stage])}"
+            )
+        whole = sorted(set(given) & WORKFLOW_WIDE.get(stage, set()))
+        if whole:
+            raise WorkflowError(
+                f"config key datasets.{name}.overrides.{stage}: {whole} hold for the whole "
+                f"workflow, not per dataset; set them in block {stage}"
             )
     if overrides:
         merged = config | {stage: stage_config(name, stage) for stage in overrides}

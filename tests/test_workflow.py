@@ -85,6 +85,7 @@ def test_typo_inside_a_stage_block(tmp_path):
         ({"motion": {"resize_shrt": 64}}, "datasets.demo.overrides.motion: unknown key"),
         ({"motion": {"resize_short": "small"}}, "datasets.demo.overrides"),
         ({"train": {"epochs": 1}}, "'train' was unexpected"),
+        ({"download": {"concurrent": 2}}, "hold for the whole workflow"),
     ],
 )
 def test_dataset_overrides_are_checked(tmp_path, overrides, message):
