@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from model.shard_dataset import ClipSpec, ShardReader, VideoRef, _frames_tensor, normalize_frames
-from model.visual import small_encoder
+from model.visual import BACKBONE_CHANNELS, small_encoder
 
 
 def crops(
@@ -49,10 +49,10 @@ def pretrain_small_encoder(
     *,
     classes: int,
     frame_size: int,
-    steps: int = 300,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    seed: int = 0,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
     log=print,
 ) -> tuple[dict, dict]:
     """The trained encoder's state dict, and what the training did (steps, seconds, train and
@@ -60,7 +60,7 @@ def pretrain_small_encoder(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     encoder = small_encoder()
-    classifier = nn.Linear(128, classes)
+    classifier = nn.Linear(BACKBONE_CHANNELS["small"], classes)
     optimizer = torch.optim.Adam([*encoder.parameters(), *classifier.parameters()], lr=lr)
     reader = ShardReader()
     started = time.time()
