@@ -112,7 +112,8 @@ rule train_nomotion:
         trained("music", "nomotion"),
 
 
-# Evaluation: every run of a dataset trained, scored on the test pairs, compared in a report.
+# Evaluation: every run of a dataset trained (once per seed of config key train.seeds), scored
+# on the test pairs, compared with intervals and paired differences, and shown in a report.
 rule evaluate_demo:
     input:
         evaluated("demo"),
@@ -131,6 +132,28 @@ rule evaluate_music21:
 rule evaluate_ave:
     input:
         evaluated("ave"),
+
+
+# The same over several training seeds (config key train.seed_study): each method's mean and
+# spread over the seeds, intervals over pairs and seeds, in results/<dataset>/seeds/.
+rule evaluate_demo_seeds:
+    input:
+        evaluated("demo", "seeds"),
+
+
+rule evaluate_music_seeds:
+    input:
+        evaluated("music", "seeds"),
+
+
+rule evaluate_music21_seeds:
+    input:
+        evaluated("music21", "seeds"),
+
+
+rule evaluate_ave_seeds:
+    input:
+        evaluated("ave", "seeds"),
 
 
 onsuccess:

@@ -150,10 +150,23 @@ def train_runs(config: dict, dataset: str) -> dict:
     return {"iquery": {"variant": "iquery" if motion else "nomotion"}}
 
 
-def run_settings(config: dict, dataset: str, run: str) -> dict:
+def train_seeds(config: dict, study: str = "main") -> list[int]:
+    """The training seeds of a workflow config: key train.seeds (null: key seed alone), or for
+    the seed study (the evaluate_<dataset>_seeds targets) key train.seed_study."""
+    train = config["train"]
+    seeds = train.get("seed_study") if study == "seeds" else train.get("seeds")
+    seeds = list(seeds) if seeds else [config["seed"]]
+    key = "train.seed_study" if study == "seeds" else "train.seeds"
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"config key {key}: {seeds} names a seed twice")
+    return seeds
+
+
+def run_settings(config: dict, dataset: str, run: str, seed: int | None = None) -> dict:
     """A run's complete settings from a workflow config: the dataset's clip length, keys seed
-    and train.visual_weights, then train.settings.<dataset>, then train.runs.<dataset>.<run>,
-    over the defaults above and the variant's own (model/variants.py)."""
+    (or the training ``seed`` given) and train.visual_weights, then train.settings.<dataset>,
+    then train.runs.<dataset>.<run>, over the defaults above and the variant's own
+    (model/variants.py)."""
     runs = train_runs(config, dataset)
     where = f"config key train.runs.{dataset}.{run}"
     if run not in runs:
@@ -163,10 +176,17 @@ def run_settings(config: dict, dataset: str, run: str) -> dict:
         )
     given = {
         "clip_samples": config["datasets"][dataset]["clip_samples"],
-        "seed": config["seed"],
+        "seed": config["seed"] if seed is None else int(seed),
         "visual_weights": config["train"]["visual_weights"],
     }
-    given = merge(merge(given, config["train"]["settings"].get(dataset, {})), runs[run])
+    dataset_settings = config["train"]["settings"].get(dataset, {})
+    for block, name in ((dataset_settings, f"train.settings.{dataset}"), (runs[run], where)):
+        if "seed" in block:
+            raise ConfigError(
+                f"config key {name.removeprefix('config key ')}: seed is set for the whole "
+                "workflow (key seed) and per training (key train.seeds), not per run"
+            )
+    given = merge(merge(given, dataset_settings), runs[run])
     if "variant" not in given and run in VARIANTS:
         given["variant"] = run
     if "variant" not in given:

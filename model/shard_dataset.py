@@ -140,22 +140,46 @@ class ShardReader:
     read a video's items only through their checksums (``pipeline/shards.py``): the CRC-32 of
     each array, of each block of audio a window touches and of each JPEG frame, on top of
     HDF5's own Fletcher-32 sums. A corrupt item raises ShardError naming the shard, the video
-    and the command that rebuilds the shard."""
+    and the command that rebuilds the shard.
+
+    A video's HDF5 objects, its small arrays (checksums, motion tokens) and its attributes are
+    kept once looked up and verified: finding them again cost h5py more than reading a clip's
+    samples and frames (a third of a demo training step)."""
 
     def __init__(self):
         self._files: dict[Path, h5py.File] = {}
+        self._groups: dict[tuple, h5py.Group] = {}
+        self._items: dict[tuple, object] = {}
         self._pid = os.getpid()
 
     def group(self, ref: VideoRef) -> h5py.Group:
         if self._pid != os.getpid():  # forked into a worker: the parent's handles are not ours
-            self._files, self._pid = {}, os.getpid()
-        if ref.shard not in self._files:
-            self._files[ref.shard] = h5py.File(ref.shard, "r")
-        return self._files[ref.shard]["videos"][ref.cls][ref.vid]
+            self.__init__()
+        key = (ref.shard, ref.cls, ref.vid)
+        if key not in self._groups:
+            if ref.shard not in self._files:
+                self._files[ref.shard] = h5py.File(ref.shard, "r")
+            self._groups[key] = self._files[ref.shard]["videos"][ref.cls][ref.vid]
+        return self._groups[key]
+
+    def _kept(self, ref: VideoRef, name: str, make):
+        key = (ref.shard, ref.cls, ref.vid, name)
+        if key not in self._items:
+            self._items[key] = make()
+        return self._items[key]
+
+    def dataset(self, ref: VideoRef, name: str) -> h5py.Dataset:
+        return self._kept(ref, f"dataset:{name}", lambda: self.group(ref)[name])
+
+    def attribute(self, ref: VideoRef, name: str):
+        return self._kept(ref, f"attr:{name}", lambda: self.group(ref).attrs[name])
+
+    def has(self, ref: VideoRef, name: str) -> bool:
+        return self._kept(ref, f"has:{name}", lambda: name in self.group(ref))
 
     def frames(self, ref: VideoRef, indices: list[int]) -> list[np.ndarray]:
-        g = self.group(ref)
-        jpegs = self._read(ref, "frames", lambda: [g["frames"][i] for i in indices])
+        frames = self.dataset(ref, "frames")
+        jpegs = self._read(ref, "frames", lambda: [frames[i] for i in indices])
         sums = self.array(ref, "frames_crc32")
         for i, data in zip(indices, jpegs, strict=True):
             if crc32(data) != int(sums[i]):
@@ -164,22 +188,28 @@ class ShardReader:
 
     def audio(self, ref: VideoRef, lo: int, hi: int) -> np.ndarray:
         """Samples [lo, hi), read in whole checksummed blocks."""
-        g = self.group(ref)
+        audio = self.dataset(ref, "audio")
         first, last = lo // AUDIO_BLOCK, -(-hi // AUDIO_BLOCK)
         start = first * AUDIO_BLOCK
-        samples = self._read(ref, "audio", lambda: g["audio"][start : last * AUDIO_BLOCK])
+        samples = self._read(ref, "audio", lambda: audio[start : last * AUDIO_BLOCK])
         sums = self.array(ref, "audio_crc32")[first:last]
         if block_crc32(samples).tolist() != sums.tolist():
             raise ShardError(_corrupt(ref, "audio", "a block's CRC-32 does not match"))
         return samples[lo - start : hi - start]
 
     def array(self, ref: VideoRef, name: str) -> np.ndarray:
-        """A whole array, checked against the CRC-32 stored beside it."""
-        data = self.group(ref)[name]
-        values = self._read(ref, name, lambda: data[()])
-        if crc32(values) != int(data.attrs["crc32"]):
-            raise ShardError(_corrupt(ref, name, "its CRC-32 does not match"))
-        return values
+        """A whole (small) array, checked against the CRC-32 stored beside it, then kept: the
+        caller must not write to it."""
+
+        def verified() -> np.ndarray:
+            data = self.group(ref)[name]
+            values = self._read(ref, name, lambda: data[()])
+            if crc32(values) != int(data.attrs["crc32"]):
+                raise ShardError(_corrupt(ref, name, "its CRC-32 does not match"))
+            values.flags.writeable = False
+            return values
+
+        return self._kept(ref, f"array:{name}", verified)
 
     @staticmethod
     def _read(ref: VideoRef, what: str, read):
@@ -283,7 +313,7 @@ class MixDataset(torch.utils.data.Dataset):
         return len(self.pairs) if self.pairs is not None else len(self.refs) * self.dup
 
     def _source(self, ref: VideoRef, rng: np.random.Generator | None) -> dict:
-        spec, g = self.spec, self.reader.group(ref)
+        spec, reader = self.spec, self.reader
         half = (spec.num_frames // 2) * spec.frame_stride
         margin = max(int(self.fps), half)
         if rng is not None and ref.n_frames > 2 * margin:
@@ -291,25 +321,25 @@ class MixDataset(torch.utils.data.Dataset):
         else:
             centre = ref.n_frames // 2 + 1
         indices = clip_frames(centre, ref.n_frames, spec)
-        frames = _frames_tensor(self.reader.frames(ref, indices), spec, rng)
+        frames = _frames_tensor(reader.frames(ref, indices), spec, rng)
         # Audio window centred on the frame's time, zero-padded at the file's edges.
-        rate = int(g.attrs["rate"])
+        rate = int(reader.attribute(ref, "rate"))
         start = round((centre - 0.5) / self.fps * rate) - spec.clip_samples // 2
         audio = np.zeros(spec.clip_samples, dtype=np.float32)
         lo, hi = max(start, 0), min(start + spec.clip_samples, ref.n_samples)
         if hi > lo:
-            window = self.reader.audio(ref, lo, hi)
+            window = reader.audio(ref, lo, hi)
             audio[lo - start : hi - start] = window.astype(np.float32) / 32768.0
         if rng is not None:
             audio = np.clip(audio * rng.uniform(*spec.gain), -1.0, 1.0)
         out = {"audio": torch.from_numpy(audio), "frames": frames, "class_index": ref.class_index}
         if self.use_motion:
-            if "motion" not in g:
+            if not reader.has(ref, "motion"):
                 raise ValueError(
                     f"{ref.shard}: {ref.cls}/{ref.vid} has no motion features; "
                     "build the shards with motion or set use_motion=False"
                 )
-            out["motion"] = torch.from_numpy(self.reader.array(ref, "motion").astype(np.float32))
+            out["motion"] = torch.from_numpy(reader.array(ref, "motion").astype(np.float32))
         return out
 
     def __getitem__(self, index: int) -> dict:

@@ -80,12 +80,15 @@ class AudioUNet(nn.Module):
         self.up_norm = nn.ModuleList(
             nn.BatchNorm2d(ch_out[i - 1]) if i > 1 else nn.Identity() for i in range(1, depth + 1)
         )
+        # Channels-last maps: oneDNN's convolutions and the bilinear upsampling's backward run
+        # about 1.4x faster on the CPU in this layout (bench/bench_train.py), and so do GPUs'.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.shape[-1] % 2**self.depth or x.shape[-2] % 2**self.depth:
             raise ValueError(f"input size {tuple(x.shape[-2:])} not divisible by 2^{self.depth}")
         skips = []
-        h = self.input_norm(x)
+        h = self.input_norm(x.contiguous(memory_format=torch.channels_last))
         for i in range(1, self.depth + 1):
             if i > 1:
                 h = F.leaky_relu(h, 0.2)

@@ -30,7 +30,9 @@ The per-video folders keep the layout of the published code (``audio/``, ``frame
       shards/{split}-{k}.h5, {split}.json   everything training reads, and the split's index
       logs/, benchmarks/                    each job's log and its time and memory
     data/weights/{name}                     fetched network weights
-    results/{dataset}/{run}/                one training run: see ``RunFolder``
+    results/{dataset}/{run}/seed-{seed}/    one training run, one seed: see ``RunFolder``
+    results/{dataset}/comparison.json, report.html    the runs compared, over config train.seeds
+    results/{dataset}/seeds/comparison.json, report.html   the same over train.seed_study
     results/{dataset}/logs/, benchmarks/
 """
 
@@ -39,6 +41,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SPLITS = ("train", "val", "test")
+# Comparisons of a dataset's runs: over the seeds of config key train.seeds ("main"), and over
+# those of train.seed_study ("seeds", the evaluate_<dataset>_seeds targets).
+STUDIES = ("main", "seeds")
 # The stages every listed video goes through before the splits; each may refuse a video (its
 # record says why). Detection and motion follow for the videos the splits use.
 VIDEO_STAGES = ("download", "audio", "frames")
@@ -100,10 +105,6 @@ class RunFolder:
     @property
     def examples(self) -> str:
         return self._in("examples.npz")
-
-    @property
-    def report(self) -> str:
-        return self._in("report.html")
 
     def training_files(self) -> tuple[str, ...]:
         """What a restarted run clears away."""
@@ -240,8 +241,23 @@ class Layout:
 
     # --- results -------------------------------------------------------------------------------
 
-    def run(self, dataset: str, run: str) -> RunFolder:
-        return RunFolder(f"{self.results}/{dataset}/{run}")
+    def run(self, dataset: str, run: str, seed: int | str) -> RunFolder:
+        """One run of a dataset trained with one seed (each seed is its own job and folder)."""
+        return RunFolder(f"{self.results}/{dataset}/{run}/seed-{seed}")
+
+    def study(self, dataset: str, study: str) -> str:
+        """Where a comparison of the dataset's runs goes (``STUDIES``)."""
+        if study not in STUDIES:
+            raise ValueError(f"unknown comparison {study!r}; choose from {STUDIES}")
+        return f"{self.results}/{dataset}" + ("" if study == "main" else f"/{study}")
+
+    def comparison(self, dataset: str, study: str = "main") -> str:
+        """Every method over its seeds with intervals, and the paired differences."""
+        return f"{self.study(dataset, study)}/comparison.json"
+
+    def report(self, dataset: str, study: str = "main") -> str:
+        """The page that shows the comparison: tables, figures, curves, examples with sound."""
+        return f"{self.study(dataset, study)}/report.html"
 
     def separated(self, dataset: str, name: str) -> str:
         """What ``separate`` wrote for one video with a model of ``dataset``: a folder."""

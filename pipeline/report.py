@@ -92,7 +92,7 @@ def read_run(path: str | Path) -> Run:
 
 
 # ----------------------------------------------------------------------------------------------
-# Tables
+# Tables (from the comparison: ``model/comparison.py``)
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -101,96 +101,139 @@ def _fmt(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def _difference(value: float | None, reference: float | None) -> float | None:
-    return value - reference if value is not None and reference is not None else None
+def _span(entry: dict | None, digits: int = 2, sign: str = "") -> str:
+    """'8.51 [7.60, 9.43]': a mean and its interval."""
+    if not entry or entry.get("mean") is None:
+        return "–"
+    low, high = entry.get("low"), entry.get("high")
+    mean = f"{entry['mean']:{sign}.{digits}f}"
+    if low is None or high is None:
+        return mean
+    return f"{mean} <span class='interval'>[{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]</span>"
 
 
-def results_rows(main: Run, others: list[Run]) -> list[dict]:
-    """One row per trained run (its model row), then the mixture and the ideal ratio mask of
-    the main run (the reference rows only depend on the test clips)."""
-    methods = main.metrics["methods"]
-    mixture_sdr = methods.get("mixture", {}).get("sdr")
-    rows = []
-    for run in [main, *others]:
-        model = run.metrics["methods"].get("model", {})
-        rows.append(
-            {
-                "label": run.label,
-                "kind": "model",
-                **{m: model.get(m) for m in METRICS},
-                "sdr_median": model.get("sdr_median"),
-                "gain": _difference(model.get("sdr"), mixture_sdr),
-                "scored": run.metrics.get("scored"),
-                "selection": run.metrics.get("selection", "?"),
-            }
-        )
-    for method, label in (("mixture", "unprocessed mixture"), ("irm", "ideal ratio mask")):
-        if method in methods:
-            entry = methods[method]
-            rows.append(
-                {
-                    "label": label,
-                    "kind": "reference",
-                    **{m: entry.get(m) for m in METRICS},
-                    "sdr_median": entry.get("sdr_median"),
-                    "gain": _difference(entry.get("sdr"), mixture_sdr),
-                    "scored": main.metrics.get("scored"),
-                    "selection": "",
-                }
-            )
-    return rows
+def _seed_spread(entry: dict) -> str:
+    per_seed = entry.get("per_seed") or []
+    if len(per_seed) < 2:
+        return "–"
+    values = ", ".join(f"{v:.2f}" for v in per_seed)
+    return f"{_fmt(entry.get('seed_sd'))} <span class='interval'>({values})</span>"
 
 
-def results_table(rows: list[dict]) -> str:
+def differences_to_mixture(comparison: dict) -> dict[str, dict]:
+    return {d["a"]: d for d in comparison["differences"] if d["b"] == "mixture"}
+
+
+def results_table(comparison: dict) -> str:
+    """Every method: SDR, SIR, SAR with their intervals, the median pair, the gain over the
+    mixture (paired), the spread over seeds and what chose the checkpoint."""
+    gains = differences_to_mixture(comparison)
+    several = len(comparison.get("seeds") or []) > 1
     head = (
-        "<tr><th>method</th><th>SDR</th><th>SIR</th><th>SAR</th><th>SDR median</th>"
-        "<th>SDR − mixture</th><th>pairs</th><th>checkpoint chosen on</th></tr>"
+        "<tr><th>method</th><th>SDR</th><th>SIR</th><th>SAR</th><th>SDR median pair</th>"
+        "<th>SDR − mixture (paired)</th>"
+        + ("<th>SDR: SD over seeds (each seed)</th>" if several else "")
+        + "<th>checkpoint chosen on</th></tr>"
     )
     body = []
-    for r in rows:
-        cells = [html.escape(r["label"])]
-        cells += [_fmt(r[m]) for m in METRICS]
-        cells += [_fmt(r["sdr_median"]), _fmt(r["gain"]), str(r["scored"] or "–")]
-        cells.append(html.escape(str(r["selection"])))
-        body.append(f'<tr class="{r["kind"]}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    for m in comparison["methods"]:
+        label = f"{m['label']} ({m['name']})" if m["kind"] == "model" else m["label"]
+        cells = [html.escape(label)]
+        cells += [_span(m[k]) for k in METRICS]
+        cells.append(_fmt(m["sdr"].get("median")))
+        gain = gains.get(m["name"])
+        cells.append(_span(gain, sign="+") if gain else "–")
+        if several:
+            cells.append(_seed_spread(m["sdr"]) if m["kind"] == "model" else "–")
+        cells.append(html.escape(", ".join(m.get("selection") or [])))
+        body.append(f'<tr class="{m["kind"]}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f'<table class="results">{head}{"".join(body)}</table>'
 
 
-def per_class_sdr(run: Run, method: str = "model") -> dict[str, float]:
-    """Mean SDR of ``method`` (model, mixture, irm) per source class, over both sources of
-    every scored pair."""
-    values: dict[str, list[float]] = {}
-    for row in run.per_pair:
-        if row.get("skipped") == "True":
-            continue
-        for side in ("a", "b"):
-            cls, sdr = row.get(f"class_{side}"), row.get(f"{method}_sdr_{side}")
-            if cls and sdr not in (None, ""):
-                values.setdefault(cls, []).append(float(sdr))
-    return {cls: float(np.mean(v)) for cls, v in sorted(values.items())}
+def differences_table(comparison: dict) -> str:
+    """Each pair of methods scored on the same pairs: the paired difference in SDR."""
+    head = (
+        "<tr><th>difference (SDR)</th><th>mean</th><th>95 % interval</th>"
+        "<th>pairs won (first / second / tied)</th><th>resolved</th></tr>"
+    )
+    body = []
+    for d in comparison["differences"]:
+        cells = [
+            html.escape(f"{d['label_a']} − {d['label_b']}"),
+            f"{d['mean']:+.2f}",
+            f"[{d['low']:+.2f}, {d['high']:+.2f}]",
+            f"{d['wins_a']} / {d['wins_b']} / {d['ties']}",
+            "yes" if d["resolved"] else "no: the interval holds 0",
+        ]
+        kind = "resolved" if d["resolved"] else "unresolved"
+        body.append(f'<tr class="{kind}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f'<table class="differences">{head}{"".join(body)}</table>'
 
 
-def per_class_table(main: Run, others: list[Run]) -> str:
-    """SDR per source class: the unprocessed mixture and the ideal ratio mask (the floor and
-    the ceiling of the same clips), then each run, marked where it is below the mixture."""
-    mixture, irm = per_class_sdr(main, "mixture"), per_class_sdr(main, "irm")
-    runs = {run.label: per_class_sdr(run) for run in [main, *others]}
+def resolution_text(comparison: dict) -> str:
+    """Plain sentences: what the test set resolves, and what it cannot."""
+    seeds = comparison.get("seeds") or []
+    pairs = comparison["pairs"]["compared"]
+    over = f"{pairs} test pairs" + (f" and {len(seeds)} training seeds" if len(seeds) > 1 else "")
+    lines = [
+        f"Intervals: 95 %, from a bootstrap over the {over} "
+        f"({comparison['bootstrap']['draws']} draws, seeded). Differences are paired: both "
+        "methods on the same pairs."
+    ]
+    width = comparison.get("resolvable_db")
+    if width is not None:
+        lines.append(
+            f"Between two trained methods these pairs resolve differences of about "
+            f"±{width:.2f} dB or more; a smaller one cannot be told from chance here."
+        )
+    if len(seeds) < 2:
+        lines.append(
+            "One training seed: the intervals carry the test pairs' chance, not training's. "
+            "Another seed may move a method by as much as the differences between methods "
+            "(the evaluate_&lt;dataset&gt;_seeds targets train several)."
+        )
+    items = "".join(f"<li>{html.escape(d['sentence'])}</li>" for d in comparison["differences"])
+    return "".join(f"<p>{line}</p>" for line in lines) + f"<ul class='verdicts'>{items}</ul>"
+
+
+def per_class_table(comparison: dict) -> str:
+    """SDR per source class, with its interval: the unprocessed mixture and the ideal ratio
+    mask (the floor and the ceiling of the same clips), then each run, marked where it is
+    below the mixture."""
+    methods = {m["name"]: m for m in comparison["methods"]}
+    mixture = methods.get("mixture", {}).get("per_class", {})
     if not mixture:
         return ""
-    head = "<tr><th>class</th><th>mixture</th><th>ideal ratio mask</th>" + "".join(
-        f"<th>{html.escape(label)}</th>" for label in runs
+    order = ["mixture", "irm"] + [m["name"] for m in comparison["methods"] if m["kind"] == "model"]
+    order = [name for name in order if name in methods]
+    head = "<tr><th>class</th>" + "".join(
+        f"<th>{html.escape(methods[n]['label'])}</th>" for n in order
     )
     body = []
     for cls, floor in mixture.items():
-        cells = [f"<td>{html.escape(cls)}</td>", f"<td>{_fmt(floor)}</td>"]
-        cells.append(f"<td>{_fmt(irm.get(cls))}</td>")
-        for values in runs.values():
-            value = values.get(cls)
-            below = value is not None and value < floor
+        cells = [f"<td>{html.escape(cls)}</td>"]
+        for name in order:
+            entry = methods[name]["per_class"].get(cls)
+            below = methods[name]["kind"] == "model" and entry and entry["mean"] < floor["mean"]
             mark = ' class="below" title="below the unprocessed mixture"' if below else ""
-            cells.append(f"<td{mark}>{_fmt(value)}</td>")
+            cells.append(f"<td{mark}>{_span(entry)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="per-class">{head}</tr>{"".join(body)}</table>'
+
+
+def motion_note(runs: dict[str, list[Run]]) -> str:
+    """What a motion ablation can show when the motion features came from random weights."""
+    for seeds in runs.values():
+        data = seeds[0].summary.get("data", {}) if seeds else {}
+        if data.get("motion_weights") == "random":
+            return (
+                "<p class='note'>The motion features of these runs come from an I3D network "
+                "with random weights (no trained weights were given): they carry what a "
+                "random network keeps of the frames, not learned motion. A difference between "
+                "iQuery and its no-motion ablation here says whether the model makes use of "
+                "these features, not whether motion helps separation.</p>"
+            )
+    return ""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,22 +269,27 @@ def wav_uri(signal: np.ndarray, rate: int) -> str:
     return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def curves_figure(runs: list[Run]) -> str | None:
+def curves_figure(runs: dict[str, list[Run]]) -> str | None:
     """Training loss per epoch, and validation SDR against training batches and against
-    training wall time: a curve still rising at its end says more training would help."""
-    if not any(run.history for run in runs):
+    training wall time, every seed of a run in its colour: a curve still rising at its end
+    says more training would help."""
+    if not any(seed.history for seeds in runs.values() for seed in seeds):
         return None
     plt = pyplot()
     fig, (ax_loss, ax_steps, ax_time) = plt.subplots(1, 3, figsize=(15, 3.6))
-    for run in runs:
-        epochs = [h["epoch"] + 1 for h in run.history]
-        loss = [h.get("train/loss_epoch", math.nan) for h in run.history]
-        sdr = [h.get("val/sdr", math.nan) for h in run.history]
-        ax_loss.plot(epochs, loss, marker=".", label=run.name)
-        batches = [h.get("progress/batches", math.nan) for h in run.history]
-        minutes = [h.get("progress/train_seconds", math.nan) / 60 for h in run.history]
-        ax_steps.plot(batches, sdr, marker=".", label=run.name)
-        ax_time.plot(minutes, sdr, marker=".", label=run.name)
+    for k, (name, seeds) in enumerate(runs.items()):
+        colour = f"C{k % 10}"
+        for i, run in enumerate(seeds):
+            label = name if i == 0 else None
+            epochs = [h["epoch"] + 1 for h in run.history]
+            loss = [h.get("train/loss_epoch", math.nan) for h in run.history]
+            sdr = [h.get("val/sdr", math.nan) for h in run.history]
+            batches = [h.get("progress/batches", math.nan) for h in run.history]
+            minutes = [h.get("progress/train_seconds", math.nan) / 60 for h in run.history]
+            style = {"marker": ".", "color": colour, "label": label, "alpha": 1 if i == 0 else 0.5}
+            ax_loss.plot(epochs, loss, **style)
+            ax_steps.plot(batches, sdr, **style)
+            ax_time.plot(minutes, sdr, **style)
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss (epoch mean)")
     ax_steps.set(xlabel="training batches", ylabel="SDR (dB)", title="validation SDR")
     ax_time.set(xlabel="training wall time (min)", ylabel="SDR (dB)", title="validation SDR")
@@ -251,22 +299,31 @@ def curves_figure(runs: list[Run]) -> str | None:
     return png_uri(fig)
 
 
-def per_class_figure(runs: list[Run]) -> str | None:
-    per_run = {run.name: per_class_sdr(run) for run in runs}
-    classes = sorted({c for values in per_run.values() for c in values})
+def per_class_figure(comparison: dict) -> str | None:
+    """Test SDR per source class, each bar with its 95 % interval."""
+    methods = [m for m in comparison["methods"] if m.get("per_class")]
+    classes = sorted({c for m in methods for c in m["per_class"]})
     if not classes:
         return None
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(classes) * len(runs) ** 0.5), 3.4))
-    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(classes) * len(methods) ** 0.5), 3.6))
+    width = 0.8 / len(methods)
     x = np.arange(len(classes))
-    for i, (name, values) in enumerate(per_run.items()):
-        ax.bar(x + i * width, [values.get(c, np.nan) for c in classes], width, label=name)
+    for i, m in enumerate(methods):
+        entries = [m["per_class"].get(c) for c in classes]
+        means = np.array([e["mean"] if e else np.nan for e in entries])
+        below = np.array([e["mean"] - e["low"] if e else np.nan for e in entries])
+        above = np.array([e["high"] - e["mean"] if e else np.nan for e in entries])
+        hatch = "//" if m["kind"] == "reference" else None
+        ax.bar(x + i * width, means, width, label=m["label"], hatch=hatch, alpha=0.9)
+        ax.errorbar(
+            x + i * width, means, yerr=[below, above], fmt="none", ecolor="black", linewidth=0.8
+        )
     ax.set_xticks(x + 0.4 - width / 2, classes, rotation=30, ha="right")
-    ax.set(ylabel="SDR (dB)", title="test SDR per source class")
+    ax.set(ylabel="SDR (dB)", title="test SDR per source class, with 95 % intervals")
     ax.axhline(0, color="black", linewidth=0.6)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, ncols=2)
     return png_uri(fig)
 
 
@@ -343,6 +400,9 @@ th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.reference td { color: #666; font-style: italic; }
 td.below { color: #b00020; font-weight: bold; }
+.interval { color: #666; font-size: 0.85em; white-space: nowrap; }
+tr.unresolved td { color: #666; }
+p.note { background: #f6f6f0; border-left: 3px solid #bb8; padding: 0.5em 1em; }
 img { max-width: 100%; }
 .sounds { display: flex; flex-wrap: wrap; gap: 0.5em 1.5em; }
 figure.sound { margin: 0; }
@@ -370,10 +430,11 @@ window.addEventListener('load', () => {
 """
 
 
-def provenance_html(run: Run) -> str:
+def provenance_html(name: str, run: Run) -> str:
     m = run.metrics
     packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
     summary = run.summary
+    seed = (summary.get("config") or {}).get("seed", "?")
     lines = [
         f"config hash <code>{html.escape(str(m.get('config_hash', '?')))}</code>",
         f"code version <code>{html.escape(str(m.get('code_version', '?')))}</code>",
@@ -382,44 +443,63 @@ def provenance_html(run: Run) -> str:
         html.escape(str(m.get("selection_note", ""))),
     ]
     if summary:
+        machine = (summary.get("provenance") or {}).get("machine") or {}
         lines.append(
             f"trained {summary.get('epochs_completed', '?')} epochs, "
             f"{summary.get('optimizer_steps', '?')} optimiser steps, "
             f"{_fmt(summary.get('seconds_per_batch'), 3)} s per batch "
             f"on {html.escape(str(summary.get('runtime', {}).get('precision', '?')))}"
+            + (f", {html.escape(machine_text(machine))}" if machine else "")
         )
     items = "".join(f"<li>{line}</li>" for line in lines)
-    return f"<h3>{html.escape(run.name)}</h3><ul class='provenance'>{items}</ul>"
+    heading = f"{html.escape(name)}, seed {html.escape(str(seed))}"
+    return f"<h3>{heading}</h3><ul class='provenance'>{items}</ul>"
 
 
-def build_report(main: Run, others: list[Run], title: str) -> str:
-    runs = [main, *others]
-    rows = results_rows(main, others)
+def machine_text(machine: dict) -> str:
+    return " ".join(str(machine[k]) for k in ("cpu", "cpu_capability", "device") if machine.get(k))
+
+
+def read_compared(comparison: dict) -> dict[str, list[Run]]:
+    """Each model row's seeds as runs (their logs, summaries, examples), in the table's order."""
+    return {
+        m["name"]: [read_run(folder) for folder in m["folders"]]
+        for m in comparison["methods"]
+        if m["kind"] == "model"
+    }
+
+
+def build_report(comparison: dict, runs: dict[str, list[Run]], title: str) -> str:
     curves = curves_figure(runs)
-    classes = per_class_figure(runs)
-    scored = main.metrics.get("scored", "?")
-    skipped = main.metrics.get("skipped", 0)
+    classes = per_class_figure(comparison)
+    first_name, first_seeds = next(iter(runs.items()))
+    main = first_seeds[0]
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>{scored} test pairs scored ({skipped} skipped by the silent-source rule): centre "
+        f"<p>{comparison['pairs']['compared']} test pairs, each scored by every run: centre "
         "clip of each video, mixture phase, mir_eval <code>bss_eval_sources</code> without "
-        "permutation. The ideal ratio mask is the ceiling of any mask on the mixture's "
-        "phase.</p>",
+        "permutation (pairs with a silent source or estimate are skipped by every row alike). "
+        "The ideal ratio mask is the ceiling of any mask on the mixture's phase.</p>",
         "<h2>Results (dB)</h2>",
-        results_table(rows),
+        results_table(comparison),
+        "<h2>Which differences the test set resolves</h2>",
+        differences_table(comparison),
+        resolution_text(comparison),
+        motion_note(runs),
+        "<h2>Per class (dB)</h2>",
+        per_class_table(comparison),
     ]
-    sections.append("<h2>Per class (dB)</h2>")
-    sections.append(per_class_table(main, others))
     if classes:
         sections.append(f"<img alt='per-class SDR' src='{classes}'>")
     sections.append("<h2>Training</h2>")
     sections.append(
         f"<img alt='training curves' src='{curves}'>" if curves else "<p>No training logs.</p>"
     )
-    sections.append(f"<h2>Examples ({html.escape(main.name)})</h2>")
+    seed = (main.summary.get("config") or {}).get("seed", "?")
+    sections.append(f"<h2>Examples ({html.escape(first_name)}, seed {html.escape(str(seed))})</h2>")
     sections.append(examples_html(Path(main.folder.examples)))
     sections.append("<h2>Provenance</h2>")
-    sections += [provenance_html(run) for run in runs]
+    sections += [provenance_html(name, run) for name, seeds in runs.items() for run in seeds]
     body = "\n".join(sections)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

@@ -13,6 +13,7 @@ from snakemake.settings.types import DeploymentMethod
 from model.settings import TRAINED_ON_CROPS
 from model.settings import run_settings as config_run_settings
 from model.settings import train_runs as config_train_runs
+from model.settings import train_seeds as config_train_seeds
 from pipeline.batches import chunk_count, chunk_holding, deal, read_tables
 from pipeline.datasets import cache_name, index_sources, is_url, read_index
 from pipeline.demo.naming import demo_video_ids
@@ -20,7 +21,7 @@ from pipeline.errors import ConfigError, IndexFormatError, InvalidEntry
 from pipeline.files import read_tsv
 from pipeline.gpu_slots import visible_gpus
 from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID, video_name
-from pipeline.layout import SPLITS, Layout, deal_to_shards
+from pipeline.layout import SPLITS, STUDIES, Layout, deal_to_shards
 from pipeline.splits import read_split
 from pipeline.splits import used_videos as read_used_videos
 
@@ -56,6 +57,7 @@ wildcard_constraints:
     cls=SAFE_CLASS_DIR,
     vid=SAFE_VID,
     run=r"[a-z][a-z0-9_]*",
+    seed=r"\d+",
     chunk=r"\d{3}",
     shard=r"\d{3}",
     name=r"[0-9a-f]{8}-[^/]+",
@@ -105,8 +107,18 @@ def check_config():
             f"config key dataset: {config['dataset']!r} is not one of config key datasets "
             f"({', '.join(config['datasets'])})"
         )
+    for study in STUDIES:
+        try:
+            train_seeds(study)
+        except ConfigError as err:
+            raise WorkflowError(str(err)) from err
     for name in config["datasets"]:
         for run in train_runs(name):
+            if run in STUDIES:
+                raise WorkflowError(
+                    f"config key train.runs.{name}.{run}: {run!r} names a comparison's "
+                    "folder; give the run another name"
+                )
             run_settings(name, run)
 
 
@@ -523,6 +535,11 @@ def train_runs(name):
     return config_train_runs(config, name)
 
 
+def train_seeds(study="main"):
+    """The training seeds: config key train.seeds, or train.seed_study for study 'seeds'."""
+    return config_train_seeds(config, study)
+
+
 def per_attempt(amount):
     """A resource that grows with each retry: ``amount`` on the first attempt, twice on the
     second, ..."""
@@ -549,17 +566,24 @@ def gpu_claim(stage):
     return claim
 
 
+def run_threads(wildcards):
+    """A training job's cores: its run's threads setting (null: one)."""
+    return (
+        run_settings(wildcards.dataset, wildcards.run, wildcards.seed)["threads"] or 1
+    )
+
+
 def run_ranks(wildcards):
     """The processes (ranks) a training run starts: its devices on each of its nodes."""
-    settings = run_settings(wildcards.dataset, wildcards.run)
+    settings = run_settings(wildcards.dataset, wildcards.run, wildcards.seed)
     return settings["devices"] * settings["nodes"]
 
 
-def run_settings(name, run):
-    """A run's complete settings (model/settings.py: run_settings), its visual weights as a
-    local path."""
+def run_settings(name, run, seed=None):
+    """A run's complete settings for a training ``seed`` (default: config key seed;
+    model/settings.py: run_settings), its visual weights as a local path."""
     try:
-        settings = config_run_settings(config, name, run)
+        settings = config_run_settings(config, name, run, seed)
     except ConfigError as err:
         raise WorkflowError(str(err)) from err
     if settings["visual_weights"] == TRAINED_ON_CROPS:
@@ -608,7 +632,8 @@ def crop_frame_size(name):
 
 
 def train_inputs(wildcards):
-    name, settings = wildcards.dataset, run_settings(wildcards.dataset, wildcards.run)
+    name = wildcards.dataset
+    settings = run_settings(name, wildcards.run, wildcards.seed)
     select_on = config["train"]["select_on"]
     inputs = {
         "train": L.shard_index(name, "train"),
@@ -624,15 +649,52 @@ def train_inputs(wildcards):
 # --- evaluate -------------------------------------------------------------------------------------
 
 
-def report_inputs(wildcards):
-    """Every run of the dataset, evaluated: the report compares them."""
-    main = L.run(wildcards.dataset, wildcards.run)
-    inputs = {"examples": main.examples}
-    for run in train_runs(wildcards.dataset):
-        folder = L.run(wildcards.dataset, run)
-        inputs |= {
-            f"{run}_{k}": getattr(folder, k) for k in ("metrics", "per_pair", "summary")
+def compared_folders(name, study):
+    """Run name -> the folders of its seeds, for a comparison of dataset ``name``."""
+    seeds = train_seeds(study)
+    return {run: [L.run(name, run, seed) for seed in seeds] for run in train_runs(name)}
+
+
+def comparison_inputs(study):
+    """A function: every run and seed of the dataset, evaluated."""
+
+    def inputs(wildcards):
+        folders = compared_folders(wildcards.dataset, study)
+        return [
+            getattr(folder, k)
+            for runs in folders.values()
+            for folder in runs
+            for k in ("metrics", "per_pair", "summary")
+        ]
+
+    return inputs
+
+
+def comparison_runs(study):
+    """A function: compare's --run options, one per run with its seeds' folders."""
+
+    def options(wildcards):
+        folders = compared_folders(wildcards.dataset, study)
+        return [
+            word
+            for run, runs in folders.items()
+            for word in ["--run", run, *(f.path for f in runs)]
+        ]
+
+    return options
+
+
+def report_inputs(study):
+    """A function: the comparison, and the examples of the first run's first seed."""
+
+    def inputs(wildcards):
+        folders = compared_folders(wildcards.dataset, study)
+        first = next(iter(folders.values()))[0]
+        return {
+            "comparison": L.comparison(wildcards.dataset, study),
+            "examples": first.examples,
         }
+
     return inputs
 
 
@@ -667,14 +729,18 @@ def report_left_out():
 
 
 def trained(name, run=None):
-    """What a train_<dataset> target asks for: a run's summary (default: the dataset's first)."""
+    """What a train_<dataset> target asks for: a run (default: the dataset's first), trained
+    with each seed of config key train.seeds."""
     run = run or next(iter(train_runs(name)))
-    return [L.run(name, run).summary, L.detection_summary(name)]
+    return [L.run(name, run, seed).summary for seed in train_seeds()] + [
+        L.detection_summary(name)
+    ]
 
 
-def evaluated(name):
-    """What an evaluate_<dataset> target asks for: the first run's report, comparing them all."""
-    return [L.run(name, next(iter(train_runs(name)))).report, L.detection_summary(name)]
+def evaluated(name, study="main"):
+    """What an evaluate_<dataset> target asks for: every run trained with every seed of the
+    study, evaluated, compared, and the report."""
+    return [L.report(name, study), L.detection_summary(name)]
 
 
 # --- separate ----------------------------------------------------------------------------------
@@ -703,7 +769,9 @@ def separate_inputs(wildcards):
     # The index gives the dataset's class list, which the checkpoint's must match.
     inputs = {"index": L.index_json(wildcards.dataset)}
     if which in ("best", "last"):
-        inputs["summary"] = L.run(wildcards.dataset, config["separate"]["run"]).summary
+        # The run trained with the first of config key train.seeds.
+        run = L.run(wildcards.dataset, config["separate"]["run"], train_seeds()[0])
+        inputs["summary"] = run.summary
     else:
         inputs["checkpoint"] = which
     if "://" not in config["video"]:

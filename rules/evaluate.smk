@@ -1,19 +1,20 @@
-# Evaluation on the fixed test pairs, and the report comparing a dataset's runs.
+# Evaluation on the fixed test pairs (each run and seed), the comparison of a dataset's runs with
+# intervals and paired differences, and the report that shows it.
 
 
 rule evaluate:
     input:
-        summary=L.run("{dataset}", "{run}").summary,
+        summary=L.run("{dataset}", "{run}", "{seed}").summary,
         shards=L.shard_index("{dataset}", "test"),
         pairs=L.test_pairs("{dataset}"),
     output:
-        metrics=L.run("{dataset}", "{run}").metrics,
-        per_pair=L.run("{dataset}", "{run}").per_pair,
-        examples=L.run("{dataset}", "{run}").examples,
+        metrics=L.run("{dataset}", "{run}", "{seed}").metrics,
+        per_pair=L.run("{dataset}", "{run}", "{seed}").per_pair,
+        examples=L.run("{dataset}", "{run}", "{seed}").examples,
     log:
-        L.results_log("{dataset}", "evaluate-{run}"),
+        L.results_log("{dataset}", "evaluate-{run}-seed-{seed}"),
     benchmark:
-        L.results_benchmark("{dataset}", "evaluate-{run}")
+        L.results_benchmark("{dataset}", "evaluate-{run}-seed-{seed}")
     conda:
         "../envs/train.yaml"
     threads: config["train"]["eval_jobs"]
@@ -32,25 +33,58 @@ rule evaluate:
         " --gpus={resources.gpu} 2> {log:q}"
 
 
-rule report:
+rule compare:
     input:
-        unpack(report_inputs),
+        comparison_inputs("main"),
     output:
-        L.run("{dataset}", "{run}").report,
+        L.comparison("{dataset}", "main"),
     log:
-        L.results_log("{dataset}", "report-{run}"),
+        L.results_log("{dataset}", "compare"),
     conda:
         "../envs/train.yaml"
     resources:
         mem_mb=2000,
         runtime=15,
     params:
-        run_dir=lambda wildcards: L.run(wildcards.dataset, wildcards.run).path,
-        compare=lambda wildcards: [
-            L.run(wildcards.dataset, r).path
-            for r in train_runs(wildcards.dataset)
-            if r != wildcards.run
-        ],
+        runs=comparison_runs("main"),
     shell:
-        "python -m workflow_scripts.make_report --run {params.run_dir:q}"
-        " --compare {params.compare:q} --out {output:q} 2> {log:q}"
+        "python -m workflow_scripts.compare {params.runs:q} --dataset {wildcards.dataset}"
+        " --out {output:q} 2> {log:q}"
+
+
+# The same runs over the seeds of config key train.seed_study (targets evaluate_<dataset>_seeds).
+use rule compare as compare_seeds with:
+    input:
+        comparison_inputs("seeds"),
+    output:
+        L.comparison("{dataset}", "seeds"),
+    log:
+        L.results_log("{dataset}", "compare-seeds"),
+    params:
+        runs=comparison_runs("seeds"),
+
+
+rule report:
+    input:
+        unpack(report_inputs("main")),
+    output:
+        L.report("{dataset}", "main"),
+    log:
+        L.results_log("{dataset}", "report"),
+    conda:
+        "../envs/train.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "python -m workflow_scripts.make_report --comparison {input.comparison:q}"
+        " --out {output:q} 2> {log:q}"
+
+
+use rule report as report_seeds with:
+    input:
+        unpack(report_inputs("seeds")),
+    output:
+        L.report("{dataset}", "seeds"),
+    log:
+        L.results_log("{dataset}", "report-seeds"),

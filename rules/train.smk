@@ -1,5 +1,6 @@
-# Training: results/{dataset}/{run}/ per run of config key train.runs, and the ImageNet weights
-# of the object encoder, fetched once.
+# Training: results/{dataset}/{run}/seed-{seed}/ per run of config key train.runs and training
+# seed (train.seeds; each seed its own job, so a cluster or a GPU box runs them side by side),
+# and the ImageNet weights of the object encoder, fetched once.
 
 
 rule visual_weights:
@@ -51,28 +52,33 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        L.run("{dataset}", "{run}").summary,
+        L.run("{dataset}", "{run}", "{seed}").summary,
     log:
-        L.results_log("{dataset}", "train-{run}"),
+        L.results_log("{dataset}", "train-{run}-seed-{seed}"),
     benchmark:
-        L.results_benchmark("{dataset}", "train-{run}")
+        L.results_benchmark("{dataset}", "train-{run}-seed-{seed}")
     conda:
         "../envs/train.yaml"
-    threads: lambda wildcards: run_settings(wildcards.dataset, wildcards.run)["threads"] or 1
+    threads: run_threads
     resources:
         gpu=gpu_claim("train"),
         mem_mb=per_attempt(config["train"]["job_mem_mb"]),
         runtime=round(config["train"]["job_hours"] * 60),
         # Under SLURM a run over several devices is one task per device (rank), started by
         # srun from the job's command (pipeline/ranks.py); elsewhere these change nothing.
-        nodes=lambda wildcards: run_settings(wildcards.dataset, wildcards.run)["nodes"],
+        nodes=lambda wildcards: run_settings(
+            wildcards.dataset, wildcards.run, wildcards.seed
+        )["nodes"],
         tasks=lambda wildcards: run_ranks(wildcards),
         tasks_per_gpu=1,
         mpi=lambda wildcards: "srun" if run_ranks(wildcards) > 1 else None,
     params:
-        run_dir=lambda wildcards: L.run(wildcards.dataset, wildcards.run).path,
+        run_dir=lambda wildcards: L.run(
+            wildcards.dataset, wildcards.run, wildcards.seed
+        ).path,
         settings=lambda wildcards: json.dumps(
-            run_settings(wildcards.dataset, wildcards.run), sort_keys=True
+            run_settings(wildcards.dataset, wildcards.run, wildcards.seed),
+            sort_keys=True,
         ),
         select_on=config["train"]["select_on"],
         pairs=lambda wildcards, input: (

@@ -1,10 +1,12 @@
-"""One self-contained HTML page comparing a dataset's runs: table, curves, examples, sound.
+"""One self-contained HTML page comparing a dataset's runs: tables with intervals, the paired
+differences and what they resolve, per-class figures, training curves, examples with sound.
 
-    python -m workflow_scripts.make_report --run results/demo/iquery \
-        --compare results/demo/sop results/demo/nomotion --out results/demo/iquery/report.html
+    python -m workflow_scripts.make_report --comparison results/demo/comparison.json \
+        --out results/demo/report.html
 
-Figures are PNGs and sounds WAVs, embedded as data URIs: the page opens from disk, can be
-mailed, and needs no network (see ``pipeline/report.py``).
+Reads the comparison (``workflow_scripts.compare``) and, from the run folders it lists, the
+training logs and the first run's examples. Figures are PNGs and sounds WAVs, embedded as data
+URIs: the page opens from disk, can be mailed, and needs no network (``pipeline/report.py``).
 """
 
 from __future__ import annotations
@@ -13,24 +15,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.files import write_text
-from pipeline.report import build_report, read_run
+from pipeline.files import read_json, write_text
+from pipeline.report import build_report, read_compared
 
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, type=Path, help="the run the page is about")
-    parser.add_argument("--compare", nargs="*", type=Path, default=[], help="other runs' folders")
+    parser.add_argument("--comparison", required=True, type=Path, help="compare's JSON")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--title", help="default: '<dataset>: <run>'")
+    parser.add_argument("--title", help="default: '<dataset>: <runs>'")
     args = parser.parse_args(argv)
+    comparison = read_json(args.comparison, "run workflow_scripts.compare first")
     try:
-        main_run = read_run(args.run)
-        others = [read_run(f) for f in args.compare if f.resolve() != args.run.resolve()]
+        runs = read_compared(comparison)
     except ValueError as err:
         raise SystemExit(f"report: {err}") from err
-    title = args.title or f"{args.run.parent.name}: {args.run.name}"
-    page = build_report(main_run, others, title)
+    seeds = comparison.get("seeds") or []
+    title = args.title or (
+        f"{comparison.get('dataset', '?')}: {', '.join(runs)}"
+        + (f" over {len(seeds)} seeds" if len(seeds) > 1 else "")
+    )
+    page = build_report(comparison, runs, title)
     write_text(args.out, page)
     print(f"report: {args.out} ({len(page) / 1e6:.1f} MB)", file=sys.stderr)
     return args.out
