@@ -145,11 +145,19 @@ def spread_over_seeds(values) -> dict:
 
 def describe_difference(name_a: str, name_b: str, diff: Difference, unit: str = "dB") -> str:
     """One plain sentence: what the interval says about ``a - b``."""
-    span = f"{diff.mean:+.2f} {unit}, 95 % interval {diff.low:+.2f} to {diff.high:+.2f}"
     wins = f"{name_a} better on {diff.wins_a} of {diff.pairs} pairs"
     if diff.resolved:
-        better, worse = (name_a, name_b) if diff.mean > 0 else (name_b, name_a)
-        return f"{better} is above {worse} ({span}; {wins}): the test set resolves this."
+        # Said from the side of the one above: "B is above A by 0.45 dB (0.15 to 0.76)".
+        sign = 1 if diff.mean > 0 else -1
+        better, worse = (name_a, name_b) if sign > 0 else (name_b, name_a)
+        low, high = sorted((sign * diff.low, sign * diff.high))
+        won = diff.wins_a if sign > 0 else diff.wins_b
+        return (
+            f"{better} is above {worse} by {sign * diff.mean:.2f} {unit} (95 % interval "
+            f"{low:.2f} to {high:.2f}; {better} better on {won} of {diff.pairs} pairs): the "
+            "test set resolves this."
+        )
+    span = f"{diff.mean:+.2f} {unit}, 95 % interval {diff.low:+.2f} to {diff.high:+.2f}"
     return (
         f"{name_a} − {name_b}: {span} ({wins}): the interval holds zero, so the test set "
         "cannot tell these two apart."

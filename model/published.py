@@ -32,8 +32,9 @@ U-Net bias. The published ``UnetIquery`` builds every convolution without a bias
 earlier versions of this project that had a bias there). There is therefore nothing to fold or
 drop: the converted network computes the published U-Net's function. tests/test_published.py
 measures it against a direct implementation of the published forward pass on random weights in
-the published layout: the U-Net's embedding and latent come out bit-identical, and the mask
-logits agree to about 1e-6 of their magnitude (the attention kernels sum in another order).
+the published layout: the U-Net's embedding and latent agree to rounding (ours runs its maps
+channels-last, so its convolutions sum in another order), and the mask logits to about 1e-6 of
+their magnitude (the attention kernels sum in another order too).
 A sound dict that does hold ``upconv1.bias`` (Sound of Pixels' U-Net has one there) is not a
 published iQuery checkpoint and is refused: that bias would add the per-source constant m·b to
 every mask logit, which the bias-free iQuery network cannot represent.

@@ -45,7 +45,10 @@ DEFAULTS: dict = {
     "weight_decay": 1e-4,  # AdamW (transformer) or SGD (everything)
     "lr_steps": [30, 50],  # epochs after which lr_sound and lr_frame drop × 0.1
     "transformer_step": 80,  # MUSIC/MUSIC-21 80, AVE 40
+    "schedule": "step",  # step: the drops above (the paper's); cosine: every rate from its
+    # value down to 0 along a half cosine over the run's batches (lr_steps, transformer_step unused)
     "val_pairs_per_video": 2,  # validation pairs per val video (--select-on val)
+    "val_every": 1,  # epochs between validations (and chances to keep the best checkpoint)
     "num_val": 256,  # at most this many validation pairs (the paper: first 256)
     "num_workers": 4,
     "devices": 1,  # per node: GPUs (or CPU processes) each node's ranks use
@@ -66,6 +69,7 @@ CHOICES = {
     "mask": ("ratio", "binary"),
     "loss": ("l1", "bce"),
     "optimizer": ("adam", "sgd"),
+    "schedule": ("step", "cosine"),
 }
 # Keys that may differ between a run and its resumption without changing what it computes
 # (epochs only extends it); they stay out of the config hash, except epochs.
@@ -116,6 +120,14 @@ def load_settings(given: dict, where: str = "settings") -> dict:
         raise ConfigError(f"{where}: binary masks train with loss bce, ratio masks with l1")
     if settings["seed"] is None:
         raise ConfigError(f"{where}: give a seed")
+    every = settings["val_every"]
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ConfigError(f"{where}: val_every {every!r}: give a whole number of epochs, 1 or more")
+    if settings["epochs"] % every:
+        raise ConfigError(
+            f"{where}: epochs {settings['epochs']} is not a multiple of val_every {every}: "
+            "the last epoch must be validated, so that it can be the one kept"
+        )
     for key in ("devices", "nodes"):
         value = settings[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

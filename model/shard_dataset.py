@@ -110,6 +110,10 @@ def read_split_facts(index_path: str | Path) -> dict:
             "frame_rate": float(h5.attrs["frame_rate"]),
             "config_hash": str(h5.attrs.get("config_hash", "")),
             "motion_dim": int(group["motion"].shape[1]) if "motion" in group else None,
+            # "random" where the I3D had no trained weights, else the weights file's sha256
+            "motion_weights": (
+                str(group.attrs.get("motion_weights_sha256", "?")) if "motion" in group else None
+            ),
             "audio_rate": int(group.attrs["rate"]),
         }
 

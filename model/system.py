@@ -13,6 +13,9 @@ or freq_bins), averaged over both sources. Optimisers:
   backbone at lr_frame, the rest at lr_sound (the transformer, if any, at lr_transformer),
   × 0.1 after epochs ``lr_steps`` (40, 80).
 
+``schedule: cosine`` replaces those drops: every group's rate goes from its value to 0 along a
+half cosine over the run's batches (for short runs, such as the demo's).
+
 Two optimisers need manual optimisation; Lightning's ``global_step`` then counts optimiser steps
 (2 per batch with Adam + AdamW, 1 with SGD). Schedules are stepped per epoch, caught up at each
 epoch's start (not at its end), so the learning rate is a function of the epoch alone, whichever
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,6 +80,7 @@ class SeparationSystem(pl.LightningModule):
         n_fft: int,
         hop: int,
         freq_bins: int = N_WARPED,
+        schedule: str = "step",
         data_spec: dict | None = None,
     ) -> None:
         super().__init__()
@@ -100,6 +105,7 @@ class SeparationSystem(pl.LightningModule):
                 "n_fft": n_fft,
                 "hop": hop,
                 "freq_bins": int(freq_bins),
+                "schedule": schedule,
                 "data_spec": dict(data_spec or {}),
             }
         )
@@ -180,8 +186,21 @@ class SeparationSystem(pl.LightningModule):
         for i, opt in enumerate(self._optimizers()):
             self.log(f"lr/{i}", opt.param_groups[0]["lr"], on_step=False, on_epoch=True)
 
+    def _cosine_rates(self, batch_idx: int) -> None:
+        """Schedule 'cosine': each group's rate is its base rate times a half cosine of how far
+        the run is, from 1 at the first batch to 0 after the last: a function of (epoch,
+        batch) alone, so a resumed run follows it too."""
+        per_epoch = max(1, int(self.trainer.num_training_batches))
+        done = (self.current_epoch * per_epoch + batch_idx) / (self.trainer.max_epochs * per_epoch)
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+        for opt in self._optimizers():
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         loss = self.loss_and_masks(batch)[0].mean()
+        if self.hparams.schedule == "cosine":
+            self._cosine_rates(batch_idx)
         opts = self._optimizers()
         for opt in opts:
             opt.zero_grad(set_to_none=True)
@@ -217,27 +236,41 @@ class SeparationSystem(pl.LightningModule):
         hp = self.hparams
         groups = self.parameter_groups()
         rates = {"sound": hp.lr_sound, "frame": hp.lr_frame, "transformer": hp.lr_transformer}
+        # base_lr: where schedule 'cosine' starts each group (kept in the optimiser's state).
         if hp.optimizer == "sgd":
             sgd = torch.optim.SGD(
-                [{"params": p, "lr": rates[name]} for name, p in groups.items()],
+                [
+                    {"params": p, "lr": rates[name], "base_lr": rates[name]}
+                    for name, p in groups.items()
+                ],
                 momentum=hp.momentum,
                 weight_decay=hp.weight_decay,
             )
+            if hp.schedule == "cosine":
+                return [sgd]
             steps = torch.optim.lr_scheduler.MultiStepLR(sgd, hp.lr_steps, gamma=0.1)
             return [sgd], [{"scheduler": steps, "interval": "epoch"}]
         adam = torch.optim.Adam(
-            [{"params": groups[n], "lr": rates[n]} for n in ("sound", "frame") if n in groups]
+            [
+                {"params": groups[n], "lr": rates[n], "base_lr": rates[n]}
+                for n in ("sound", "frame")
+                if n in groups
+            ]
         )
         optimizers = [adam]
         schedulers = [torch.optim.lr_scheduler.MultiStepLR(adam, hp.lr_steps, gamma=0.1)]
         if "transformer" in groups:
             adamw = torch.optim.AdamW(
-                groups["transformer"], lr=hp.lr_transformer, weight_decay=hp.weight_decay
+                [{"params": groups["transformer"], "base_lr": hp.lr_transformer}],
+                lr=hp.lr_transformer,
+                weight_decay=hp.weight_decay,
             )
             optimizers.append(adamw)
             schedulers.append(
                 torch.optim.lr_scheduler.StepLR(adamw, hp.transformer_step, gamma=0.1)
             )
+        if hp.schedule == "cosine":
+            return optimizers
         return optimizers, [{"scheduler": s, "interval": "epoch"} for s in schedulers]
 
     # ------------------------------------------------------------------------------------------

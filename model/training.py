@@ -170,10 +170,13 @@ def check_resume(run: RunFolder, settings: dict, *, on_change: str = "error") ->
     if not Path(run.settings).is_file():
         return
     saved = read_json(run.settings, f"delete {run.path} to train afresh")
+    resumable = set(RESUMABLE_KEYS)
+    if settings.get("schedule") == "cosine":
+        resumable.discard("epochs")  # the cosine's length: more epochs make another run
     changed = sorted(
         k
         for k in set(saved) | set(settings)
-        if k not in RESUMABLE_KEYS and saved.get(k) != settings.get(k)
+        if k not in resumable and saved.get(k) != settings.get(k)
     )
     if not changed:
         return
@@ -294,6 +297,7 @@ def make_trainer(settings: dict, run: RunFolder, runtime: dict, cluster_env: str
         use_distributed_sampler=False,  # SeparationData splits across ranks itself
         log_every_n_steps=settings["log_every_n_steps"],
         num_sanity_val_steps=settings["num_sanity_val_steps"],
+        check_val_every_n_epoch=settings["val_every"],
         enable_progress_bar=True,
         default_root_dir=run.path,
     )
@@ -438,6 +442,7 @@ def train(
             "train_videos": len(facts["refs"]),
             "train_samples_per_epoch": len(train_set),
             "shards_config_hash": facts["config_hash"],
+            "motion_weights": facts.get("motion_weights"),
         },
         "provenance": provenance(hashed),
     }

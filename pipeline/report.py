@@ -223,9 +223,10 @@ def per_class_table(comparison: dict) -> str:
 
 def motion_note(runs: dict[str, list[Run]]) -> str:
     """What a motion ablation can show when the motion features came from random weights."""
+    uses_motion = any(seeds and seeds[0].variant == "iquery" for seeds in runs.values())
     for seeds in runs.values():
         data = seeds[0].summary.get("data", {}) if seeds else {}
-        if data.get("motion_weights") == "random":
+        if uses_motion and data.get("motion_weights") == "random":
             return (
                 "<p class='note'>The motion features of these runs come from an I3D network "
                 "with random weights (no trained weights were given): they carry what a "

@@ -3,8 +3,9 @@
 With the paper's lists (MUSIC, MUSIC-21, AVE): train and test are those lists intersected with
 the manifest, the pairs are the paper's pairs whose both videos are there, and a validation
 split is carved from train per class (the paper had none and chose checkpoints on the test
-pairs). Without lists (the demo, users' own videos): a seeded per-class split and, per test
-video, a fixed number of partners of other classes.
+pairs). Without lists (the demo, users' own videos): a seeded per-class split and fixed test
+pairs of different classes: a given number in all (each test video in as many pairs as the
+others, give or take one), or a given number of partners per test video.
 """
 
 from __future__ import annotations
@@ -86,6 +87,39 @@ def generate_pairs(test: list[Key], per_video: int, rng: random.Random) -> list[
     return pairs
 
 
+def balanced_pairs(test: list[Key], total: int, rng: random.Random) -> list[Pair]:
+    """``total`` distinct pairs of different classes, every test video in as nearly the same
+    number of pairs as possible (MUSIC's protocol: 250 fixed pairs over its test videos). In
+    rounds, each video in a shuffled order takes as partner one of the videos of other classes
+    in the fewest pairs so far."""
+    keys = sorted(test)
+    possible = sum(1 for i, a in enumerate(keys) for b in keys[i + 1 :] if a[0] != b[0])
+    if total > possible:
+        raise ValueError(
+            f"{total} test pairs asked for, but {len(keys)} test videos make only {possible} "
+            "pairs of different classes: lower splits.test_pairs or add test videos"
+        )
+    count = dict.fromkeys(keys, 0)
+    seen: set[frozenset] = set()
+    pairs: list[Pair] = []
+    while len(pairs) < total:
+        order = list(keys)
+        rng.shuffle(order)
+        for first in order:
+            if len(pairs) == total:
+                break
+            partners = [k for k in keys if k[0] != first[0] and frozenset((first, k)) not in seen]
+            if not partners:
+                continue
+            fewest = min(count[k] for k in partners)
+            second = rng.choice([k for k in partners if count[k] == fewest])
+            seen.add(frozenset((first, second)))
+            count[first] += 1
+            count[second] += 1
+            pairs.append((first, second))
+    return pairs
+
+
 def make_splits(
     available: list[Key],
     *,
@@ -93,6 +127,7 @@ def make_splits(
     val_fraction: float,
     test_fraction: float,
     pairs_per_test_video: int,
+    test_pairs: int | None = None,
     paper_train: list[Key] | None = None,
     paper_test: list[Key] | None = None,
     paper_pairs: list[Pair] | None = None,
@@ -117,7 +152,10 @@ def make_splits(
     else:
         rest, test = carve(sorted(have), test_fraction, rng)
         train, val = carve(rest, val_fraction, rng)
-        pairs = generate_pairs(test, pairs_per_test_video, rng)
+        if test_pairs:
+            pairs = balanced_pairs(test, test_pairs, rng)
+        else:
+            pairs = generate_pairs(test, pairs_per_test_video, rng)
     if not pairs:
         raise ValueError("no test pairs: need test videos of at least two classes")
     return {

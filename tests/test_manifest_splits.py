@@ -1,11 +1,12 @@
 import random
+from collections import Counter
 
 import pytest
 
 from pipeline.layout import VIDEO_STAGES, Layout
 from pipeline.manifest import collect
 from pipeline.records import FAILED, OK, SKIPPED, read_record, write_record
-from pipeline.splits import generate_pairs, make_splits
+from pipeline.splits import balanced_pairs, generate_pairs, make_splits
 
 
 def _records(records, cls, vid, statuses, reason="gone"):
@@ -67,6 +68,25 @@ def test_generated_splits_are_disjoint_and_seeded():
         assert {k[0] for k in split} == {"c0", "c1", "c2", "c3"}
     assert all(p[0][0] != p[1][0] and p[0] in test and p[1] in test for p in a["pairs"])
     assert len(a["pairs"]) == len(set(map(frozenset, a["pairs"])))
+
+
+def test_a_fixed_number_of_pairs_spreads_evenly_over_the_test_videos():
+    # The demo's test set: 10 classes x 6 test videos, 250 pairs, as MUSIC's protocol.
+    keys = _keys(10, 21)
+    a = make_splits(
+        keys, seed=1234, val_fraction=0.2, test_fraction=0.28, pairs_per_test_video=4,
+        test_pairs=250,
+    )  # fmt: skip
+    assert (len(a["train"]), len(a["val"]), len(a["test"])) == (120, 30, 60)
+    pairs = a["pairs"]
+    assert len(pairs) == 250 == len(set(map(frozenset, pairs)))
+    assert all(p[0][0] != p[1][0] and p[0] in a["test"] and p[1] in a["test"] for p in pairs)
+    count = Counter(key for pair in pairs for key in pair)
+    assert set(count) == set(a["test"]) and max(count.values()) - min(count.values()) <= 1
+    # Each class sits first in some pairs and second in others.
+    assert {p[0][0] for p in pairs} == {p[1][0] for p in pairs} == {f"c{c}" for c in range(10)}
+    with pytest.raises(ValueError, match="make only 3 pairs"):
+        balanced_pairs(_keys(3, 1), 4, random.Random(0))
 
 
 def test_pairs_never_same_class():

@@ -333,7 +333,10 @@ def test_convert_round_trip_and_published_forward(motion):
         expected = published_masks(
             published["maskformer"], latent, embedding, visual, x["classes"], x["motion"]
         )
-    assert torch.equal(ours_embedding, embedding) and torch.equal(ours_latent, latent)
+    # The same arithmetic in another memory layout (ours is channels-last, for speed): equal
+    # to rounding.
+    for ours, theirs in ((ours_embedding, embedding), (ours_latent, latent)):
+        assert (ours - theirs).abs().max() <= 1e-5 * theirs.abs().max()
     logits = forward(model, x)
     assert torch.isfinite(logits).all() and logits.abs().max() > 1e-3
     scale = expected.abs().max()

@@ -4,6 +4,7 @@ headless Chromium, which must decode every figure and every sound."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ import pytest
 
 from pipeline.layout import RunFolder
 from tests.test_training import PAIRS, data, shards, train_args  # noqa: F401 (data: a fixture)
+from workflow_scripts import compare as compare_cli
 from workflow_scripts import evaluate as evaluate_cli
 from workflow_scripts import make_report as report_cli
 from workflow_scripts import train as train_cli
@@ -34,29 +36,37 @@ BROWSER_FLAGS = [
 ]
 
 
+SEEDS = (1234, 1235)
+
+
 @pytest.fixture(scope="module")
-def runs(data, tmp_path_factory) -> dict[str, Path]:  # noqa: F811 (fixture argument)
-    """iQuery and the SoP baseline, two epochs each, evaluated with 2 examples."""
+def runs(data, tmp_path_factory) -> dict[str, list[Path]]:  # noqa: F811 (fixture argument)
+    """iQuery and the SoP baseline, two seeds each, two epochs, evaluated with 2 examples."""
     root = tmp_path_factory.mktemp("results") / "demo"
     out = {}
     for variant in ("iquery", "sop"):
-        folder = root / variant
-        run = RunFolder(str(folder))
-        train_cli.main(train_args(data, folder, variant=variant, epochs=2, num_workers=0))
-        evaluate_cli.main(
-            ["--summary", run.summary, "--shards", str(shards(data, "test"))]
-            + ["--pairs", data.test_pairs("demo"), "--metrics", run.metrics]
-            + ["--per-pair", run.per_pair, "--examples", run.examples, "--examples-count", "2"]
-        )
-        out[variant] = folder
+        out[variant] = []
+        for seed in SEEDS:
+            folder = root / variant / f"seed-{seed}"
+            run = RunFolder(str(folder))
+            train_cli.main(
+                train_args(data, folder, variant=variant, epochs=2, num_workers=0, seed=seed)
+            )
+            evaluate_cli.main(
+                ["--summary", run.summary, "--shards", str(shards(data, "test"))]
+                + ["--pairs", data.test_pairs("demo"), "--metrics", run.metrics]
+                + ["--per-pair", run.per_pair, "--examples", run.examples]
+                + ["--examples-count", "2"]
+            )
+            out[variant].append(folder)
     return out
 
 
 def test_examples_hold_what_the_report_shows(runs):
-    per_pair = (runs["iquery"] / "per_pair.tsv").read_text().splitlines()
+    per_pair = (runs["iquery"][0] / "per_pair.tsv").read_text().splitlines()
     rows = list(csv.DictReader((r for r in per_pair if not r.startswith("#")), delimiter="\t"))
     ranked = sorted(range(len(rows)), key=lambda i: float(rows[i]["model_sdr"]))
-    with np.load(runs["iquery"] / "examples.npz") as examples:
+    with np.load(runs["iquery"][0] / "examples.npz") as examples:
         # The pairs at a quarter and three quarters of the model's SDR, lowest first.
         n = len(ranked)
         assert list(examples["pair"]) == [ranked[n // 4], ranked[3 * n // 4]]
@@ -76,39 +86,72 @@ def test_examples_hold_what_the_report_shows(runs):
 
 
 @pytest.fixture(scope="module")
-def report_page(runs) -> Path:
-    """The iQuery run's report, comparing it with SoP."""
-    out = runs["iquery"].parent / "report.html"
+def comparison(runs) -> Path:
+    out = runs["iquery"][0].parent.parent / "comparison.json"
+    argv = ["--out", str(out)]
+    for name, folders in runs.items():
+        argv += ["--run", name, *map(str, folders)]
+    compare_cli.main(argv)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_page(comparison) -> Path:
+    """The page comparing iQuery with SoP over both seeds."""
     return report_cli.main(
-        ["--run", str(runs["iquery"]), "--compare", str(runs["sop"]), "--out", str(out)]
+        ["--comparison", str(comparison), "--out", str(comparison.parent / "report.html")]
     )
 
 
-def test_report_compares_runs_and_embeds_everything(runs, report_page):
-    page = report_page.read_text()
-    metrics = json.loads((runs["iquery"] / "metrics.json").read_text())
-    sop = json.loads((runs["sop"] / "metrics.json").read_text())
-    # The table: both models, the mixture and the IRM, with the numbers of metrics.json.
-    for label, value in (
-        ("iQuery (iquery)", metrics["methods"]["model"]["sdr"]),
-        ("Sound-of-Pixels (sop)", sop["methods"]["model"]["sdr"]),
-        ("unprocessed mixture", metrics["methods"]["mixture"]["sdr"]),
-        ("ideal ratio mask", metrics["methods"]["irm"]["sdr"]),
-    ):
-        assert re.search(rf"<td>{re.escape(label)}</td><td>{value:.2f}</td>", page), label
-    assert metrics["config_hash"] in page and metrics["code_version"] in page
-    # Per class: the mixture's and the ideal mask's figures beside each run's.
-    from pipeline.report import per_class_sdr, read_run
+def cell(text: str) -> str:
+    """A table cell's text, as the page writes it: a figure with its interval."""
+    return re.escape(text)
 
-    main = read_run(runs["iquery"])
-    mixture = per_class_sdr(main, "mixture")
-    assert '<table class="per-class">' in page and len(mixture) == 3
-    for cls, value in mixture.items():
-        irm = per_class_sdr(main, "irm")[cls]
-        assert re.search(rf"<td>{cls}</td><td>{value:.2f}</td><td>{irm:.2f}</td>", page), cls
+
+def test_report_shows_the_comparison_with_intervals(runs, comparison, report_page):
+    page = report_page.read_text()
+    result = json.loads(comparison.read_text())
+    methods = {m["name"]: m for m in result["methods"]}
+    # The results table: both models over their seeds, the mixture and the IRM, each SDR with
+    # its interval, and the spread over seeds for the models.
+    for name, label in (
+        ("iquery", "iQuery (iquery)"),
+        ("sop", "Sound-of-Pixels (sop)"),
+        ("mixture", "unprocessed mixture"),
+        ("irm", "ideal ratio mask"),
+    ):
+        sdr = methods[name]["sdr"]
+        shown = (
+            f"<td>{label}</td><td>{sdr['mean']:.2f} <span class='interval'>"
+            f"[{sdr['low']:.2f}, {sdr['high']:.2f}]</span></td>"
+        )
+        assert shown in page, label
+    spread = methods["iquery"]["sdr"]
+    assert f"{spread['seed_sd']:.2f} <span class='interval'>(" in page
+    # The paired differences, each with its verdict in plain words.
+    head = "<th>difference (SDR)</th><th>mean</th><th>95 % interval</th>"
+    assert '<table class="differences">' in page and head in page
+    for entry in result["differences"]:
+        assert html.escape(entry["sentence"]) in page
+    assert "2 training seeds" in page and "bootstrap over the" in page
+    # The motion features came from a random I3D: the page says what that lets a motion
+    # ablation show.
+    assert "I3D network with random weights" in page
+    # Per class: the mixture's and the ideal mask's figures beside each run's, with intervals.
+    assert '<table class="per-class">' in page
+    for cls, entry in methods["mixture"]["per_class"].items():
+        assert f"<td>{cls}</td><td>{entry['mean']:.2f} <span class='interval'>" in page
     # The curves' x-axes: batches and wall time, logged with every validation.
-    last = main.history[-1]
+    from pipeline.report import read_run
+
+    last = read_run(runs["iquery"][0]).history[-1]
     assert last["progress/batches"] > 0 and last["progress/train_seconds"] > 0
+    # Provenance: every seed of every run, with the machine it trained on.
+    for name in ("iquery", "sop"):
+        for seed in SEEDS:
+            assert f"<h3>{name}, seed {seed}</h3>" in page
+    metrics = json.loads((runs["iquery"][0] / "metrics.json").read_text())
+    assert metrics["config_hash"] in page and metrics["code_version"] in page
     # Self-contained: nothing is fetched from anywhere.
     assert not re.search(r"""(src|href)=["'](?!data:)""", page)
     assert page.count("<audio") == 2 * 5  # mixture, 2 estimates, 2 truths per example
@@ -158,8 +201,8 @@ def test_report_opens_in_a_headless_browser(report_page, tmp_path):
     assert pixels.std() > 10  # text, table and figures drawn, not a blank page
 
 
-def test_report_names_a_missing_evaluation(runs, tmp_path):
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    with pytest.raises(SystemExit, match=r"per_pair.tsv.*evaluate first"):
-        report_cli.main(["--run", str(bare), "--out", str(bare / "report.html")])
+def test_report_names_a_missing_comparison(tmp_path):
+    with pytest.raises(SystemExit, match=r"comparison.json.*workflow_scripts.compare first"):
+        report_cli.main(
+            ["--comparison", str(tmp_path / "comparison.json"), "--out", str(tmp_path / "r.html")]
+        )

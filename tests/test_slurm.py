@@ -65,7 +65,7 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
         "--directory", str(tmp_path), "--profile", str(REPO / "profiles" / "slurm"),
-        "--jobs", "4", "--latency-wait", "5", "results/demo/iquery/metrics.json",
+        "--jobs", "4", "--latency-wait", "5", "results/demo/iquery/seed-1234/metrics.json",
         "--configfile", str(REPO / "config.yaml"), str(config),
     ]  # fmt: skip
     start = time.monotonic()
@@ -94,9 +94,9 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path):
         if rule in ("detect", "motion"):
             assert fields["NumCPUs"] == "2", (rule, fields)  # the rule's threads
         assert fields["NumTasks"] == ("2" if rule == "train" else "1"), (rule, fields)
-    train_log = (tmp_path / "results" / "demo" / "logs" / "train-iquery.log").read_text()
+    train_log = (tmp_path / "results" / "demo" / "logs" / "train-iquery-seed-1234.log").read_text()
     print(train_log[:400])
     assert "starting 2 ranks with srun" in train_log, train_log[-3000:]
     members = set(re.findall(r"GLOBAL_RANK: (\d), MEMBER: \d/2", train_log))
     assert members == {"0", "1"}, train_log[-3000:]
-    assert (tmp_path / "results" / "demo" / "iquery" / "metrics.json").is_file()
+    assert (tmp_path / "results" / "demo" / "iquery" / "seed-1234" / "metrics.json").is_file()

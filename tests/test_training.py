@@ -4,7 +4,9 @@ gradients, and checkpoints that load with weights_only=True."""
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import shutil
 import signal
@@ -221,6 +223,45 @@ def test_resume_equals_straight_run(data, straight_run, tmp_path):
     assert_same_training_state(final_state(straight_run), final_state(out))
     with pytest.raises(SystemExit, match="different settings"):
         train_cli.main(train_args(data, out, batch_size=3))
+
+
+def test_cosine_schedule_follows_the_batches_and_survives_a_resume(data, tmp_path):
+    """schedule: cosine sets every group's rate from how far the run is, batch by batch: the
+    last batch of epoch e ran at base * (1 + cos(pi * (e*n + n-1) / (E*n))) / 2, and a run
+    resumed after its first epoch ends where a straight one does."""
+    cosine = {"schedule": "cosine", "lr_sound": 1e-3, "lr_transformer": 4e-4}
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    summary = train_cli.main(train_args(data, straight, **cosine))
+    # Stopped by its time budget after the first epoch, then resumed.
+    first = train_cli.main(train_args(data, resumed, max_minutes=1e-4, **cosine))
+    assert first["epochs_completed"] == 1 and first["stopped_by_time"]
+    train_cli.main(train_args(data, resumed, **cosine))
+    assert_same_training_state(final_state(straight), final_state(resumed))
+    # More epochs make another cosine, so another run: refused, not resumed.
+    with pytest.raises(SystemExit, match="different settings \\(epochs\\)"):
+        train_cli.main(train_args(data, resumed, epochs=5, **cosine))
+    state = final_state(straight)
+    assert state["lr_schedulers"] == []
+    n, epochs = summary["batches_per_epoch"], summary["config"]["epochs"]
+    factor = 0.5 * (1 + math.cos(math.pi * (epochs * n - 1) / (epochs * n)))
+    adam, adamw = state["optimizer_states"]
+    assert adam["param_groups"][0]["lr"] == pytest.approx(1e-3 * factor)
+    assert adamw["param_groups"][0]["lr"] == pytest.approx(4e-4 * factor)
+    assert adam["param_groups"][0]["base_lr"] == 1e-3
+
+
+def test_validation_every_other_epoch_keeps_the_last(data, tmp_path):
+    out = tmp_path / "every2"
+    summary = train_cli.main(train_args(data, out, epochs=4, val_every=2))
+    logged = [r for r in csv.DictReader(open(out / "logs" / "version_0" / "metrics.csv"))]
+    validated = sorted({int(r["epoch"]) for r in logged if r.get("val/sdr")})
+    assert validated == [1, 3]
+    assert summary["best_checkpoint"] in (
+        "checkpoints/best-epoch001.ckpt",
+        "checkpoints/best-epoch003.ckpt",
+    )
+    with pytest.raises(SystemExit, match="not a multiple of val_every"):
+        train_cli.main(train_args(data, tmp_path / "odd", epochs=3, val_every=2))
 
 
 def test_copied_run_resumes_in_its_new_place(data, tmp_path):

@@ -368,6 +368,7 @@ TINY_OVERRIDES = {
     "audio": {"chunks": 2},
     "frames": {"chunks": 2},
     "motion": {"resize_short": 64},
+    "splits": {"test_pairs": 3},  # one test video a class: the 3 pairs they make
 }
 TINY_ENCODER = {"steps": 4, "batch_size": 4}
 # One step of a tiny model per run: training and evaluation, not their quality, are tested.
@@ -377,6 +378,7 @@ TINY_TRAINING = {
         "dup": 1,
         "batch_size": 2,
         "num_sanity_val_steps": 0,
+        "val_every": 1,
         "model_overrides": {"ngf": 4, "channels": 4, "visual_dim": 4},
     }
 }
@@ -538,7 +540,12 @@ def test_demo_end_to_end(tmp_path):
             "detect": {"chunks": 2},
             "motion": {"chunks": 2},
             "visual_encoder": TINY_ENCODER,
-            "train": {"eval_jobs": 1, "report_examples": 2, "settings": TINY_TRAINING},
+            "train": {
+                "eval_jobs": 1,
+                "report_examples": 2,
+                "settings": TINY_TRAINING,
+                "seed_study": [1234, 1235],
+            },
         },
     )
     snakemake(tmp_path, "evaluate_demo", configs=[tiny])
@@ -569,12 +576,28 @@ def test_demo_end_to_end(tmp_path):
     assert min(Image.open(io.BytesIO(jpeg)).size) == 70
     results = tmp_path / "results" / "demo"
     for run in ("iquery", "sop", "nomotion"):
-        metrics = json.loads((results / run / "metrics.json").read_text())
-        assert metrics["variant"] == run and metrics["scored"] + metrics["skipped"] >= 3
-    page = (results / "iquery" / "report.html").read_text()
+        metrics = json.loads((results / run / "seed-1234" / "metrics.json").read_text())
+        assert metrics["variant"] == run and metrics["scored"] == 3, metrics
+        assert metrics["methods"]["model"]["sdr_interval"][0] <= metrics["methods"]["model"]["sdr"]
+    comparison = json.loads((results / "comparison.json").read_text())
+    assert comparison["seeds"] == [1234] and comparison["pairs"]["compared"] == 3
+    page = (results / "report.html").read_text()
     labels = ("iQuery (iquery)", "Sound-of-Pixels (sop)", "iQuery without motion (nomotion)")
     for label in (*labels, "ideal ratio mask"):
         assert f"<td>{label}</td>" in page
+    # The seed study: each run trained again with the second seed only (seed 1234's runs are
+    # the ones above), each seed its own job and folder, then compared over both seeds.
+    plan = snakemake(tmp_path, "-n", "evaluate_demo_seeds", configs=[tiny])
+    assert job_counts(plan.stdout) == {
+        "train": 3, "evaluate": 3, "compare_seeds": 1, "report_seeds": 1,
+        "evaluate_demo_seeds": 1, "total": 9,
+    }  # fmt: skip
+    snakemake(tmp_path, "evaluate_demo_seeds", configs=[tiny])
+    study = json.loads((results / "seeds" / "comparison.json").read_text())
+    assert study["seeds"] == [1234, 1235] and study["bootstrap"]["over"] == "pairs and seeds"
+    folders = {m["name"]: m.get("folders") for m in study["methods"]}
+    assert folders["iquery"] == [f"results/demo/iquery/seed-{s}" for s in (1234, 1235)]
+    assert "over 2 seeds" in (results / "seeds" / "report.html").read_text()
     # Separating a video of the demo's classes with the iquery run, as a user would; the
     # demo's background detector does not name classes, so they are given.
     duet = data / "videos" / "flute" / "flute-00.mp4"
@@ -595,10 +618,10 @@ def test_demo_end_to_end(tmp_path):
     data_bytes = bytearray(shard.read_bytes())
     data_bytes[offset : offset + 200] = bytes(b ^ 0xFF for b in data_bytes[offset : offset + 200])
     shard.write_bytes(bytes(data_bytes))
-    metrics = "results/demo/iquery/metrics.json"  # as the workflow names it
+    metrics = "results/demo/iquery/seed-1234/metrics.json"  # as the workflow names it
     failed = snakemake(tmp_path, "--force", metrics, configs=[tiny], check=False)
     assert failed.returncode != 0, failed.stderr[-3000:]
-    log = (results / "logs" / "evaluate-iquery.log").read_text()
+    log = (results / "logs" / "evaluate-iquery-seed-1234.log").read_text()
     printed = re.search(r"`snakemake --cores 1 --force (\S+)`", log)
     assert printed and printed[1] == "data/demo/shards/test-000.h5" and "corrupt" in log, (
         log + failed.stderr[-3000:]
@@ -613,7 +636,9 @@ def test_demo_end_to_end(tmp_path):
     )
     plan = snakemake(tmp_path, "-n", "evaluate_demo", configs=[tiny, wider])
     counts = job_counts(plan.stdout)
-    assert counts == {"train": 3, "evaluate": 3, "report": 1, "evaluate_demo": 1, "total": 8}
+    assert counts == {
+        "train": 3, "evaluate": 3, "compare": 1, "report": 1, "evaluate_demo": 1, "total": 9,
+    }  # fmt: skip
 
 
 def test_train_settings_schema_names_every_training_setting():
@@ -650,5 +675,5 @@ def test_training_targets_dry_run_offline(shared_data, tmp_path):
     # AVE: iQuery (no motion) and SoP, both evaluated; MUSIC: the no-motion ablation.
     assert counts["train"] == 3 and counts["evaluate"] == 2 and counts["report"] == 1
     assert counts["visual_weights"] == 1
-    assert "results/ave/iquery/report.html" in result.stdout
-    assert "results/music/nomotion/train_summary.json" in result.stdout
+    assert "results/ave/report.html" in result.stdout
+    assert "results/music/nomotion/seed-1234/train_summary.json" in result.stdout

@@ -1,7 +1,7 @@
 """Evaluate a trained run on the fixed test pairs: the model, the unprocessed mixture and the
 ideal ratio mask, by the paper's protocol.
 
-    python -m workflow_scripts.evaluate --summary results/demo/iquery/train_summary.json \
+    python -m workflow_scripts.evaluate --summary results/demo/iquery/seed-1234/train_summary.json \
         --shards data/demo/shards/test.json --pairs data/demo/splits/test_pairs.tsv \
         --metrics M.json --per-pair P.tsv [--examples E.npz --examples-count 4] [--jobs 2]
 

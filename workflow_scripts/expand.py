@@ -1,6 +1,6 @@
 """Teach a trained iQuery model a new class by query expansion (``model/expansion.py``).
 
-    python -m workflow_scripts.expand --summary results/demo/iquery/train_summary.json \
+    python -m workflow_scripts.expand --summary results/demo/iquery/seed-1234/train_summary.json \
         --train-shards data/demo/shards/train.json --new-class tuba --out tuba.ckpt
 
 The new class's videos must be in the train shards (with videos of the classes the model

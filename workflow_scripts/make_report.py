@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--title", help="default: '<dataset>: <runs>'")
     args = parser.parse_args(argv)
-    comparison = read_json(args.comparison, "run workflow_scripts.compare first")
     try:
+        comparison = read_json(args.comparison, "run workflow_scripts.compare first")
         runs = read_compared(comparison)
     except ValueError as err:
         raise SystemExit(f"report: {err}") from err

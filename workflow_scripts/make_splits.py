@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-fraction", type=float, required=True)
     parser.add_argument("--pairs-per-test-video", type=int, required=True)
     parser.add_argument(
+        "--test-pairs", type=int, help="fixed test pairs in all (instead of per test video)"
+    )
+    parser.add_argument(
         "--keep-test-in-train",
         action="store_true",
         help="keep videos listed in both the paper's train and test lists",
@@ -48,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
         pairs_per_test_video=args.pairs_per_test_video,
+        test_pairs=args.test_pairs,
         paper_train=read_split_csv(args.paper_train) if args.paper_train else None,
         paper_test=read_split_csv(args.paper_test) if args.paper_test else None,
         paper_pairs=read_pairs_csv(args.paper_pairs) if args.paper_pairs else None,

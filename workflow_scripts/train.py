@@ -1,7 +1,7 @@
 """Train iQuery, its no-motion ablation or the Sound-of-Pixels baseline on a dataset's shards.
 
     python -m workflow_scripts.train --train-shards data/demo/shards/train.json \
-        --select-shards data/demo/shards/val.json --run-dir results/demo/iquery \
+        --select-shards data/demo/shards/val.json --run-dir results/demo/iquery/seed-1234 \
         --config-json '{"variant": "iquery", "model": "tiny", "epochs": 5, "seed": 1}'
 
 ``--config-json`` is a JSON object or the path of a JSON file; keys not given take the defaults
