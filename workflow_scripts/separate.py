@@ -1,7 +1,8 @@
 """Separate the instruments of any video with a trained model: a WAV and an MP4 per instrument,
 the residual, a picture of the masks and a page with players.
 
-    python -m workflow_scripts.separate --checkpoint results/demo/iquery/seed-1234/checkpoints/best-*.ckpt \
+    python -m workflow_scripts.separate \
+        --checkpoint results/demo/iquery/seed-1234/checkpoints/best-*.ckpt \
         --video my_duet.mp4 --out separated/my_duet [--classes cello flute]
 
 The video (a file, or a URL fetched with yt-dlp) goes through the steps training's videos went
