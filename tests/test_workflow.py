@@ -395,7 +395,11 @@ def test_start_from_copies(tmp_path):
 
     demo = overlay(
         tmp_path,
-        {"paths": {"data": "data"}, "demo": TINY_DEMO, "motion": {"resize_short": 64}},
+        {
+            "paths": {"data": "data"},
+            "demo": TINY_DEMO,
+            "datasets": {"demo": {"overrides": TINY_OVERRIDES}},
+        },
         "demo.yaml",
     )
     snakemake(tmp_path, "preprocess_demo", configs=[demo])
