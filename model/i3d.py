@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from model.torch_files import CheckpointError, read_torch_file
+
 BACKBONES = ("inception", "r50")
 INCEPTION_VARIANTS = ("fame", "piergiaj")
 NORM_STATS = ("running", "per_video")
@@ -65,10 +67,6 @@ _HEAD_PREFIXES = {
     "piergiaj": ("logits.",),
     "pytorchvideo": ("blocks.6.",),
 }
-
-
-class CheckpointError(ValueError):
-    """A weights file that cannot be read, or whose keys do not fit the backbone."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,15 +481,7 @@ def read_checkpoint(path: str | Path, backbone: str | None = None) -> Checkpoint
     that torch cannot read, holds no recognisable state dict, or fits another backbone.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt or truncated files
-        msg = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-        raise CheckpointError(
-            f"{path}: cannot be read as a torch checkpoint ({type(err).__name__}: {msg})"
-        ) from err
+    obj = read_torch_file(path, "weights file")
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict")
 

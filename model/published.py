@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +58,14 @@ import torch
 from torch import Tensor
 
 from model.iquery import IQuery, ModelConfig
-from model.settings import load_settings
+from model.settings import load_settings, run_settings
 from model.shard_dataset import ClipSpec
 from model.system import SeparationSystem
+from model.torch_files import CheckpointError, describe_contents, read_torch_file
 from model.training import model_config
 from pipeline.errors import ConfigError
 from pipeline.files import atomic_path
+from pipeline.indexes import AVE_CLASS_DIRS
 
 PARTS = ("sound", "frame", "maskformer")  # the published files, in the order they are read
 MOTION_DIM = 1024  # channels of the published I3D motion tokens
@@ -96,9 +97,8 @@ PUBLISHED_CLASSES["music21"] = PUBLISHED_CLASSES["music"] + (
     "pipa",
     "ukulele",
 )
-# What the published MUSIC and MUSIC-21 runs read, as this project's data settings name it.
-MUSIC_AUDIO_RATE = 11025
-MUSIC_FRAME_RATE = 1
+# AVE's published order is its class folders' names, alphabetical (Accordion 0 ... Violin 27).
+PUBLISHED_CLASSES["ave"] = tuple(sorted(AVE_CLASS_DIRS.values()))
 DATA_PARALLEL_PREFIX = "module."
 
 
@@ -346,46 +346,64 @@ def to_published(state: Mapping[str, Tensor], config: ModelConfig) -> dict[str, 
 
 def load_published(path: str | Path) -> dict[str, Tensor]:
     """One published state dict file, read with ``weights_only=True``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as err:
-        raise ConfigError(f"{path}: cannot read a published state dict ({err})") from err
+    state = read_torch_file(path, "published state dict")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ConfigError(f"{path}: expected a state dict of tensors, found {type(state).__name__}")
+        raise CheckpointError(
+            f"{path}: expected a state dict of tensors, found {describe_contents(state)}"
+        )
     return strip_data_parallel(state)
 
 
-def published_system(
-    classes: Sequence[str],
-    variant: str = "iquery",
-    *,
-    spare_queries: int = 1,
-    audio_rate: int = MUSIC_AUDIO_RATE,
-    frame_rate: float = MUSIC_FRAME_RATE,
-) -> SeparationSystem:
-    """A fresh SeparationSystem with the paper's MUSIC settings for ``classes`` (in query order):
-    ``len(classes) + spare_queries`` queries, the ResNet frozen as it was published."""
+@dataclass(frozen=True)
+class PublishedData:
+    """What a published checkpoint was trained on, as this project's settings name it: the
+    dataset's run settings (clip length, STFT hop, frames per clip, spare queries, whether the
+    mixture is divided) and its audio and frame rates."""
+
+    dataset: str
+    settings: dict
+    audio_rate: int
+    frame_rate: float
+
+
+def published_data(config: dict, dataset: str, variant: str | None = None) -> PublishedData:
+    """The data settings of ``dataset``'s published checkpoint, from the workflow config (the
+    dataset's block and its ``iquery`` run, which follow the paper's settings); ``variant``
+    (iquery or nomotion) defaults to that run's (AVE's model has no motion branch)."""
+    if dataset not in PUBLISHED_CLASSES:
+        raise ConfigError(
+            f"dataset {dataset!r}: published checkpoints exist for "
+            f"{', '.join(sorted(PUBLISHED_CLASSES))}; give the one these files were trained on"
+        )
+    settings = run_settings(config, dataset, "iquery")
+    variant = variant or settings["variant"]
     if variant not in ("iquery", "nomotion"):
         raise ConfigError(f"variant {variant!r}: published checkpoints are iquery or nomotion")
+    overrides = dict(settings["model_overrides"]) | {"freeze_visual": True}
+    settings = load_settings(
+        settings
+        | {"variant": variant, "seed": 0, "visual_weights": None, "model_overrides": overrides},
+        f"published {dataset} checkpoint",
+    )
+    block = config["datasets"][dataset]
+    return PublishedData(dataset, settings, int(block["audio_rate"]), float(block["frame_rate"]))
+
+
+def published_system(classes: Sequence[str], data: PublishedData) -> SeparationSystem:
+    """A fresh SeparationSystem with the published settings of ``data.dataset`` for ``classes``
+    (in query order): ``len(classes) + spare_queries`` queries, the ResNet frozen as it was
+    published, the dataset's clip, hop, frames and rates for evaluation and separation."""
     classes = list(classes)
     if not classes or len(set(classes)) != len(classes):
         raise ConfigError(f"give each class once, in the published query order: {classes}")
-    settings = load_settings(
-        {
-            "seed": 0,
-            "variant": variant,
-            "spare_queries": spare_queries,
-            "model_overrides": {"freeze_visual": True},
-        },
-        "published checkpoint",
-    )
-    motion = variant == "iquery"
+    settings = data.settings
+    motion = settings["variant"] == "iquery"
     config = model_config(
         settings, {"classes": classes, "motion_dim": MOTION_DIM if motion else None}
     )
     data_spec = dataclasses.asdict(ClipSpec.from_settings(settings)) | {
-        "frame_rate": frame_rate,
-        "audio_rate": audio_rate,
+        "frame_rate": data.frame_rate,
+        "audio_rate": data.audio_rate,
         "classes": classes,
         "use_motion": motion,
         "select_on": "test",  # the published code kept its best checkpoint on the test pairs
@@ -397,23 +415,13 @@ def write_checkpoint(
     out: str | Path,
     published: Mapping[str, Mapping[str, Tensor]],
     classes: Sequence[str],
-    variant: str = "iquery",
-    *,
-    spare_queries: int = 1,
-    audio_rate: int = MUSIC_AUDIO_RATE,
-    frame_rate: float = MUSIC_FRAME_RATE,
+    data: PublishedData,
     sources: Mapping[str, str] | None = None,
 ) -> Conversion:
     """Convert the published state dicts and write a checkpoint ``model.system.load_system``
     reads: ``{"hyper_parameters": ..., "state_dict": ...}`` as SeparationSystem saves them, plus
-    ``published_source`` (the files read and the tensors dropped)."""
-    system = published_system(
-        classes,
-        variant,
-        spare_queries=spare_queries,
-        audio_rate=audio_rate,
-        frame_rate=frame_rate,
-    )
+    ``published_source`` (the files read, the dataset and the tensors dropped)."""
+    system = published_system(classes, data)
     conversion = convert_state_dicts(published, system.model)
     system.model.load_state_dict(conversion.state, strict=True)
     checkpoint = {
@@ -421,6 +429,7 @@ def write_checkpoint(
         "state_dict": system.state_dict(),
         "published_source": {
             "files": dict(sources or {}),
+            "dataset": data.dataset,
             "dropped": [f"{module.part}:{key}" for module, key in conversion.dropped],
         },
     }
@@ -435,21 +444,13 @@ def convert_files(
     maskformer: str | Path,
     out: str | Path,
     classes: Sequence[str],
-    variant: str = "iquery",
-    *,
-    spare_queries: int = 1,
+    data: PublishedData,
 ) -> Conversion:
     """:func:`write_checkpoint` from the three published files."""
     paths = {"sound": sound, "frame": frame, "maskformer": maskformer}
     published = {part: load_published(path) for part, path in paths.items()}
-    return write_checkpoint(
-        out,
-        published,
-        classes,
-        variant,
-        spare_queries=spare_queries,
-        sources={part: str(path) for part, path in paths.items()},
-    )
+    sources = {part: str(path) for part, path in paths.items()}
+    return write_checkpoint(out, published, classes, data, sources)
 
 
 def rule_summary(conversion: Conversion) -> Iterable[tuple[Rule, int]]:

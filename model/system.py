@@ -43,6 +43,7 @@ from torch import Tensor
 from model.audio import N_WARPED, SpectralFrontEnd, mask_loss
 from model.iquery import IQuery, ModelConfig, SoundOfPixels
 from model.shard_dataset import MixDataset, collate, normalize_frames
+from model.torch_files import CheckpointError, describe_contents, read_torch_file
 from model.variants import variant as find_variant
 
 BINARY_THRESHOLD = 0.5  # where Sound of Pixels cuts its binary masks at test time
@@ -468,13 +469,16 @@ class SeparationData(pl.LightningDataModule):
 
 def load_system(path: str | Path, map_location: str | torch.device = "cpu") -> SeparationSystem:
     """Rebuild a system from a Lightning checkpoint read with ``weights_only=True``."""
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    checkpoint = read_torch_file(path, "checkpoint", map_location=map_location)
     try:
         hparams = dict(checkpoint["hyper_parameters"])
         state = checkpoint["state_dict"]
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{path}: not a SeparationSystem checkpoint ({err})") from err
-    model_config = dict(hparams.pop("model_config"))
+        model_config = dict(hparams.pop("model_config"))
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(
+            f"{path}: holds {describe_contents(checkpoint)}, not a checkpoint of this project "
+            "(one written by training, `expand` or `convert_published`)"
+        ) from None
     if model_config.get("visual_weights"):
         # The trained weights are in the state dict: the ResNet file need not exist here.
         if model_config.get("freeze_visual") is None:

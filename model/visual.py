@@ -26,6 +26,8 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from model.torch_files import CheckpointError, describe_contents, read_torch_file
+
 
 def _dilate_layer4(layer4: nn.Module) -> None:
     # The stride-2 convs lose their stride (the 3×3 one keeps dilation 1), every other 3×3 conv
@@ -49,9 +51,11 @@ def load_resnet18_state(path: str | Path) -> dict[str, Tensor]:
 
         state = load_file(path)
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_torch_file(path, "ResNet-18 state dict")
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a resnet18 state dict, found {type(state).__name__}")
+        raise CheckpointError(
+            f"{path}: expected a ResNet-18 state dict, found {describe_contents(state)}"
+        )
     expected = set(torchvision.models.resnet18(weights=None).state_dict())
     # The ImageNet files torchvision publishes predate BatchNorm's num_batches_tracked buffer;
     # load_state_dict fills it in, so its absence is fine.
@@ -102,11 +106,14 @@ def resnet18_backbone(weights: str | Path | None) -> nn.Sequential:
 
 def load_small_encoder(path: str | Path) -> nn.Sequential:
     encoder = small_encoder()
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_torch_file(path, "small object encoder")
     try:
         encoder.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"{path}: not a small object encoder's state dict ({err})") from err
+    except (RuntimeError, TypeError, AttributeError):
+        raise CheckpointError(
+            f"{path}: holds {describe_contents(state)}, not a small object encoder's state dict "
+            "(rule visual_encoder writes one)"
+        ) from None
     return encoder
 
 

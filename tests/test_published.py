@@ -21,6 +21,7 @@ from model.iquery import IQuery
 from model.published import (
     PUBLISHED_CLASSES,
     convert_state_dicts,
+    published_data,
     published_system,
     to_published,
 )
@@ -32,6 +33,12 @@ torch.set_num_threads(2)
 
 MUSIC = list(PUBLISHED_CLASSES["music"])
 D, FFN, QUERIES, HEADS = 256, 1024, 12, 8
+CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+
+
+def music(variant: str = "iquery"):
+    """The published MUSIC checkpoint's settings, as the converter takes them."""
+    return published_data(CONFIG, "music", variant)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -93,7 +100,7 @@ def layer_norm(prefix: str) -> dict[str, tuple]:
     return {f"{prefix}.weight": (D,), f"{prefix}.bias": (D,)}
 
 
-def maskformer_layout(motion: bool) -> dict[str, tuple]:
+def maskformer_layout(motion: bool, queries: int = QUERIES) -> dict[str, tuple]:
     enc = "transformer.encoder.layers.0"
     layout = attention(f"{enc}.self_attn") | linear(f"{enc}.linear1", FFN, D)
     layout |= linear(f"{enc}.linear2", D, FFN) | layer_norm(f"{enc}.norm1")
@@ -106,7 +113,7 @@ def maskformer_layout(motion: bool) -> dict[str, tuple]:
         layout |= linear(f"{p}.linear1", FFN, D) | linear(f"{p}.linear2", D, FFN)
         for norm in ("norm1", "norm2", "norm3"):
             layout |= layer_norm(f"{p}.{norm}")
-    layout |= layer_norm("transformer.decoder.norm") | {"query_embed.weight": (QUERIES, D)}
+    layout |= layer_norm("transformer.decoder.norm") | {"query_embed.weight": (queries, D)}
     layout |= {"upobj.weight": (D, 32, 1), "upobj.bias": (D,)}
     if motion:
         layout |= {"down.weight": (D, 1024, 1), "down.bias": (D,)}
@@ -146,11 +153,13 @@ def random_state(layout: dict[str, tuple], seed: int) -> dict[str, torch.Tensor]
     return state
 
 
-def published_state(motion: bool = True, seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+def published_state(
+    motion: bool = True, seed: int = 0, queries: int = QUERIES
+) -> dict[str, dict[str, torch.Tensor]]:
     return {
         "sound": random_state(sound_layout(), seed),
         "frame": random_state(frame_layout(), seed + 1),
-        "maskformer": random_state(maskformer_layout(motion), seed + 2),
+        "maskformer": random_state(maskformer_layout(motion, queries), seed + 2),
     }
 
 
@@ -282,7 +291,7 @@ def published() -> dict[str, dict[str, torch.Tensor]]:
 
 @pytest.fixture(scope="module")
 def fresh_model() -> IQuery:
-    return published_system(MUSIC, "iquery").model
+    return published_system(MUSIC, music("iquery")).model
 
 
 def fit_error(published: dict, model: IQuery) -> str:
@@ -304,7 +313,7 @@ def test_published_class_lists_match_the_workflow_config():
 @pytest.mark.parametrize("motion", [True, False], ids=["iquery", "nomotion"])
 def test_convert_round_trip_and_published_forward(motion):
     published = published_state(motion=motion, seed=3)
-    system = published_system(MUSIC, "iquery" if motion else "nomotion")
+    system = published_system(MUSIC, music("iquery" if motion else "nomotion"))
     model = system.model.eval()
     conversion = convert_state_dicts(published, model)
     model.load_state_dict(conversion.state, strict=True)
@@ -401,7 +410,7 @@ def test_a_u_net_output_bias_is_refused(published, fresh_model):
 
 
 def test_wrong_variant_is_explained(published):
-    nomotion = published_system(MUSIC, "nomotion").model
+    nomotion = published_system(MUSIC, music("nomotion")).model
     message = fit_error(published, nomotion)
     assert "maskformer:down.weight (256, 1024, 1)" in message
     assert "use variant iquery" in message
@@ -412,13 +421,54 @@ def test_a_missing_file_and_bad_classes_are_refused(published, fresh_model, tmp_
     with pytest.raises(ConfigError, match="give the published state dicts"):
         convert_state_dicts({"sound": published["sound"]}, fresh_model)
     with pytest.raises(ConfigError, match="each class once"):
-        published_system(["cello", "cello"])
+        published_system(["cello", "cello"], music())
     with pytest.raises(ConfigError, match="iquery or nomotion"):
-        published_system(MUSIC, "sop")
-    with pytest.raises(SystemExit, match="cannot read a published state dict"):
+        music("sop")
+    with pytest.raises(SystemExit, match="published state dict .*none.pth does not exist"):
         convert_published.main(
             [
                 *("--sound", str(tmp_path / "none.pth"), "--frame", "x", "--maskformer", "y"),
                 *("--dataset", "music", "--out", str(tmp_path / "out.ckpt")),
+            ]
+        )
+
+
+def test_an_ave_checkpoint_converts_with_ave_data_settings(tmp_path):
+    """AVE's published model has no motion branch and 30 queries; the converted checkpoint
+    evaluates with AVE's clip, hop, frames and rates, not MUSIC's."""
+    classes = list(PUBLISHED_CLASSES["ave"])
+    assert len(classes) == 28 and classes[:3] == ["Accordion", "Acoustic_guitar", "Aircraft"]
+    files = {}
+    for part, state in published_state(motion=False, seed=5, queries=30).items():
+        files[part] = tmp_path / f"{part}_best.pth"
+        torch.save(state, files[part])
+    out = tmp_path / "ave.ckpt"
+    convert_published.main(
+        [
+            *("--sound", str(files["sound"]), "--frame", str(files["frame"])),
+            *("--maskformer", str(files["maskformer"]), "--dataset", "ave", "--out", str(out)),
+        ]
+    )
+    hp = load_system(out).hparams
+    assert hp.variant == "nomotion" and hp.model_config["num_queries"] == 30
+    assert hp.data_spec["classes"] == classes and hp.data_spec["use_motion"] is False
+    assert (hp.data_spec["clip_samples"], hp.data_spec["num_frames"]) == (47087, 6)
+    assert (hp.data_spec["audio_rate"], hp.data_spec["frame_rate"]) == (22000, 25)
+    assert hp.hop == 184 and hp.divide_mixture is False
+
+    # Without the dataset the converter refuses (argparse), and MUSIC's settings would not fit.
+    with pytest.raises(SystemExit):
+        convert_published.main(
+            [
+                *("--sound", str(files["sound"]), "--frame", str(files["frame"])),
+                *("--maskformer", str(files["maskformer"]), "--out", str(out)),
+            ]
+        )
+    with pytest.raises(SystemExit, match="holds 30 queries, not 12"):
+        convert_published.main(
+            [
+                *("--sound", str(files["sound"]), "--frame", str(files["frame"])),
+                *("--maskformer", str(files["maskformer"]), "--dataset", "music"),
+                *("--variant", "nomotion", "--out", str(tmp_path / "wrong.ckpt")),
             ]
         )

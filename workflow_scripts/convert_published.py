@@ -4,9 +4,11 @@
         --frame ckpt/frame_best.pth --maskformer ckpt/maskformer_best.pth \
         --dataset music --variant iquery --out results/music/published/published.ckpt
 
-The classes fix the query order, so they must be the published ones: ``--dataset`` gives the
-published MUSIC or MUSIC-21 list; ``--classes`` names another list in order. The result loads
-with ``model.system.load_system`` and evaluates or separates like a checkpoint trained here. See
+``--dataset`` (music, music21 or ave) says what the files were trained on, and is required: it
+gives the published class order (the query order) and the data settings the model is evaluated
+with (clip length, STFT hop, frames per clip, rates; from ``config.yaml``'s block of that dataset
+and its iquery run). ``--classes`` names another class list, in order. The result loads with
+``model.system.load_system`` and evaluates or separates like a checkpoint trained here. See
 ``model/published.py`` for the name table and why some published tensors are dropped.
 """
 
@@ -14,9 +16,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from model.published import PUBLISHED_CLASSES, Conversion, convert_files, rule_summary
+import yaml
+
+from model.published import (
+    PUBLISHED_CLASSES,
+    Conversion,
+    convert_files,
+    published_data,
+    rule_summary,
+)
+from model.torch_files import CheckpointError
 from pipeline.errors import ConfigError
+
+CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
 def describe(conversion: Conversion) -> list[str]:
@@ -37,28 +51,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sound", required=True, help="the published sound_*.pth (U-Net)")
     parser.add_argument("--frame", required=True, help="the published frame_*.pth (ResNet)")
     parser.add_argument("--maskformer", required=True, help="the published maskformer_*.pth")
-    classes = parser.add_mutually_exclusive_group(required=True)
-    classes.add_argument("--dataset", choices=sorted(PUBLISHED_CLASSES))
-    classes.add_argument("--classes", nargs="+", help="class names in query order")
-    parser.add_argument("--variant", choices=["iquery", "nomotion"], default="iquery")
-    parser.add_argument("--spare-queries", type=int, default=1, help="queries beyond the classes")
+    parser.add_argument(
+        "--dataset", required=True, choices=sorted(PUBLISHED_CLASSES),
+        help="what the files were trained on: its class order and data settings",
+    )  # fmt: skip
+    parser.add_argument(
+        "--classes", nargs="+", help="class names in query order, if not the dataset's"
+    )
+    parser.add_argument(
+        "--variant", choices=["iquery", "nomotion"], default=None,
+        help="default: the dataset's iquery run's (nomotion for AVE)",
+    )  # fmt: skip
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the workflow config to read")
     parser.add_argument("--out", required=True, help="the checkpoint to write")
     args = parser.parse_args(argv)
-    names = PUBLISHED_CLASSES[args.dataset] if args.dataset else args.classes
+    names = args.classes or list(PUBLISHED_CLASSES[args.dataset])
     try:
-        conversion = convert_files(
-            args.sound,
-            args.frame,
-            args.maskformer,
-            args.out,
-            names,
-            args.variant,
-            spare_queries=args.spare_queries,
-        )
-    except ConfigError as err:
+        config = yaml.safe_load(args.config.read_text())
+        data = published_data(config, args.dataset, args.variant)
+        conversion = convert_files(args.sound, args.frame, args.maskformer, args.out, names, data)
+    except (ConfigError, CheckpointError, FileNotFoundError) as err:
         raise SystemExit(f"convert_published: {err}") from err
     print("\n".join(describe(conversion)))
-    print(f"{args.out}: {args.variant}, {len(names)} classes", file=sys.stderr)
+    settings = data.settings
+    print(
+        f"{args.out}: {args.dataset}, {settings['variant']}, {len(names)} classes; clips of "
+        f"{settings['clip_samples']} samples at {data.audio_rate} Hz, hop {settings['hop']}, "
+        f"{settings['num_frames']} frames at {data.frame_rate:g} fps",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":
