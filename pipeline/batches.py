@@ -26,6 +26,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from pipeline.errors import MediaError
+from pipeline.faults import MachineFault, classify, is_machine_fault
 from pipeline.files import read_json, write_json, write_text
 from pipeline.records import FAILED, OK, SKIPPED, read_record, write_record
 
@@ -114,6 +115,8 @@ def current_record(step: Step) -> dict | None:
         return None
     if record["status"] == OK and not all(p.exists() for p in step.outputs):
         return None
+    if record["status"] == FAILED and is_machine_fault(record["reason"]):
+        return None  # a full disk or a dropped network, recorded by an earlier version: redo
     return record
 
 
@@ -121,17 +124,47 @@ def _normal(value: object) -> object:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
+# Network faults in a row, with no video reached between them, after which a job stops trying
+# the rest of its videos: the network is down, and each try would only wait out its back-off.
+NETWORK_DOWN_AFTER = 3
+
+
 def run_batch(stage: str, steps: list[Step], table: str | Path) -> list[dict]:
-    """Run (or keep) every step; write each record as it is done, then the chunk's table."""
+    """Run (or keep) every step; write each record as it is done, then the chunk's table.
+
+    A fault of the machine (a full disk, a permission) stops the job at once; one of the
+    network (DNS, a timeout, 429, 5xx, a bot check, each already retried) leaves that video
+    unrecorded and the job goes on with the others, then fails naming every video it could not
+    reach, so that the next run tries exactly those again. Nothing is recorded for either.
+    """
     log = logging.getLogger(stage)
-    records, kept = [], 0
+    records, kept, unreached, in_a_row = [], 0, [], 0
     for step in tqdm(steps, desc=stage, unit="video", file=sys.stderr, disable=None):
         record = current_record(step)
         if record is not None:
             kept += 1
         else:
-            record = _run_step(stage, step, log)
+            try:
+                record = _run_step(stage, step, log)
+            except MachineFault as fault:
+                if not fault.fault.network:
+                    raise SystemExit(f"{stage}: {fault}; fix it and rerun") from fault
+                log.warning("%s", fault)
+                unreached.append(str(fault))
+                in_a_row += 1
+                if in_a_row >= NETWORK_DOWN_AFTER:
+                    break
+                continue
+            in_a_row = 0  # the video was reached (or it failed on its own account)
         records.append(record)
+    if unreached:
+        left = len(steps) - len(records) - len(unreached)
+        raise SystemExit(
+            f"{stage}: {len(unreached)} videos could not be reached (nothing is recorded about "
+            "them; rerun when the network is back):\n  "
+            + "\n  ".join(unreached)
+            + (f"\n  ... and {left} videos not tried: the network looks down" if left else "")
+        )
     write_json(table, {"stage": stage, "records": records})
     counts = {s: sum(r["status"] == s for r in records) for s in (OK, FAILED, SKIPPED)}
     log.info(
@@ -154,7 +187,12 @@ def _run_step(stage: str, step: Step, log: logging.Logger) -> dict:
         return write_record(step.record, status=SKIPPED, reason=reason, **common)
     try:
         info = step.work()
-    except MediaError as err:
+    except (MediaError, OSError) as err:
+        fault = classify(err)
+        if fault is not None:  # the machine's or the network's, not the video's
+            raise MachineFault(fault, f"{step.cls}/{step.vid}", str(err)) from err
+        if not isinstance(err, MediaError):
+            raise
         log.warning("%s/%s: %s", step.cls, step.vid, err)
         return write_record(step.record, status=FAILED, reason=str(err), **common)
     log.info("%s/%s: ok", step.cls, step.vid)

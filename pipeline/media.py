@@ -5,9 +5,11 @@ Problems with a video's content raise ``MediaError`` with a reason fit for the m
 
 from __future__ import annotations
 
+import subprocess
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import DEVNULL
 
 import ffmpeg
 import numpy as np
@@ -42,6 +44,18 @@ def _stderr_tail(err: ffmpeg.Error, lines: int = 3) -> str:
     text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
     text = [line for line in text if not line.startswith(_BANNER)]
     return " | ".join(text[-lines:]) or "no message"
+
+
+def _run(stream, executable: str) -> bytes:
+    """Run an ffmpeg-python stream (list arguments, no shell) and return its stdout. A non-zero
+    exit raises ffmpeg.Error with its stderr, as ffmpeg-python's own ``run`` does; a kill by a
+    signal says so, as it is a fault of the machine (memory, a scheduler), not of the video."""
+    done = subprocess.run(stream.compile(cmd=executable), capture_output=True, stdin=DEVNULL)
+    if done.returncode < 0:
+        raise MediaError(f"{executable} killed by signal {-done.returncode}")
+    if done.returncode:
+        raise ffmpeg.Error(executable, done.stdout, done.stderr)
+    return done.stdout
 
 
 def _rate(text: str) -> float:
@@ -124,10 +138,11 @@ def decode_audio(
     start, length = _segment_bounds(meta.audio_duration, segment)
     stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
     try:
-        raw, _ = (
-            stream.audio.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate)
-            .global_args("-nostdin", "-v", "error")
-            .run(cmd=executable, capture_stdout=True, capture_stderr=True)
+        raw = _run(
+            stream.audio.output(
+                "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate
+            ).global_args("-nostdin", "-v", "error"),
+            executable,
         )
     except ffmpeg.Error as err:
         raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
@@ -191,10 +206,11 @@ def extract_frames(
     expected = int(length * fps)
     with atomic_path(out_dir, directory=True) as tmp:
         try:
-            (
-                video.output(str(tmp / "%06d.jpg"), **{"q:v": jpeg_quality})
-                .global_args("-nostdin", "-v", "error")
-                .run(cmd=executable, capture_stdout=True, capture_stderr=True)
+            _run(
+                video.output(str(tmp / "%06d.jpg"), **{"q:v": jpeg_quality}).global_args(
+                    "-nostdin", "-v", "error"
+                ),
+                executable,
             )
         except ffmpeg.Error as err:
             raise MediaError(f"cannot decode video: {_stderr_tail(err)}") from err

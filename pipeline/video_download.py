@@ -1,8 +1,9 @@
 """Download one video with yt-dlp.
 
 A video that is gone (private, removed, blocked) raises MediaError with yt-dlp's reason, which
-the download stage records, so one lost video never stops a run. Transient network errors are
-retried with back-off first.
+the download stage records, so one lost video never stops a run. Network faults (DNS, timeouts,
+429, 5xx, a bot check) are retried with back-off; when the tries run out, the stage fails the
+job without recording anything about the video (``pipeline.faults`` decides which is which).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from pipeline.errors import MediaError
+from pipeline.faults import classify
 from pipeline.files import atomic_path
 from pipeline.ids import parse_entry
 from pipeline.media import probe
@@ -84,7 +86,10 @@ def fetch(
                     info = ydl.extract_info(url, download=True)
                 except yt_dlp.utils.DownloadError as err:
                     last = re.sub(r"^ERROR:\s*", "", str(err)).strip()
-                    if PERMANENT.search(last):
+                    fault = classify(last)
+                    if fault is not None and not fault.network:
+                        raise MediaError(last) from err  # the machine's: the stage fails the job
+                    if fault is None and PERMANENT.search(last):
                         raise MediaError(f"unavailable: {last}") from err
                     raise TransientError(last) from err
             files = [p for p in workdir.iterdir() if p.is_file() and not p.name.endswith(".part")]

@@ -263,14 +263,14 @@ def test_bad_checkpoints_name_the_file(tmp_path):
 
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint\n" * 10)
-    with pytest.raises(CheckpointError, match="garbage.pt: not a torch file, so not a weights file: it is text"):
+    with pytest.raises(CheckpointError, match="garbage.pt: not a torch file"):
         build_backbone("inception", garbage)
 
     whole = tmp_path / "whole.pt"
     torch.save(InceptionI3d().state_dict(), whole)
     cut = tmp_path / "truncated.pt"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match="truncated.pt: not a readable weights file: it is truncated"):
+    with pytest.raises(CheckpointError, match="truncated.pt: not a readable weights file"):
         build_backbone("inception", cut)
 
     wrong = tmp_path / "wrong_keys.pt"
