@@ -67,14 +67,64 @@ class Copy:
         return None
 
 
+LAYOUT_FOLDERS = ("audio", "frames", "detection_results", "motion_features")
+
+
 def open_copy(folder: str | Path | None, key: str) -> Copy | None:
-    """The copy a config key names (None for none); a folder that does not exist is an error."""
+    """The copy a config key names (None for none); a folder that does not exist is an error,
+    and so is one that holds none of the layout's folders while a folder one or two levels down
+    does (a copy unpacked into a wrapper folder): its path is named."""
     if not folder:
         return None
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise ConfigError(f"config key {key}: folder {folder!r} not found")
-    return Copy(path.resolve())
+    path = path.resolve()
+    if not any((path / name).is_dir() for name in LAYOUT_FOLDERS):
+        deeper = _layout_below(path)
+        if deeper is not None:
+            raise ConfigError(
+                f"config key {key}: {path} holds none of {', '.join(LAYOUT_FOLDERS)}, but "
+                f"{deeper} does: point the key at {deeper}"
+            )
+    return Copy(path)
+
+
+def _layout_below(root: Path, depth: int = 2) -> Path | None:
+    """The first folder one or two levels below ``root`` that holds a layout folder."""
+    level = [root]
+    for _ in range(depth):
+        level = sorted(p for parent in level for p in parent.iterdir() if p.is_dir())
+        for folder in level:
+            if any((folder / name).is_dir() for name in LAYOUT_FOLDERS):
+                return folder
+    return None
+
+
+def unmatched_files(copy: Copy, videos: list[tuple[str, str]]) -> list[str]:
+    """Files and folders of the copy's layout that belong to no video of the index (a
+    misplaced class folder, another dataset's files, a typo in a name), relative to the copy."""
+    wanted = set(videos)
+    ids = {vid for _, vid in videos}
+    found = []
+    for folder, suffixes in (
+        ("audio", (".wav",)),
+        ("frames", (".mp4",)),
+        ("detection_results", (".mp4.npy",)),
+        ("motion_features", (".mp4.npy", ".mp4.npz")),
+    ):
+        for path in sorted((copy.root / folder).glob("*/*")):
+            name = path.name
+            suffix = next((s for s in suffixes if name.endswith(s)), None)
+            vid = name[: -len(suffix)] if suffix else None
+            if (path.parent.name, vid) not in wanted:
+                found.append(str(path.relative_to(copy.root)))
+    for path in sorted(copy.root.glob("*.mp4")) + sorted(copy.root.glob("*/*.mp4")):
+        if path.parent.name in LAYOUT_FOLDERS:
+            continue
+        if path.stem not in ids:
+            found.append(str(path.relative_to(copy.root)))
+    return found
 
 
 def link(source: Path, dest: str | Path) -> None:
@@ -153,6 +203,8 @@ def use_frames(copied: Path, frames: str | Path, *, fps: float, min_frames: int)
             f"copied {copied}: too short, {count} frames at {fps:g} fps, a training clip needs "
             f"{min_frames}"
         )
+    for name in names:  # cheap for every frame: two reads at its ends, no decoding
+        _check_jpeg(copied / name)
     sizes = {_image_size(copied / names[0]), _image_size(copied / names[-1])}
     if len(sizes) != 1:
         raise MediaError(f"copied {copied}: its first and last frames differ in size {sizes}")
@@ -167,6 +219,22 @@ def use_frames(copied: Path, frames: str | Path, *, fps: float, min_frames: int)
         "copied_from": str(copied),
         "time_of_frame": "(k - 0.5) / fps seconds, k = 1, 2, ...",
     }
+
+
+def _check_jpeg(path: Path) -> None:
+    """A JPEG starts with its SOI marker and ends with its EOI marker: an empty, truncated or
+    other file does not (the stages that read the frames would fail on it later)."""
+    size = path.stat().st_size
+    if size < 4:
+        raise MediaError(f"copied frame {path} is empty ({size} bytes)")
+    with open(path, "rb") as handle:
+        start = handle.read(2)
+        handle.seek(-min(size, 32), os.SEEK_END)
+        end = handle.read()  # some writers pad after the marker
+    if start != b"\xff\xd8":
+        raise MediaError(f"copied frame {path} is not a JPEG")
+    if b"\xff\xd9" not in end:
+        raise MediaError(f"copied frame {path} is truncated (no end-of-image marker)")
 
 
 def _image_size(path: Path) -> tuple[int, int]:

@@ -192,6 +192,10 @@ class Layout:
     def excluded(self, dataset: str) -> str:
         return f"{self.dataset(dataset)}/excluded.tsv"
 
+    def copy_unmatched(self, dataset: str) -> str:
+        """Files of the dataset's copy that belong to no video of its index."""
+        return f"{self.dataset(dataset)}/copy_unmatched.tsv"
+
     def availability(self, dataset: str) -> str:
         """Whether each listed video was downloaded, found on disk, or is missing, and why."""
         return f"{self.dataset(dataset)}/availability.tsv"

@@ -15,6 +15,7 @@ from model.settings import run_settings as config_run_settings
 from model.settings import train_runs as config_train_runs
 from model.settings import train_seeds as config_train_seeds
 from pipeline.batches import chunk_count, chunk_holding, deal, read_tables
+from pipeline.copies import open_copy
 from pipeline.datasets import cache_name, index_sources, is_url, read_index
 from pipeline.demo.naming import demo_video_ids
 from pipeline.errors import ConfigError, IndexFormatError, InvalidEntry
@@ -84,6 +85,10 @@ def check_config():
                 "in the original layout (audio/, frames/, detection_results/, "
                 "motion_features/) or of the videos, or null"
             )
+        try:
+            open_copy(copy, f"datasets.{name}.copy")  # a copy unpacked one level too deep
+        except ConfigError as err:
+            raise WorkflowError(str(err)) from None
         if ds.get("detector") == "precomputed" and not copy:
             raise WorkflowError(
                 f"config key datasets.{name}.detector is 'precomputed' but "
@@ -718,6 +723,14 @@ def report_left_out():
             listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
             print(
                 f"{name}: {sum(counts.values())} videos listed: {listed} ({available})"
+            )
+        unmatched = Path(L.copy_unmatched(name))
+        if unmatched.is_file() and (rows := read_tsv(unmatched)):
+            first = ", ".join(row["path"] for row in rows[:3])
+            print(
+                f"{name}: {len(rows)} files of the copy belong to no video of the index "
+                f"(the first: {first}); all in {unmatched}",
+                file=sys.stderr,
             )
         if excluded.is_file():
             count = len(read_tsv(excluded))

@@ -13,6 +13,7 @@ rule manifest:
         manifest=L.manifest("{dataset}"),
         excluded=L.excluded("{dataset}"),
         availability=L.availability("{dataset}"),
+        copy_unmatched=L.copy_unmatched("{dataset}"),
     log:
         L.log("{dataset}", "manifest"),
     conda:
@@ -20,11 +21,14 @@ rule manifest:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        copied=copy_option,
     shell:
         "python -m workflow_scripts.make_manifest --videos {input.videos:q}"
         " --download {input.download:q} --audio {input.audio:q} --frames {input.frames:q}"
         " --manifest {output.manifest:q} --excluded {output.excluded:q}"
-        " --availability {output.availability:q} 2> {log:q}"
+        " --availability {output.availability:q}"
+        " --copy-unmatched {output.copy_unmatched:q} {params.copied:q} 2> {log:q}"
 
 
 checkpoint splits:

@@ -8,11 +8,13 @@ from pipeline.copies import (
     Copy,
     check_detections,
     check_lengths,
+    open_copy,
     read_motion,
+    unmatched_files,
     use_audio,
     use_frames,
 )
-from pipeline.errors import MediaError
+from pipeline.errors import ConfigError, MediaError
 from pipeline.media import write_wav
 from tests.conftest import ffmpeg
 
@@ -119,3 +121,44 @@ def test_copy_finds_each_kind_of_file(tmp_path):
     (tmp_path / "motion_features" / "Bark" / "-abc.mp4.npy").write_bytes(b"x")
     assert copy.clip("Bark", "-abc") == tmp_path / "-abc.mp4"
     assert copy.motion("Bark", "-abc").name == "-abc.mp4.npy"
+
+
+def test_an_empty_truncated_or_foreign_frame_fails_the_check(tmp_path):
+    out = tmp_path / "frames" / "v.mp4"
+    for name, damage, reason in (
+        ("empty", lambda p: p.write_bytes(b""), "is empty"),
+        ("cut", lambda p: p.write_bytes(p.read_bytes()[:200]), "is truncated"),
+        ("png", lambda p: Image.new("RGB", (64, 48)).save(p, format="PNG"), "is not a JPEG"),
+    ):
+        folder = frames_folder(tmp_path / name, 5)
+        damage(folder / "000003.jpg")
+        with pytest.raises(MediaError, match=f"000003.jpg {reason}"):
+            use_frames(folder, out, fps=1, min_frames=3)
+    assert not out.exists()
+
+
+def test_a_copy_one_level_too_deep_names_the_folder_that_fits(tmp_path):
+    (tmp_path / "wrapper" / "MUSIC" / "frames" / "cello").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"datasets.music.copy: .* holds none of audio, frames"):
+        open_copy(tmp_path, "datasets.music.copy")
+    with pytest.raises(ConfigError, match=r"wrapper/MUSIC does: point the key at .*wrapper/MUSIC$"):
+        open_copy(tmp_path / "wrapper", "datasets.music.copy")
+    assert open_copy(tmp_path / "wrapper" / "MUSIC", "k").root == tmp_path / "wrapper" / "MUSIC"
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "abc.mp4").write_bytes(b"x")
+    assert open_copy(clips, "k").root == clips  # a folder of clips has no layout folders
+
+
+def test_files_no_video_owns_are_listed(tmp_path):
+    for rel in (
+        "audio/cello/a.wav", "audio/cello/zz.wav", "audio/celo/b.wav",
+        "frames/cello/a.mp4/000001.jpg", "detection_results/flute/b.mp4.npy",
+        "motion_features/flute/b.mp4.npz", "motion_features/flute/b.npy", "b.mp4", "c.mp4",
+    ):  # fmt: skip
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = unmatched_files(Copy(tmp_path), [("cello", "a"), ("flute", "b")])
+    assert found == [
+        "audio/cello/zz.wav", "audio/celo/b.wav", "motion_features/flute/b.npy", "c.mp4",
+    ]  # fmt: skip

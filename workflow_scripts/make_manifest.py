@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 
 from pipeline.batches import read_table
+from pipeline.copies import open_copy, unmatched_files
 from pipeline.files import read_tsv, write_tsv
 from pipeline.layout import VIDEO_STAGES
 from pipeline.manifest import (
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--excluded", required=True)
     parser.add_argument("--availability", required=True)
+    parser.add_argument("--copy", default=None, help="the dataset's copy in the original layout")
+    parser.add_argument("--copy-key", default="copy", help="the config key naming --copy")
+    parser.add_argument(
+        "--copy-unmatched", required=True, help="where to list the copy's files no video owns"
+    )
     args = parser.parse_args(argv)
     records = {s: [r for p in getattr(args, s) for r in read_table(p)] for s in VIDEO_STAGES}
     usable, excluded = collect(read_tsv(args.videos), records)
@@ -47,6 +53,18 @@ def main(argv: list[str] | None = None) -> None:
         "availability: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
         file=sys.stderr,
     )
+    unmatched = []
+    copy = open_copy(args.copy, args.copy_key)
+    if copy is not None:
+        listed = [(row["class"], row["vid"]) for row in read_tsv(args.videos)]
+        unmatched = unmatched_files(copy, listed)
+    write_tsv(args.copy_unmatched, ["path"], [{"path": p} for p in unmatched])
+    if unmatched:
+        print(
+            f"{len(unmatched)} files of the copy {copy.root} belong to no video of the index "
+            f"(the first: {', '.join(unmatched[:3])}); listed in {args.copy_unmatched}",
+            file=sys.stderr,
+        )
     total = len(usable) + len(excluded)
     print(f"{len(usable)} of {total} videos usable; written to {args.manifest}", file=sys.stderr)
     if excluded:
