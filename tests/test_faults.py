@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import subprocess
 import threading
 from pathlib import Path
@@ -259,3 +260,43 @@ def test_a_killed_ffmpeg_is_not_the_video(media, tmp_path):
     with pytest.raises(SystemExit, match="killed by signal 9"):
         run_batch("audio", [step(tmp_path, "k", work)], tmp_path / "t.json")
     assert not (tmp_path / "records").exists()
+
+
+def test_a_run_on_a_full_disk_fails_and_its_rerun_equals_a_clean_run(media, small_disk, tmp_path):
+    """The issue's case: a user's index of good videos, the data folder on a disk too small.
+    The run fails at whichever stage fills it, records no video as left out, and once the disk
+    is enlarged the rerun's manifest and sound equal those of a clean run elsewhere."""
+    from tests.test_workflow import overlay, own_dataset, snakemake
+
+    names = ("good", "portrait", "surround")
+    index = {"videos": {"violin": [media[n].as_uri() for n in names]}}
+    (tmp_path / "mine.json").write_text(json.dumps(index))
+    settings = {
+        "datasets": {"mine": own_dataset(tmp_path / "mine.json")},
+        "download": {"attempts": 1, "backoff_s": 0, "chunks": 1},
+        "audio": {"chunks": 1},
+        "frames": {"chunks": 1},
+    }
+    clean_dir, full_dir = tmp_path / "clean", tmp_path / "full"
+    clean_dir.mkdir()
+    full_dir.mkdir()
+    target = "{}/mine/manifest.tsv"
+    clean = overlay(clean_dir, settings | {"paths": {"data": str(clean_dir / "data")}})
+    snakemake(clean_dir, target.format(clean_dir / "data"), configs=[clean])
+    full = overlay(full_dir, settings | {"paths": {"data": str(small_disk)}})
+    failed = snakemake(full_dir, target.format(small_disk), configs=[full], check=False)
+    assert failed.returncode != 0
+    logs = "".join(p.read_text() for p in (small_disk / "mine" / "logs").glob("*.log"))
+    assert "disk full, not a fault of the video" in logs + failed.stderr
+    records = list((small_disk / "mine" / "records").glob("*/*/*.json"))
+    assert not any("space" in p.read_text() for p in records)  # nothing recorded as the video's
+    assert not (small_disk / "mine" / "excluded.tsv").exists()
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    snakemake(full_dir, target.format(small_disk), configs=[full])
+    for name in ("manifest.tsv", "excluded.tsv"):
+        assert (small_disk / "mine" / name).read_text() == (
+            clean_dir / "data" / "mine" / name
+        ).read_text().replace(str(clean_dir / "data"), str(small_disk))
+    assert sha(small_disk / "mine" / "audio" / "violin") == sha(
+        clean_dir / "data" / "mine" / "audio" / "violin"
+    )
