@@ -300,3 +300,33 @@ def test_a_run_on_a_full_disk_fails_and_its_rerun_equals_a_clean_run(media, smal
     assert sha(small_disk / "mine" / "audio" / "violin") == sha(
         clean_dir / "data" / "mine" / "audio" / "violin"
     )
+
+
+def test_a_run_against_a_flaky_server_fails_then_its_rerun_downloads(flaky, media, tmp_path):
+    """Through the workflow: 429 and 503 use up the first run's two tries, which fails naming
+    the video and records nothing about it; the next run gets the dropped connection, then the
+    file, and the video is downloaded as if nothing had happened."""
+    from tests.test_workflow import overlay, own_dataset, snakemake
+
+    index = {"videos": {"violin": [f"{flaky}/good.mp4"]}}
+    (tmp_path / "mine.json").write_text(json.dumps(index))
+    config = overlay(
+        tmp_path,
+        {
+            "paths": {"data": "data"},
+            "datasets": {"mine": own_dataset(tmp_path / "mine.json")},
+            "download": {"attempts": 2, "backoff_s": 0, "chunks": 1},
+            "audio": {"chunks": 1},
+            "frames": {"chunks": 1},
+        },
+    )
+    target = "data/mine/manifest.tsv"
+    failed = snakemake(tmp_path, target, configs=[config], check=False)
+    assert failed.returncode != 0
+    log = "".join(p.read_text() for p in (tmp_path / "data/mine/logs").glob("download*.log"))
+    assert "1 videos could not be reached" in log and "violin/good: server error" in log
+    assert not list((tmp_path / "data/mine/records").glob("download/*/*.json"))
+    snakemake(tmp_path, target, configs=[config])
+    video = tmp_path / "data/mine/videos/violin/good.mp4"
+    assert video.read_bytes() == media["good"].read_bytes()
+    assert "good" in (tmp_path / target).read_text()
