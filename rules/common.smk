@@ -85,8 +85,9 @@ def check_config():
                 "in the original layout (audio/, frames/, detection_results/, "
                 "motion_features/) or of the videos, or null"
             )
+        # A copy unpacked one level too deep: name the folder the key should give.
         try:
-            open_copy(copy, f"datasets.{name}.copy")  # a copy unpacked one level too deep
+            open_copy(copy, f"datasets.{name}.copy")
         except ConfigError as err:
             raise WorkflowError(str(err)) from None
         if ds.get("detector") == "precomputed" and not copy:
