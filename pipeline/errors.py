@@ -16,7 +16,9 @@ class InvalidEntry(ValueError):
 class MediaError(Exception):
     """A problem with one video's content (unavailable, no audio, too short, undecodable).
 
-    Such a problem is recorded and the run goes on; any other exception is a bug and fails the job.
+    Such a problem is recorded and the run goes on, unless its message shows a fault of the
+    machine or the network (a full disk in ffmpeg's words, say): ``pipeline.faults`` decides,
+    and such a fault fails the job without recording anything. Any other exception fails the job.
     """
 
 
