@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,3 +160,18 @@ def tiny_owl(tmp_path_factory):
     ).save_pretrained(folder)
     model.save_pretrained(folder)
     return folder
+
+
+@contextlib.contextmanager
+def http_server(handler):
+    """Serve ``handler`` on 127.0.0.1 in a thread; yields the base URL, stopped on exit."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.timeout = 5
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -2,14 +2,13 @@
 
 import functools
 import http.server
-import threading
 
 import pytest
 import yaml
 
 from pipeline.errors import MediaError
 from pipeline.video_download import obtain_video
-from tests.conftest import REPO
+from tests.conftest import REPO, http_server
 
 
 @pytest.fixture
@@ -19,14 +18,8 @@ def server(media):
         http.server.SimpleHTTPRequestHandler, directory=str(media["good"].parent)
     )
     handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.timeout = 5
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(handler) as url:
+        yield url
 
 
 FORMAT = yaml.safe_load((REPO / "config.yaml").read_text())["download"]["format"]

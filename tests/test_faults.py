@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import json
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from pipeline.faults import FAULTS, classify
 from pipeline.media import decode_audio, make_frames
 from pipeline.records import FAILED, OK, write_record
 from pipeline.video_download import obtain_video
-from tests.conftest import REPO
+from tests.conftest import REPO, http_server
 
 FORMAT = yaml.safe_load((REPO / "config.yaml").read_text())["download"]["format"]
 
@@ -167,13 +166,8 @@ def flaky(media):
         return Flaky(*args, directory=str(media["good"].parent), **kwargs)
 
     Flaky.faults = ["429", "503", "drop"]
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(handler) as url:
+        yield url
 
 
 def test_429_503_and_a_dropped_connection_are_retried(flaky, media, tmp_path):
