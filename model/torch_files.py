@@ -93,16 +93,9 @@ def describe_contents(obj: object) -> str:
         return f"a {type(obj).__name__}"
     keys = list(obj)
     if "state_dict" in obj and "hyper_parameters" in obj:
-        model = (
-            obj["hyper_parameters"].get("model_config")
-            if isinstance(obj["hyper_parameters"], Mapping)
-            else None
-        )
-        return (
-            "a Lightning checkpoint of another model"
-            if model is None
-            else ("a Lightning checkpoint")
-        )
+        hparams = obj["hyper_parameters"]
+        ours = isinstance(hparams, Mapping) and "model_config" in hparams
+        return "a Lightning checkpoint" if ours else "a Lightning checkpoint of another model"
     tensors = [k for k in keys if hasattr(obj[k], "shape")]
     if keys and len(tensors) == len(keys):
         return f"a bare state dict of {len(keys)} tensors (the first: {keys[0]!r})"

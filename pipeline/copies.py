@@ -78,7 +78,11 @@ def open_copy(folder: str | Path | None, key: str) -> Copy | None:
         return None
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"config key {key}: folder {folder!r} not found")
+        raise ConfigError(
+            f"config key {key}: folder {folder!r} not found; give a folder in the original "
+            "layout (audio/, frames/, detection_results/, motion_features/) or of the videos, "
+            "or null"
+        )
     path = path.resolve()
     if not any((path / name).is_dir() for name in LAYOUT_FOLDERS):
         deeper = _layout_below(path)

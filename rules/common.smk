@@ -79,14 +79,7 @@ def check_config():
                         "give an existing path or the public URL"
                     )
         copy = ds.get("copy")
-        if copy and not Path(copy).expanduser().is_dir():
-            raise WorkflowError(
-                f"config key datasets.{name}.copy: folder {copy!r} not found; give a folder "
-                "in the original layout (audio/, frames/, detection_results/, "
-                "motion_features/) or of the videos, or null"
-            )
-        # A copy unpacked one level too deep: name the folder the key should give.
-        try:
+        try:  # a missing folder, or a copy unpacked one level too deep
             open_copy(copy, f"datasets.{name}.copy")
         except ConfigError as err:
             raise WorkflowError(str(err)) from None

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     records = {s: [r for p in getattr(args, s) for r in read_table(p)] for s in VIDEO_STAGES}
-    usable, excluded = collect(read_tsv(args.videos), records)
+    videos = read_tsv(args.videos)
+    usable, excluded = collect(videos, records)
     write_tsv(args.manifest, MANIFEST_COLUMNS, usable)
     write_tsv(args.excluded, EXCLUDED_COLUMNS, excluded)
     had = availability(records["download"])
@@ -56,8 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     unmatched = []
     copy = open_copy(args.copy, args.copy_key)
     if copy is not None:
-        listed = [(row["class"], row["vid"]) for row in read_tsv(args.videos)]
-        unmatched = unmatched_files(copy, listed)
+        unmatched = unmatched_files(copy, [(row["class"], row["vid"]) for row in videos])
     write_tsv(args.copy_unmatched, ["path"], [{"path": p} for p in unmatched])
     if unmatched:
         print(
