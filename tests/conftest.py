@@ -1,4 +1,4 @@
-"""Shared fixtures: small media made with ffmpeg's test sources, and the real index copies."""
+"""Shared fixtures: small media made with ffmpeg's test sources, and cut-down real index lists."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+INDEX_LISTS = Path(__file__).resolve().parent / "data" / "index"
+
+pytest_plugins = ["tests.strict_skips", "pytester"]
 
 # One thread per process: on 2 cores, oversubscription makes tiny ops very slow.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -89,10 +91,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"the real index copies are not at {SHARED_DATA}")
-    return SHARED_DATA
+def index_lists() -> Path:
+    """Lines of the published MUSIC, MUSIC-21 and AVE lists, cut down (tests/data/README.md)."""
+    return INDEX_LISTS
 
 
 def need_tools(*tools: str) -> None:
@@ -104,9 +105,6 @@ def need_tools(*tools: str) -> None:
 @pytest.fixture(scope="module")
 def tiny_owl(tmp_path_factory):
     """A randomly initialised OWLv2 with tiny towers, saved and loaded as a real one would be."""
-    pytest.importorskip("transformers")
-    import os
-
     os.environ["HF_HUB_OFFLINE"] = "1"
     from transformers import (
         CLIPTokenizer,

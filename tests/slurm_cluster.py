@@ -112,16 +112,28 @@ def _pid(path: Path) -> int | None:
         return None
 
 
-def start(root: Path, cpus: int = 2, memory_mb: int = 12000) -> Cluster:
-    """Start munged, slurmctld and slurmd under ``root``; raise ClusterUnavailable if any
-    cannot start (the reason is in the message)."""
+def start(root: Path, cpus: int = 2, memory_mb: int = 12000, attempts: int = 3) -> Cluster:
+    """Start munged, slurmctld and slurmd under ``root``, trying again from scratch (fresh
+    ports, a fresh folder) when a start fails: a port taken between picking and binding, a
+    daemon slow to come up. Raise ClusterUnavailable naming every attempt's reason."""
     missing = [d for d in DAEMONS if shutil.which(d) is None]
     if missing:
         raise ClusterUnavailable(f"not installed: {', '.join(missing)} (./setup.sh --test)")
+    reasons = []
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_once(root / f"attempt-{attempt}", cpus, memory_mb)
+        except ClusterUnavailable as err:
+            reasons.append(f"attempt {attempt}: {err}")
+    raise ClusterUnavailable(f"{attempts} attempts failed:\n" + "\n".join(reasons))
+
+
+def _start_once(root: Path, cpus: int, memory_mb: int) -> Cluster:
     node = socket.gethostname().split(".")[0]
     for folder in ("state", "spool", "log", "run", "bin"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    root.chmod(0o755)  # munged refuses a socket in a folder others cannot enter
+    for folder in (root.parent, root):  # munged refuses a socket in a folder others cannot enter
+        folder.chmod(0o755)
     key = root / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)

@@ -12,26 +12,26 @@ from pipeline.indexes import (
 )
 
 
-def local_config(shared, tmp_path):
-    """The workflow's config with every index pointed at the local copies."""
+def local_config(lists, tmp_path):
+    """The workflow's config with every index pointed at the cut-down copies in ``lists``."""
     import yaml
 
     from tests.conftest import REPO
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["paths"] = {"data": str(tmp_path / "data"), "results": str(tmp_path / "results")}
-    splits = shared / "iquery_splits"
+    splits = lists / "splits"
     for name, folder, suffix, js in (
         ("music", "MUSIC", "music", "MUSIC_solo_videos.json"),
         ("music21", "MUSIC_21", "music21", "MUSIC21_solo_videos.json"),
     ):
-        config["datasets"][name]["index"] = {"videos": str(shared / "music_dataset" / js)}
+        config["datasets"][name]["index"] = {"videos": str(lists / "music_dataset" / js)}
         config["datasets"][name]["splits"] = {
             "train": str(splits / folder / f"train{suffix}.csv"),
             "test": str(splits / folder / f"test{suffix}.csv"),
             "pairs": str(splits / folder / f"testsep{suffix}.csv"),
         }
-    config["datasets"]["ave"]["index"] = {"annotations": str(shared / "ave" / "Annotations.txt")}
+    config["datasets"]["ave"]["index"] = {"annotations": str(lists / "ave" / "Annotations.txt")}
     config["datasets"]["ave"]["splits"] = {
         "train": str(splits / "AVE" / "trainave.csv"),
         "test": str(splits / "AVE" / "testave.csv"),
@@ -40,27 +40,30 @@ def local_config(shared, tmp_path):
     return config
 
 
-def test_music_json(shared_data):
-    videos = read_video_json(shared_data / "music_dataset" / "MUSIC_solo_videos.json")
-    assert len(videos) == 536
+def test_music_json(index_lists):
+    videos = read_video_json(index_lists / "music_dataset" / "MUSIC_solo_videos.json")
+    assert len(videos) == 51
     assert len({v.cls for v in videos}) == 11
     assert all(v.url.startswith("https://www.youtube.com/watch?v=") for v in videos)
-    assert len(read_video_json(shared_data / "music_dataset" / "MUSIC21_solo_videos.json")) == 1164
+    music21 = read_video_json(index_lists / "music_dataset" / "MUSIC21_solo_videos.json")
+    assert len(music21) == 88 and len({v.cls for v in music21}) == 21
 
 
-def test_split_lists(shared_data):
-    folder = shared_data / "iquery_splits" / "MUSIC"
-    assert len(read_split_csv(folder / "trainmusic.csv")) == 453
+def test_split_lists(index_lists):
+    folder = index_lists / "splits" / "MUSIC"
+    assert len(read_split_csv(folder / "trainmusic.csv")) == 24
     test = read_split_csv(folder / "testmusic.csv")
     pairs = read_pairs_csv(folder / "testsepmusic.csv")
-    assert len(test) == 25 and len(pairs) == 250
+    assert len(test) == 17 and len(pairs) == 12
+    # The published pairs file puts a space after its comma: both videos are read.
+    assert pairs[0] == (("flute", "kbTy_5o6AB4"), ("cello", "-Gdh8N_KpLY"))
     assert all(a[0] != b[0] for a, b in pairs)
-    assert set(p[0] for p in pairs) <= set(test)
+    assert {v for p in pairs for v in p} <= set(test)
 
 
-def test_ave_annotations(shared_data):
-    videos = read_ave_annotations(shared_data / "ave" / "Annotations.txt")
-    assert len({v.cls for v in videos}) == 28
+def test_ave_annotations(index_lists):
+    videos = read_ave_annotations(index_lists / "ave" / "Annotations.txt")
+    assert len(videos) == 135 and len({v.cls for v in videos}) == 28
     assert all(v.segment is not None for v in videos)
     bad = [v for v in videos if v.problem]
     # One row of the real file has an empty segment (0..0): kept, marked, later left out.
@@ -68,15 +71,16 @@ def test_ave_annotations(shared_data):
     assert "line 27" in bad[0].problem
 
 
-def test_load_real_datasets(shared_data, tmp_path):
-    config = local_config(shared_data, tmp_path)
+def test_load_real_datasets(index_lists, tmp_path):
+    """A dataset is its index's videos that a split names (the JSON lists one more per class)."""
+    config = local_config(index_lists, tmp_path)
     music = load_dataset("music", config)
-    assert len(music.videos) == 476 and music.classes[0] == "accordion"
-    assert len(music.pairs) == 250
+    assert len(music.videos) == 40 and music.classes[0] == "accordion"
+    assert len(music.pairs) == 12
     music21 = load_dataset("music21", config)
-    assert len(music21.videos) == 1092 and music21.classes[11] == "bagpipe"
+    assert len(music21.videos) == 67 and music21.classes[11] == "bagpipe"
     ave = load_dataset("ave", config)
-    assert len(ave.videos) == 3741 and len(ave.classes) == 28
+    assert len(ave.videos) == 83 and len(ave.classes) == 28
 
 
 def test_labels_with_spaces(tmp_path):
@@ -133,8 +137,8 @@ def test_bad_split_rows(tmp_path):
         read_split_csv(path)
 
 
-def test_split_class_must_match_index(shared_data, tmp_path):
-    config = local_config(shared_data, tmp_path)
+def test_split_class_must_match_index(index_lists, tmp_path):
+    config = local_config(index_lists, tmp_path)
     bad = tmp_path / "train.csv"
     bad.write_text("/cello/D6YQ6WwWZrk.wav,/cello/D6YQ6WwWZrk.mp4,87\n")  # a clarinet video
     config["datasets"]["music"]["splits"]["train"] = str(bad)
@@ -142,8 +146,8 @@ def test_split_class_must_match_index(shared_data, tmp_path):
         load_dataset("music", config)
 
 
-def test_missing_local_index_names_the_key(shared_data, tmp_path):
-    config = local_config(shared_data, tmp_path)
+def test_missing_local_index_names_the_key(index_lists, tmp_path):
+    config = local_config(index_lists, tmp_path)
     config["datasets"]["music"]["index"]["videos"] = str(tmp_path / "nope.json")
     with pytest.raises(ConfigError, match=r"datasets\.music\.index\.videos"):
         load_dataset("music", config)

@@ -21,7 +21,7 @@ def cluster(tmp_path_factory):
     except slurm_cluster.ClusterUnavailable as err:
         pytest.skip(f"no SLURM cluster could start here: {err}")
     yield started
-    slurm_cluster.stop(root)
+    slurm_cluster.stop(started.root)
 
 
 def submitted(output: str) -> dict[str, str]:

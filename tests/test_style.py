@@ -17,7 +17,7 @@ def run(*cmd):
 def tool(name):
     path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed (./setup.sh --test installs it)")
+        pytest.fail(f"{name} is not installed: ./setup.sh --test installs it")
     return path
 
 

@@ -100,11 +100,11 @@ def job_counts(output):
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-@pytest.mark.parametrize("name, videos", [("music", 476), ("music21", 1092), ("ave", 3741)])
-def test_real_indexes_dry_run_offline(shared_data, tmp_path, name, videos):
+@pytest.mark.parametrize("name, videos", [("music", 40), ("music21", 67), ("ave", 83)])
+def test_real_indexes_dry_run_offline(index_lists, tmp_path, name, videos):
     """Once the index is written, the real lists plan one job per chunk of videos, not per
     video."""
-    config = local_config(shared_data, tmp_path)
+    config = local_config(index_lists, tmp_path)
     local = overlay(tmp_path, {"paths": config["paths"], "datasets": config["datasets"]})
     snakemake(tmp_path, str(tmp_path / "data" / name / "videos.tsv"), configs=[local])
     assert len(read_tsv(tmp_path / "data" / name / "videos.tsv")) == videos
@@ -114,7 +114,7 @@ def test_real_indexes_dry_run_offline(shared_data, tmp_path, name, videos):
     assert counts["manifest"] == counts["splits"] == 1 and "index" not in counts
 
 
-def test_index_urls_are_fetched_by_a_rule(shared_data, tmp_path):
+def test_index_urls_are_fetched_by_a_rule(index_lists, tmp_path):
     """Reading the workflow fetches nothing: the index URLs are a rule's jobs. Offline, those
     jobs fail naming the config key and the URL; once the files are cached, an offline dry run
     plans the index from them."""
@@ -130,9 +130,9 @@ def test_index_urls_are_fetched_by_a_rule(shared_data, tmp_path):
     assert "config key datasets.music.index.videos: offline, and " in logs
     assert music["index"]["videos"] in logs
     copies = {
-        music["index"]["videos"]: shared_data / "music_dataset" / "MUSIC_solo_videos.json",
+        music["index"]["videos"]: index_lists / "music_dataset" / "MUSIC_solo_videos.json",
         **{
-            music["splits"][s]: shared_data / "iquery_splits" / "MUSIC" / f"{n}music.csv"
+            music["splits"][s]: index_lists / "splits" / "MUSIC" / f"{n}music.csv"
             for s, n in (("train", "train"), ("test", "test"), ("pairs", "testsep"))
         },
     }
@@ -299,13 +299,13 @@ def remade(data, since):
     return found
 
 
-def test_awkward_real_ids_pass_every_rule(shared_data, tmp_path, media):
+def test_awkward_real_ids_pass_every_rule(index_lists, tmp_path, media):
     """Ids of the real MUSIC, MUSIC-21 and AVE lists that begin with "-" or hold "_", under
     labels with underscores and a space, through every rule's command line (file:// stand-ins
     for the media)."""
     from pipeline.indexes import read_split_csv
 
-    lists = shared_data / "iquery_splits"
+    lists = index_lists / "splits"
     labels = {
         "MUSIC/trainmusic.csv": "cello",
         "MUSIC_21/trainmusic21.csv": "electric_bass",
@@ -669,10 +669,10 @@ def test_training_typo_is_named(tmp_path):
     assert "'epoch' was unexpected" in result.stderr + result.stdout
 
 
-def test_training_targets_dry_run_offline(shared_data, tmp_path):
+def test_training_targets_dry_run_offline(index_lists, tmp_path):
     """The paper's targets plan their runs on the real lists; the ImageNet weights are one job
     shared by every run that names them."""
-    config = local_config(shared_data, tmp_path)
+    config = local_config(index_lists, tmp_path)
     local = overlay(tmp_path, {"paths": config["paths"], "datasets": config["datasets"]})
     result = snakemake(tmp_path, "-n", "evaluate_ave", "train_nomotion", configs=[local])
     counts = job_counts(result.stdout)
