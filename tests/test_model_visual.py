@@ -62,7 +62,10 @@ def test_old_files_without_num_batches_tracked_load(tmp_path, weights_file):
     state = torch.load(weights_file, weights_only=True)
     path = tmp_path / "old.pth"
     torch.save({k: v for k, v in state.items() if "num_batches_tracked" not in k}, path)
-    VisualNet(weights=path)
+    net = VisualNet(weights=path)
+    assert torch.equal(net.backbone[7][1].conv2.weight, state["layer4.1.conv2.weight"])
+    assert torch.equal(net.backbone[1].running_mean, state["bn1.running_mean"])
+    assert int(net.backbone[1].num_batches_tracked) == 0  # filled in, not left unset
 
 
 def test_wrong_keys_name_the_file(tmp_path, weights_file):

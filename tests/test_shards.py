@@ -1,6 +1,8 @@
 """Shards and the loader on a small dataset laid out as the stages leave it."""
 
+import io
 import json
+import wave
 from pathlib import Path
 
 import h5py
@@ -157,12 +159,31 @@ def test_same_seed_same_batch_with_workers(shards):
 
 
 def test_test_pairs_at_centre(shards):
+    """A test pair reads each video's centre clip: frames n//2 .. n//2 + 2 (1-based, of 12) as
+    the shard stores them, and the audio samples centred on the middle frame's time, 6.5 s."""
     refs = read_shard_index(shards / "shards" / "train.json")
     pairs = [(("cello", "cello-0"), ("flute", "flute-1"))]
-    spec = ClipSpec(clip_samples=4096, num_frames=3, frame_stride=1, frame_size=64)
-    ds = MixDataset(refs, spec=spec, frame_rate=1, pairs=pairs)
-    one, two = ds[0], ds[0]
-    assert len(ds) == 1 and torch.equal(one["frames"], two["frames"])
+    # Frames at the crops' own size (72): the test path then decodes them without resizing.
+    spec = ClipSpec(clip_samples=4096, num_frames=3, frame_stride=1, frame_size=72)
+    ds = MixDataset(refs, spec=spec, frame_rate=1, pairs=pairs, use_motion=False)
+    sample = ds[0]
+    assert len(ds) == 1 and torch.equal(sample["frames"], ds[0]["frames"])
+    layout = Layout(str(shards.parent))
+    for slot, (cls, vid) in enumerate(pairs[0]):
+        ref = next(r for r in refs if (r.cls, r.vid) == (cls, vid))
+        with h5py.File(ref.shard) as h5:
+            jpegs = [h5[f"videos/{cls}/{vid}/frames"][k].tobytes() for k in (5, 6, 7)]
+        crops = [np.asarray(Image.open(io.BytesIO(j)).convert("RGB")) for j in jpegs]
+        # One crop window for the clip, centred on its first frame (crops differ in width).
+        y, x = ((side - 72) // 2 for side in crops[0].shape[:2])
+        centred = [c[min(y, len(c) - 72) :][:72, min(x, c.shape[1] - 72) :][:, :72] for c in crops]
+        expected = torch.from_numpy(np.stack(centred)).permute(3, 0, 1, 2)
+        assert torch.equal(sample["frames"][slot], expected), (cls, vid)
+        with wave.open(layout.audio("demo", cls, vid)) as w:
+            wav = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        start = round(6.5 * 11025) - 2048
+        expected_audio = torch.from_numpy(wav[start : start + 4096].astype(np.float32) / 32768)
+        assert torch.equal(sample["audio"][slot], expected_audio), (cls, vid)
     with pytest.raises(ValueError, match="absent from the shards"):
         MixDataset(refs, spec=spec, frame_rate=1, pairs=[(("cello", "nope"), ("flute", "flute-1"))])
     with pytest.raises(ValueError, match="need a seed"):
