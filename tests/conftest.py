@@ -90,6 +90,32 @@ def media(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+# The tone dataset's test pairs: class, video, class, video.
+TONE_PAIRS = [
+    ("cello", "cello-0", "flute", "flute-1"),
+    ("violin", "violin-1", "cello", "cello-1"),
+    ("flute", "flute-0", "violin", "violin-0"),
+]
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    """A tiny dataset "demo" of tones (3 classes × 2 videos, tests/test_shards.py's layout) as
+    train, val and test shards with TONE_PAIRS as its test pairs: its Layout. Built once for
+    every module that trains on it; tests read it and never change it."""
+    from pipeline.layout import Layout
+    from pipeline.splits import write_pairs
+    from tests.test_shards import build, lay_out
+
+    root = tmp_path_factory.mktemp("training")
+    videos = lay_out(root)
+    for split in ("train", "val", "test"):
+        build(root, videos, split=split)
+    layout = Layout(str(root))
+    write_pairs(layout.test_pairs("demo"), [((a, b), (c, d)) for a, b, c, d in TONE_PAIRS])
+    return layout
+
+
 @pytest.fixture(scope="session")
 def index_lists() -> Path:
     """Lines of the published MUSIC, MUSIC-21 and AVE lists, cut down (tests/data/README.md)."""

@@ -1,5 +1,5 @@
-"""Query expansion: a model trained without a class learns it, and what stays frozen does not
-move by a single bit."""
+"""Query expansion: a model trained without a class learns to separate it (its SDR rises above
+the mixture's), and what stays frozen does not move by a single bit."""
 
 import json
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from model.evaluation import evaluate_run
-from model.expansion import expand
+from model.expansion import expand, save_expanded
 from model.shard_dataset import read_shard_index
 from model.system import load_system
 from pipeline.layout import RunFolder
-from tests.test_training import data, shards, train_args  # noqa: F401 (data is a fixture)
+from tests.test_training import shards, train_args
 from workflow_scripts import evaluate as evaluate_cli
 from workflow_scripts import expand as expand_cli
 from workflow_scripts import train as train_cli
@@ -20,10 +20,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
 
 
 @pytest.fixture(scope="module")
-def base_run(data, tmp_path_factory):  # noqa: F811
-    """One epoch on cello and flute only: violin is left out."""
+def base_run(data, tmp_path_factory):
+    """Six short epochs on cello and flute only (violin left out): enough to separate them."""
     out = tmp_path_factory.mktemp("base") / "run"
-    train_cli.main(train_args(data, out, epochs=1, exclude_classes=["violin"]))
+    train_cli.main(train_args(data, out, epochs=6, dup=4, exclude_classes=["violin"]))
     return RunFolder(str(out))
 
 
@@ -40,7 +40,7 @@ def test_base_run_knows_only_the_classes_it_saw(base_run):
 
 
 @pytest.mark.parametrize("mode", ["query", "query+mask"])
-def test_frozen_parameters_stay_bit_identical(data, base_run, mode):  # noqa: F811
+def test_frozen_parameters_stay_bit_identical(data, base_run, mode):
     """Only the new query's row (and the mask head, with query+mask) may change."""
     summary = json.loads(open(base_run.summary).read())
     system = load_system(base_run.path + "/" + summary["best_checkpoint"])
@@ -62,7 +62,7 @@ def test_frozen_parameters_stay_bit_identical(data, base_run, mode):  # noqa: F8
     assert rows == [result.query_index] == [2]  # the spare slot, next after the two classes
 
 
-def test_expanded_checkpoint_evaluates_every_pair(data, base_run, tmp_path):  # noqa: F811
+def test_expanded_checkpoint_evaluates_every_pair(data, base_run, tmp_path):
     checkpoint = tmp_path / "expanded.ckpt"
     expand_cli.main(
         ["--summary", base_run.summary, "--train-shards", str(shards(data, "train"))]
@@ -93,3 +93,40 @@ def test_expanded_checkpoint_evaluates_every_pair(data, base_run, tmp_path):  # 
             ["--checkpoint", str(checkpoint), "--train-shards", str(shards(data, "train"))]
             + ["--new-class", "violin", "--steps", "1", "--out", str(tmp_path / "x.ckpt")]
         )
+
+
+def violin_sdr(rows: list[dict]) -> list[tuple[float, float]]:
+    """(model, mixture) SDR of the violin in each test pair that holds one."""
+    out = []
+    for row in rows:
+        side = "a" if row["class_a"] == "violin" else "b" if row["class_b"] == "violin" else None
+        if side:
+            out.append((row[f"model_sdr_{side}"], row[f"mixture_sdr_{side}"]))
+    return out
+
+
+def test_expansion_separates_the_new_class(data, base_run, tmp_path):
+    """60 steps of query+mask on the violin's mixtures: in both test pairs with a violin, its
+    track beats the mixture (the violin's SDR with nothing separated) and the same query added
+    but never trained, each by more than 10 dB. (With the query alone, this tiny model gains
+    a fraction of a dB: its mask head has too little to steer.)"""
+    mode = "query+mask"
+    summary = json.loads(open(base_run.summary).read())
+    scores = {}
+    for steps in (0, 60):
+        system = load_system(base_run.path + "/" + summary["best_checkpoint"])
+        refs = read_shard_index(shards(data, "train"))
+        settings = {"mode": mode, "steps": steps, "batch_size": 4, "lr": 0.01, "log": None}
+        expansion = expand(system, "violin", refs, frame_rate=1, **settings)
+        checkpoint = tmp_path / f"expanded-{steps}.ckpt"
+        save_expanded(system, expansion, checkpoint)
+        result = evaluate_cli.main(
+            ["--checkpoint", str(checkpoint), "--shards", str(shards(data, "test"))]
+            + ["--pairs", data.test_pairs("demo"), "--batch-size", "2"]
+            + ["--metrics", str(tmp_path / f"{steps}.json")]
+            + ["--per-pair", str(tmp_path / f"{steps}.tsv")]
+        )
+        scores[steps] = violin_sdr(result["rows"])
+    assert len(scores[60]) == 2
+    for (trained, mixture), (untrained, _) in zip(scores[60], scores[0], strict=True):
+        assert trained > mixture + 10 and trained > untrained + 10, scores

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pipeline.layout import RunFolder
-from tests.test_training import PAIRS, data, shards, train_args  # noqa: F401 (data: a fixture)
+from tests.test_training import PAIRS, shards, train_args
 from workflow_scripts import compare as compare_cli
 from workflow_scripts import evaluate as evaluate_cli
 from workflow_scripts import make_report as report_cli
@@ -40,7 +40,7 @@ SEEDS = (1234, 1235)
 
 
 @pytest.fixture(scope="module")
-def runs(data, tmp_path_factory) -> dict[str, list[Path]]:  # noqa: F811 (fixture argument)
+def runs(data, tmp_path_factory) -> dict[str, list[Path]]:
     """iQuery and the SoP baseline, two seeds each, two epochs, evaluated with 2 examples."""
     root = tmp_path_factory.mktemp("results") / "demo"
     out = {}

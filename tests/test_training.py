@@ -31,8 +31,7 @@ from model.system import SeparationData, SeparationSystem, load_system
 from model.training import check_resume, model_config
 from pipeline.errors import ConfigError
 from pipeline.layout import Layout, RunFolder
-from pipeline.splits import write_pairs
-from tests.test_shards import build, lay_out
+from tests.conftest import TONE_PAIRS as PAIRS
 from workflow_scripts import evaluate as evaluate_cli
 from workflow_scripts import train as train_cli
 
@@ -60,24 +59,6 @@ RUN_CONFIG = {
     "num_sanity_val_steps": 0,
     "log_every_n_steps": 1,
 }
-PAIRS = [
-    ("cello", "cello-0", "flute", "flute-1"),
-    ("violin", "violin-1", "cello", "cello-1"),
-    ("flute", "flute-0", "violin", "violin-0"),
-]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Layout:
-    """The test_shards layout (3 classes × 2 videos of tones) as train, val and test shards,
-    and the test pairs; dataset "demo" of the returned layout."""
-    root = tmp_path_factory.mktemp("training")
-    videos = lay_out(root)
-    for split in ("train", "val", "test"):
-        build(root, videos, split=split)
-    layout = Layout(str(root))
-    write_pairs(layout.test_pairs("demo"), [((a, b), (c, d)) for a, b, c, d in PAIRS])
-    return layout
 
 
 def shards(data: Layout, split: str) -> Path:

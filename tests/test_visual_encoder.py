@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from model.visual import VisualNet
-from tests.test_training import data, shards  # noqa: F401 (data is a fixture)
+from tests.test_training import shards
 from tests.test_workflow import overlay, snakemake
 from workflow_scripts import pretrain_visual
 
 
-def test_encoder_trained_on_crops_serves_frozen(data, tmp_path):  # noqa: F811
+def test_encoder_trained_on_crops_serves_frozen(data, tmp_path):
     out = tmp_path / "encoder.pt"
     facts = pretrain_visual.main(
         ["--train-shards", str(shards(data, "train")), "--val-shards", str(shards(data, "val"))]
