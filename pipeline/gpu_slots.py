@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 LOCKS_VARIABLE = "IQUERY_GPU_LOCKS"
@@ -67,6 +68,7 @@ def claim_gpus(count: int, *, total: int | None = None, folder: str | Path | Non
             f"--resources gpu=N where N is at most the machine's GPUs ({total})"
         )
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(taken)
+    print(f"GPUs taken: {','.join(taken)} of this machine's {total}", file=sys.stderr)
     return os.environ["CUDA_VISIBLE_DEVICES"]
 
 

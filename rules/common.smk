@@ -818,6 +818,8 @@ def separate_options(wildcards):
     ]
     if ds["box_rule"] == "own_class":
         options.append("--own-class-boxes")
+    if settings["keep_prepared"]:
+        options.append("--keep-prepared")
     if motion["weights"]:
         options.append(f"--motion-weights={motion['weights']}")
     if motion["resize_short"]:

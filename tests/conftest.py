@@ -199,3 +199,12 @@ def http_server(handler):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> Path:
+    """The tiny demo preprocessed once per session (tests/tiny_demo.py); copy it with
+    ``copy_tiny_demo`` before running anything on it."""
+    from tests.tiny_demo import build_tiny_demo
+
+    return build_tiny_demo(tmp_path_factory.mktemp("tiny-demo"))

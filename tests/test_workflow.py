@@ -4,8 +4,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
-import sys
 import time
 
 import h5py
@@ -17,38 +15,13 @@ from pipeline.files import read_tsv
 from pipeline.layout import SPLITS
 from tests.conftest import REPO, ffmpeg, make_video
 from tests.test_indexes import local_config
-
-
-def snakemake(workdir, *args, configs=(), check=True):
-    """Run the project's workflow in ``workdir`` with config.yaml plus overlay files."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,  # before --configfile, whose file list would swallow a target
-        "--configfile",
-        str(REPO / "config.yaml"),
-        *map(str, configs),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-            f"{result.stderr[-5000:]}"
-        )
-    return result
-
-
-def overlay(tmp_path, data, name="overlay.yaml"):
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data))
-    return path
+from tests.tiny_demo import (
+    TINY_DEMO,
+    copy_tiny_demo,
+    job_counts,
+    overlay,
+    snakemake,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,11 +66,6 @@ def test_dataset_overrides_are_checked(tmp_path, overrides, message):
     result = snakemake(tmp_path, "-n", configs=[bad], check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr, result.stderr[-2000:]
-
-
-def job_counts(output):
-    table = output[output.index("Job stats:") :]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 @pytest.mark.parametrize("name, videos", [("music", 40), ("music21", 67), ("ave", 83)])
@@ -353,38 +321,7 @@ def test_awkward_real_ids_pass_every_rule(index_lists, tmp_path, media):
     print(result.stderr.count("Finished jobid"), "jobs")
 
 
-TINY_DEMO = {
-    "classes": ["cello", "flute", "xylophone"],
-    "videos_per_class": 3,
-    "min_seconds": 6.5,
-    "max_seconds": 8,
-    "width": 160,
-    "height": 120,
-    "fps": 8,
-}
-# The demo's own stage overrides, at the tiny demo's size: fewer chunk jobs, smaller inputs.
-TINY_OVERRIDES = {
-    "download": {"chunks": 2},
-    "audio": {"chunks": 2},
-    "frames": {"chunks": 2},
-    "motion": {"resize_short": 64},
-    "splits": {"test_pairs": 3},  # one test video a class: the 3 pairs they make
-}
-TINY_ENCODER = {"steps": 4, "batch_size": 4}
-# One step of a tiny model per run: training and evaluation, not their quality, are tested.
-TINY_TRAINING = {
-    "demo": {
-        "epochs": 1,
-        "dup": 1,
-        "batch_size": 2,
-        "num_sanity_val_steps": 0,
-        "val_every": 1,
-        "model_overrides": {"ngf": 4, "channels": 4, "visual_dim": 4},
-    }
-}
-
-
-def test_start_from_copies(tmp_path):
+def test_start_from_copies(tmp_path, tiny_demo):
     """Copies in the original layout, made from a preprocessed demo: whole, in parts (audio
     and frames; frames and detections, as shared for MUSIC; a flat folder of clips, as AVE's
     archive), and one whose files do not fit. Each stage checks what the copy holds, takes it
@@ -393,17 +330,7 @@ def test_start_from_copies(tmp_path):
 
     from pipeline.motion_tokens import load_tokens
 
-    demo = overlay(
-        tmp_path,
-        {
-            "paths": {"data": "data"},
-            "demo": TINY_DEMO,
-            "datasets": {"demo": {"overrides": TINY_OVERRIDES}},
-        },
-        "demo.yaml",
-    )
-    snakemake(tmp_path, "preprocess_demo", configs=[demo])
-    made = tmp_path / "data" / "demo"
+    made = tiny_demo / "data" / "demo"  # read, never changed
     keys = [(c, f"{c}-{i:02d}") for c in TINY_DEMO["classes"] for i in range(3)]
 
     def make_copy(name, parts, faults=()):
@@ -530,29 +457,17 @@ def test_start_from_copies(tmp_path):
     assert "faulty: 4 videos left out" in result.stderr
 
 
-def test_demo_end_to_end(tmp_path):
+def test_demo_end_to_end(tmp_path, tiny_demo):
     """A tiny demo through every stage: generated, 'downloaded', extracted, detected, motion
-    tokens, split, packed into shards; then iQuery, SoP and no-motion trained (one step each),
-    evaluated and compared in the report. A model key changed afterwards reruns only training,
-    evaluation and report."""
-    tiny = overlay(
-        tmp_path,
-        {
-            "paths": {"data": "data", "results": "results"},
-            "datasets": {"demo": {"overrides": TINY_OVERRIDES}},
-            "demo": TINY_DEMO,
-            "detect": {"chunks": 2},
-            "motion": {"chunks": 2},
-            "visual_encoder": TINY_ENCODER,
-            "train": {
-                "eval_jobs": 1,
-                "report_examples": 2,
-                "settings": TINY_TRAINING,
-                "seed_study": [1234, 1235],
-            },
-        },
-    )
-    snakemake(tmp_path, "evaluate_demo", configs=[tiny])
+    tokens, split, packed into shards (once per session, copied here: nothing before training
+    runs again); then iQuery, SoP and no-motion trained (one step each), evaluated and compared
+    in the report. A model key changed afterwards reruns only training, evaluation and
+    report."""
+    tiny = copy_tiny_demo(tiny_demo, tmp_path)
+    result = snakemake(tmp_path, "evaluate_demo", configs=[tiny])
+    assert set(executed(result)) == {
+        "visual_encoder", "train", "evaluate", "compare", "report", "evaluate_demo",
+    }, executed(result)  # fmt: skip
     data = tmp_path / "data" / "demo"
     index = json.loads((data / "source" / "index.json").read_text())
     assert sorted(index["videos"]) == ["cello", "flute", "xylophone"]
@@ -605,13 +520,19 @@ def test_demo_end_to_end(tmp_path):
     # Separating a video of the demo's classes with the iquery run, as a user would; the
     # demo's background detector does not name classes, so they are given.
     duet = data / "videos" / "flute" / "flute-00.mp4"
-    classes = overlay(tmp_path, {"separate": {"classes": ["cello", "flute"]}}, "separate.yaml")
+    classes = overlay(
+        tmp_path, {"separate": {"classes": ["cello", "flute"], "keep_prepared": True}}, "sep.yaml"
+    )
     snakemake(tmp_path, "separate", "--config", f"video={duet}", configs=[tiny, classes])
     separated = results / "separated" / "flute-00"
     facts = json.loads((separated / "separation.json").read_text())
     assert facts["classes"] == ["cello", "flute"] and facts["classes_from"] == "by the user"
     for name in ("cello", "flute", "residual", "mixture"):
         assert (separated / f"{name}.wav").is_file() and (separated / f"{name}.mp4").is_file()
+    # The video was prepared for separation exactly as for training: its detections, every
+    # frame's crop and its motion tokens equal what the workflow made of it and packed in its
+    # shard (the demo: 70-px crops, 64-px motion frames, seeded random I3D weights).
+    assert_prepared_as_in_the_shards(separated / "prepared", data, "flute", "flute-00")
     # A corrupt test shard stops evaluation with the command that rebuilds it; that command,
     # run where the workflow ran, does, and evaluation then goes through.
     shard = data / "shards" / "test-000.h5"
@@ -643,6 +564,32 @@ def test_demo_end_to_end(tmp_path):
     assert counts == {
         "train": 3, "evaluate": 3, "compare": 1, "report": 1, "evaluate_demo": 1, "total": 9,
     }  # fmt: skip
+
+
+def assert_prepared_as_in_the_shards(prepared, data, cls, vid):
+    import numpy as np
+
+    from pipeline.motion_tokens import load_tokens
+
+    stages = np.load(data / "detection_results" / cls / f"{vid}.mp4.npy")
+    np.testing.assert_array_equal(np.load(prepared / "detections.npy"), stages)
+    tokens = load_tokens(data / "motion_features" / cls / f"{vid}.mp4.npz").tokens
+    motion = np.load(prepared / "motion.npy")
+    np.testing.assert_array_equal(motion.astype(tokens.dtype), tokens)
+    holder = next(
+        data / "shards" / entry["file"]
+        for split in SPLITS
+        for entry in json.loads((data / "shards" / f"{split}.json").read_text())["shards"]
+        if [cls, vid] in entry["videos"]
+    )
+    with h5py.File(holder) as h5:
+        group = h5[f"videos/{cls}/{vid}"]
+        packed = [bytes(jpeg.tobytes()) for jpeg in group["frames"]]
+        np.testing.assert_array_equal(motion.astype(np.float16), group["motion"][:])
+    crops = sorted((prepared / "crops" / cls).glob("*.jpg"))
+    assert len(crops) == len(packed) > 0
+    for k, (path, jpeg) in enumerate(zip(crops, packed, strict=True)):
+        assert path.read_bytes() == jpeg, f"frame {k + 1}'s crop differs from the shard's"
 
 
 def test_train_settings_schema_names_every_training_setting():

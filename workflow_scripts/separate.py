@@ -203,6 +203,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--offline", action="store_true", help="fetch nothing")
     parser.add_argument("--batch-size", type=int, default=4, help="windows separated at once")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--keep-prepared",
+        action="store_true",
+        help="keep the frames, detection rows, every frame's crops and the motion tokens in "
+        "OUT/prepared (to compare with what training's shards hold)",
+    )
     add_preprocessing_arguments(parser)
     add_gpus_argument(parser)
     args = parser.parse_args(argv)
@@ -288,6 +294,11 @@ def separate_video(args) -> dict:
         if system.uses_motion:
             motion = motion_tokens(args, work / "frames", fps)
         crops = Crops(jpgs, rows, side=args.crop_side, own_class=args.own_class_boxes)
+        if args.keep_prepared:
+            wanted_indices = {name: classes.index(name) for name in wanted}
+            keep_prepared(
+                args.out / "prepared", work / "frames", rows, crops, motion, wanted_indices
+            )
         device = "cuda" if torch.cuda.is_available() else "cpu"
         result = separate_audio(
             system,
@@ -336,6 +347,23 @@ def separate_video(args) -> dict:
         return facts | {"tracks": tracks, "residual": result["residual"], "mixture": audio}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted: dict[str, int]):
+    """What the video became before separation: frames/, detections.npy (K, 7), crops/CLASS/
+    (each frame's crop, JPEG, as a shard stores it) and motion.npy (T', C)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copytree(frames, folder / "frames")
+    np.save(folder / "detections.npy", rows)
+    if motion is not None:
+        np.save(folder / "motion.npy", motion)
+    all_frames = list(range(len(crops.jpgs)))
+    for name, index in wanted.items():
+        (folder / "crops" / name).mkdir(parents=True)
+        for k, jpeg in enumerate(crops(index, all_frames)):
+            (folder / "crops" / name / f"{k + 1:06d}.jpg").write_bytes(jpeg)
 
 
 def detect(args, frames: Path, classes: list[str]) -> np.ndarray:
