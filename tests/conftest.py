@@ -203,8 +203,26 @@ def http_server(handler):
 
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory) -> Path:
-    """The tiny demo preprocessed once per session (tests/tiny_demo.py); copy it with
-    ``copy_tiny_demo`` before running anything on it."""
+    """The tiny demo preprocessed once per test run (tests/tiny_demo.py), by whichever pytest
+    process needs it first while the others wait; copy it with ``copy_tiny_demo`` before
+    running anything on it."""
+    from filelock import FileLock
+
     from tests.tiny_demo import build_tiny_demo
 
-    return build_tiny_demo(tmp_path_factory.mktemp("tiny-demo"))
+    base = tmp_path_factory.getbasetemp()
+    # Under pytest-xdist each worker has a folder in the run's own: share the run's.
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "tiny-demo"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "built").is_file():
+            build_tiny_demo(shared)
+            (shared / "built").touch()
+    return shared
+
+
+# Long tests first, so that the processes do not wait on one at the end.
+LONG = ("test_slurm.py", "test_workflow.py", "test_determinism.py", "test_gpu_profile.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONG)

@@ -99,6 +99,9 @@ JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 MinJobAge=600
+# The node may declare more CPUs than the machine has: jobs that each ask for two then run
+# side by side on a 2-core machine, as on a real node.
+SlurmdParameters=config_overrides
 GresTypes=gpu
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} Gres=gpu:2 State=UNKNOWN
 PartitionName=throwaway Nodes=ALL Default=YES MaxTime=INFINITE State=UP
@@ -112,7 +115,7 @@ def _pid(path: Path) -> int | None:
         return None
 
 
-def start(root: Path, cpus: int = 2, memory_mb: int = 12000, attempts: int = 3) -> Cluster:
+def start(root: Path, cpus: int = 4, memory_mb: int = 12000, attempts: int = 3) -> Cluster:
     """Start munged, slurmctld and slurmd under ``root``, trying again from scratch (fresh
     ports, a fresh folder) when a start fails: a port taken between picking and binding, a
     daemon slow to come up. Raise ClusterUnavailable naming every attempt's reason."""
