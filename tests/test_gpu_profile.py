@@ -30,7 +30,7 @@ def run_profile(workdir, configs, bin_folder, targets=TARGETS):
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
         "--directory", str(workdir), "--profile", str(REPO / "profiles" / "gpu"),
-        "--cores", "3", *targets, "--configfile", str(REPO / "config.yaml"), *map(str, configs),
+        "--cores", "4", *targets, "--configfile", str(REPO / "config.yaml"), *map(str, configs),
     ]  # fmt: skip
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
@@ -55,11 +55,14 @@ def gpus_taken(workdir):
 
 
 def test_jobs_at_once_take_their_own_gpus(tmp_path, tiny_demo):
-    """Three training jobs, three cores, two GPUs: two train at once on GPUs 0 and 1, the third
-    waits for one (were the bound from nvidia-smi missing, it would find none free and fail)."""
+    """Three training jobs, four cores (sop's takes two), two GPUs: two train at once on GPUs 0
+    and 1, the third waits for one (were the bound from nvidia-smi missing, the three would
+    start together and the third find no GPU free)."""
     tiny = copy_tiny_demo(tiny_demo, tmp_path)
     bin_folder = fake_nvidia_smi(tmp_path / "bin")
-    result = run_profile(tmp_path, [tiny], bin_folder)
+    # Neither cores nor memory may keep the third job waiting: only the GPUs.
+    small = overlay(tmp_path, {"train": {"job_mem_mb": 500}}, "small.yaml")
+    result = run_profile(tmp_path, [tiny, small], bin_folder)
     assert claims(result) == [1, 1, 1]
     taken = gpus_taken(tmp_path)
     assert all(len(found) == 1 and found[0][1] == "2" for found in taken.values()), taken
