@@ -97,3 +97,24 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path, tiny_demo):
     members = set(re.findall(r"GLOBAL_RANK: (\d), MEMBER: \d/2", train_log))
     assert members == {"0", "1"}, train_log[-3000:]
     assert (tmp_path / "results" / "demo" / "iquery" / "seed-1234" / "metrics.json").is_file()
+
+
+def test_cluster_start_up_is_tried_again_and_says_why(tmp_path, monkeypatch):
+    """A failed start (a port taken, a daemon slow) is tried again from a fresh folder; after
+    the last attempt the error names every attempt's reason."""
+    tried = []
+
+    def flaky(root, cpus, memory_mb):
+        tried.append(root.name)
+        if len(tried) < 3:
+            raise slurm_cluster.ClusterUnavailable(f"slurmctld did not start ({root.name})")
+        return root
+
+    monkeypatch.setattr(slurm_cluster, "_start_once", flaky)
+    monkeypatch.setattr(slurm_cluster, "DAEMONS", ())  # what is installed is not the question
+    assert slurm_cluster.start(tmp_path) == tmp_path / "attempt-3"
+    tried.clear()
+    with pytest.raises(slurm_cluster.ClusterUnavailable) as failed:
+        slurm_cluster.start(tmp_path, attempts=2)
+    message = str(failed.value)
+    assert "2 attempts failed" in message and "(attempt-1)" in message and "(attempt-2)" in message
