@@ -44,7 +44,7 @@ from model.variants import variant
 from pipeline.errors import ConfigError
 from pipeline.files import read_json, write_json
 from pipeline.layout import RunFolder
-from pipeline.provenance import provenance, settings_hash
+from pipeline.provenance import digest, provenance
 from pipeline.splits import generate_pairs, read_pairs
 
 SELECTION_NOTES = {
@@ -158,10 +158,10 @@ def resolve_runtime(settings: dict) -> dict:
 def data_identity(indexes: list[Path]) -> str:
     """Hash of the shard indexes a run reads: they name the shard files, the videos and the
     preprocessing settings, so rebuilt shards with other contents make another run."""
-    digest = hashlib.sha256()
+    hasher = hashlib.sha256()
     for index in sorted(set(indexes)):
-        digest.update(Path(index).read_bytes())
-    return digest.hexdigest()[:16]
+        hasher.update(Path(index).read_bytes())
+    return hasher.hexdigest()[:16]
 
 
 def check_resume(run: RunFolder, settings: dict, *, on_change: str = "error") -> None:
@@ -393,7 +393,7 @@ def train(
     indexes = [train_index, select_index] + ([pairs] if select_on == "test" else [])
     identity = {"select_on": select_on, "data": data_identity(indexes)}
     hashed = {k: v for k, v in settings.items() if k not in RUNTIME_KEYS} | identity
-    run_hash = settings_hash(hashed)
+    run_hash = digest(hashed)
     check_resume(run, settings | identity, on_change=on_change)
 
     pl.seed_everything(settings["seed"], workers=True)

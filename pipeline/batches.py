@@ -14,7 +14,6 @@ retried or deleted is the only one redone. A job killed half-way keeps what it f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -28,6 +27,7 @@ from tqdm import tqdm
 from pipeline.errors import MediaError
 from pipeline.faults import MachineFault, classify, is_machine_fault
 from pipeline.files import read_json, write_json, write_text
+from pipeline.provenance import digest
 from pipeline.records import FAILED, OK, SKIPPED, read_record, write_record
 
 T = TypeVar("T")
@@ -48,12 +48,6 @@ def chunk_holding(position: int, videos: int, chunks: int) -> int:
     """The chunk ``deal`` puts the item at ``position`` (of ``videos``) in."""
     k = chunk_count(videos, chunks)
     return next(i for i in range(k) if position < (i + 1) * videos // k)
-
-
-def fingerprint(value: object) -> str:
-    """A short digest of a JSON-able value (the same value always gives the same digest)."""
-    text = json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def file_identity(path: str | Path) -> dict | None:
@@ -79,9 +73,7 @@ def product(record: dict) -> str:
     """A digest of what a record stands for, which the next stage's records are made from:
     what it was made from, its outcome and its files (not how they were had)."""
     info = record.get("info", {})
-    return fingerprint(
-        [record.get("made_from"), record["status"], record["reason"], info.get("files")]
-    )
+    return digest([record.get("made_from"), record["status"], record["reason"], info.get("files")])
 
 
 @dataclass

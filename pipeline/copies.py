@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.errors import ConfigError, DetectionError, MediaError
+from pipeline.layout import PUBLISHED_MOTION, VIDEO_FILES, video_file
 from pipeline.media import decode_audio, probe, read_wav, write_wav
 from pipeline.motion_tokens import TEMPORAL_STRIDE, MotionTokens, load_tokens, token_spans
 
@@ -47,27 +48,28 @@ class Copy:
         return None
 
     def audio(self, cls: str, vid: str) -> Path | None:
-        path = self.root / "audio" / cls / f"{vid}.wav"
+        path = Path(video_file(self.root, "audio", cls, vid))
         return path if path.is_file() else None
 
     def frames(self, cls: str, vid: str) -> Path | None:
-        path = self.root / "frames" / cls / f"{vid}.mp4"
+        path = Path(video_file(self.root, "frames", cls, vid))
         return path if path.is_dir() else None
 
     def detections(self, cls: str, vid: str) -> Path | None:
-        path = self.root / "detection_results" / cls / f"{vid}.mp4.npy"
+        path = Path(video_file(self.root, "detect", cls, vid))
         return path if path.is_file() else None
 
     def motion(self, cls: str, vid: str) -> Path | None:
         """Published features (.npy), or this pipeline's own tokens (.npz)."""
-        for suffix in (".mp4.npy", ".mp4.npz"):
-            path = self.root / "motion_features" / cls / f"{vid}{suffix}"
+        for suffix in MOTION_SUFFIXES:
+            path = Path(video_file(self.root, "motion", cls, vid, suffix))
             if path.is_file():
                 return path
         return None
 
 
-LAYOUT_FOLDERS = ("audio", "frames", "detection_results", "motion_features")
+LAYOUT_FOLDERS = tuple(folder for folder, _ in VIDEO_FILES.values())
+MOTION_SUFFIXES = (PUBLISHED_MOTION, VIDEO_FILES["motion"][1])
 
 
 def open_copy(folder: str | Path | None, key: str) -> Copy | None:
@@ -111,12 +113,8 @@ def unmatched_files(copy: Copy, videos: list[tuple[str, str]]) -> list[str]:
     wanted = set(videos)
     ids = {vid for _, vid in videos}
     found = []
-    for folder, suffixes in (
-        ("audio", (".wav",)),
-        ("frames", (".mp4",)),
-        ("detection_results", (".mp4.npy",)),
-        ("motion_features", (".mp4.npy", ".mp4.npz")),
-    ):
+    for stage, (folder, own) in VIDEO_FILES.items():
+        suffixes = MOTION_SUFFIXES if stage == "motion" else (own,)
         for path in sorted((copy.root / folder).glob("*/*")):
             name = path.name
             suffix = next((s for s in suffixes if name.endswith(s)), None)

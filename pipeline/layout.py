@@ -48,6 +48,22 @@ STUDIES = ("main", "seeds")
 # record says why). Detection and motion follow for the videos the splits use.
 VIDEO_STAGES = ("download", "audio", "frames")
 FEATURE_STAGES = ("detect", "motion")
+# A video's files inside a dataset folder, in the published code's layout (which copies of the
+# datasets have too): each stage's folder and the file name after the video id. Frames are a
+# folder of JPEGs; published motion features are .mp4.npy, this pipeline's tokens .mp4.npz.
+VIDEO_FILES = {
+    "audio": ("audio", ".wav"),
+    "frames": ("frames", ".mp4"),
+    "detect": ("detection_results", ".mp4.npy"),
+    "motion": ("motion_features", ".mp4.npz"),
+}
+PUBLISHED_MOTION = ".mp4.npy"
+
+
+def video_file(root: object, stage: str, cls: str, vid: str, suffix: str | None = None) -> str:
+    """A video's file (or frames folder) of ``stage`` under the dataset folder ``root``."""
+    folder, default = VIDEO_FILES[stage]
+    return f"{root}/{folder}/{cls}/{vid}{suffix or default}"
 
 
 def _number(k: int | str) -> str:
@@ -164,11 +180,11 @@ class Layout:
         return f"{self.dataset(dataset)}/videos/{cls}/{vid}.mp4"
 
     def audio(self, dataset: str, cls: str, vid: str) -> str:
-        return f"{self.dataset(dataset)}/audio/{cls}/{vid}.wav"
+        return video_file(self.dataset(dataset), "audio", cls, vid)
 
     def frames(self, dataset: str, cls: str, vid: str) -> str:
         """A folder of JPEGs 000001.jpg, ... named like the video, as the published code has it."""
-        return f"{self.dataset(dataset)}/frames/{cls}/{vid}.mp4"
+        return video_file(self.dataset(dataset), "frames", cls, vid)
 
     def record(self, dataset: str, stage: str, cls: str, vid: str) -> str:
         """What a per-video stage did to one video (ok, failed or skipped, and why), and what
@@ -210,13 +226,13 @@ class Layout:
         return f"{self.dataset(dataset)}/splits/summary.json"
 
     def detections(self, dataset: str, cls: str, vid: str) -> str:
-        return f"{self.dataset(dataset)}/detection_results/{cls}/{vid}.mp4.npy"
+        return video_file(self.dataset(dataset), "detect", cls, vid)
 
     def detection_summary(self, dataset: str) -> str:
         return f"{self.dataset(dataset)}/detection_results/summary.json"
 
     def motion(self, dataset: str, cls: str, vid: str) -> str:
-        return f"{self.dataset(dataset)}/motion_features/{cls}/{vid}.mp4.npz"
+        return video_file(self.dataset(dataset), "motion", cls, vid)
 
     def shard(self, dataset: str, split: str, k: int | str) -> str:
         return f"{self.dataset(dataset)}/shards/{split}-{_number(k)}.h5"

@@ -13,9 +13,10 @@ from pathlib import Path
 PACKAGES = ("torch", "lightning", "mir_eval", "numpy")
 
 
-def settings_hash(settings: dict) -> str:
-    """A short hash of a settings dict; key order does not matter."""
-    text = json.dumps(settings, sort_keys=True, default=str)
+def digest(value: object) -> str:
+    """A short hash of a JSON-able value (settings, a record); dict key order does not
+    matter, and the same value always gives the same digest."""
+    text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -72,7 +73,7 @@ def machine() -> dict:
 
 def provenance(settings: dict) -> dict:
     return {
-        "config_hash": settings_hash(settings),
+        "config_hash": digest(settings),
         "code_version": code_version(),
         "packages": package_versions(),
         "machine": machine(),

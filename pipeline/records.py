@@ -53,3 +53,11 @@ def parse_segment(text: str | None) -> tuple[float, float] | None:
     if not 0 <= segment[0] < segment[1]:
         raise ValueError(f"segment {text!r} must be START:END with 0 <= START < END")
     return segment
+
+
+def missing_file_message(path: str | Path, stage: str) -> str:
+    """What to do when a file a stage's records say it made is gone."""
+    return (
+        f"{path} is missing: run again with --forcerun {stage}; that stage's jobs redo what "
+        "is missing and keep the rest"
+    )

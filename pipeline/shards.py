@@ -35,6 +35,7 @@ from pipeline.errors import ShardError
 from pipeline.files import atomic_path
 from pipeline.media import read_wav
 from pipeline.motion_tokens import load_tokens
+from pipeline.records import missing_file_message
 
 FORMAT_VERSION = 2  # 2: checksums on every item
 AUDIO_BLOCK = 1 << 16  # audio samples per CRC-32
@@ -89,10 +90,7 @@ def video_payload(
     stages = {"audio": audio, "frames": frames, "detect": detections, "motion": motion}
     for stage, path in stages.items():
         if path is not None and not (Path(path).exists() and any_frames(path, stage)):
-            raise ShardError(
-                f"{path} is missing: run again with --forcerun {stage}; that stage's jobs "
-                "redo what is missing and keep the rest"
-            )
+            raise ShardError(missing_file_message(path, stage))
     samples, rate = read_wav(audio)
     jpgs = sorted(Path(frames).glob("*.jpg"))
     width, height = Image.open(jpgs[0]).size

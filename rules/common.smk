@@ -23,6 +23,7 @@ from pipeline.files import read_tsv
 from pipeline.gpu_slots import visible_gpus
 from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID, video_name
 from pipeline.layout import SPLITS, STUDIES, Layout, deal_to_shards
+from pipeline.records import missing_file_message
 from pipeline.splits import read_split
 from pipeline.splits import used_videos as read_used_videos
 
@@ -508,10 +509,7 @@ def feature_tables(wildcards):
             record = records.get((cls, vid))
             file = path(wildcards.dataset, cls, vid)
             if record and record["status"] == "ok" and not Path(file).exists():
-                raise WorkflowError(
-                    f"{file} is missing: run again with --forcerun {stage}; that stage's "
-                    "jobs redo what is missing and keep the rest"
-                )
+                raise WorkflowError(missing_file_message(file, stage))
     features = [stage for stage in ("detect", "motion") if stage in stages]
     return [t for stage in features for t in chunk_tables(wildcards.dataset, stage)]
 

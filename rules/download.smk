@@ -40,9 +40,9 @@ rule retry_downloads:
         L.log(config["dataset"], "retry-downloads"),
     localrule: True
     params:
-        tables=lambda wildcards: sorted(
-            Path(L.dataset(config["dataset"])).glob("records/download-*.json")
-        ),
+        tables=lambda wildcards: [
+            t for t in chunk_tables(config["dataset"], "download") if Path(t).exists()
+        ],
     run:
         from pipeline.batches import forget_failed
 

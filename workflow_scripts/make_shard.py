@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import ShardError
-from pipeline.provenance import settings_hash
+from pipeline.provenance import digest
 from pipeline.shards import video_payload, write_shard
 
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         "own_class_boxes": args.own_class_boxes,
         "has_motion": args.motion is not None,
         "settings": json.dumps(settings, sort_keys=True),
-        "config_hash": settings_hash(settings),
+        "config_hash": digest(settings),
     }
     try:
         write_shard(args.out, payloads(), attrs)
