@@ -1,5 +1,6 @@
 # What the rules share: the layout of every artifact (pipeline/layout.py), the datasets, the
 # videos each job handles, and the checks of config.yaml that the schema cannot make.
+import glob
 import json
 import os
 import sys

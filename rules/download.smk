@@ -40,9 +40,10 @@ rule retry_downloads:
         L.log(config["dataset"], "retry-downloads"),
     localrule: True
     params:
-        tables=lambda wildcards: [
-            t for t in chunk_tables(config["dataset"], "download") if Path(t).exists()
-        ],
+        # The tables on disk (the index, a checkpoint, need not be read for this).
+        tables=lambda wildcards: sorted(
+            glob.glob(L.chunk_table(config["dataset"], "download", "[0-9][0-9][0-9]"))
+        ),
     run:
         from pipeline.batches import forget_failed
 
