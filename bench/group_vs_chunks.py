@@ -61,45 +61,45 @@ CLASSES = (
 )
 ID_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-# What both ways' jobs do for one video: keep it when its output is newer than its input (the
-# chunk jobs' per-video record), otherwise write a few bytes derived from the input.
-COMMON = '''import hashlib
+# Both Snakefiles are shell rules, as the workflow's are: a job spawned as a Python function
+# (`run:`) would be a whole Snakemake process of its own in Snakemake 9.
+
+# A chunk job: its share of the videos (as pipeline.batches.deal cuts them), each kept when its
+# output is newer than its input (the workflow keeps a record per video instead), otherwise
+# written anew from the input; then the chunk's table, its declared output.
+CHUNK_SCRIPT = """import hashlib
 import os
+import sys
 
-IDS = open("ids.txt").read().split()
-
-
-def step(src, dst, stage):
-    """One video's work: (status, digest of what was written)."""
+chunk, chunks, source, stage, table = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:]
+ids = open("ids.txt").read().split()
+n, k = len(ids), min(chunks, len(ids))
+rows = []
+for video in ids[chunk * n // k : (chunk + 1) * n // k]:
+    src, dst = f"{source}/{video}.txt", f"{stage}/{video}.txt"
     if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
-        return "kept", open(dst).read().split()[-1]
-    digest = hashlib.sha1(open(src, "rb").read()).hexdigest()[:12]
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    with open(dst, "w") as f:
-        f.write(f"{stage} {digest}\\n")
-    return "made", digest
-'''
+        status, digest = "kept", open(dst).read().split()[-1]
+    else:
+        status, digest = "made", hashlib.sha1(open(src, "rb").read()).hexdigest()[:12]
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with open(dst, "w") as f:
+            f.write(f"{stage} {digest}\\n")
+    rows.append(f"{video}\\t{status}\\t{digest}\\n")
+with open(table, "w") as f:
+    f.writelines(["video\\tstatus\\tdigest\\n", *rows])
+"""
 
-CHUNKS_SNAKEFILE = (
-    COMMON
-    + """
+CHUNKS_SNAKEFILE = """import sys
 
 CHUNKS = __CHUNKS__
+PYTHON = sys.executable
+IDS = open("ids.txt").read().split()
+N, K = len(IDS), min(CHUNKS, len(IDS))
 
 
-def deal(items, chunks):
-    n, k = len(items), min(chunks, len(items))
-    return [items[i * n // k : (i + 1) * n // k] for i in range(k)]
-
-
-PARTS = deal(IDS, CHUNKS)
-
-
-def run_chunk(chunk, source, stage, table):
-    rows = [(v, *step(f"{source}/{v}.txt", f"{stage}/{v}.txt", stage)) for v in PARTS[chunk]]
-    with open(table, "w") as f:
-        f.write("video\\tstatus\\tdigest\\n")
-        f.writelines("\\t".join(row) + "\\n" for row in rows)
+def chunk_inputs(wildcards):
+    c = int(wildcards.chunk)
+    return [f"videos/{v}.txt" for v in IDS[c * N // K : (c + 1) * N // K]]
 
 
 wildcard_constraints:
@@ -108,16 +108,16 @@ wildcard_constraints:
 
 rule all:
     input:
-        expand("frames/chunk-{chunk}.tsv", chunk=range(len(PARTS))),
+        expand("frames/chunk-{chunk}.tsv", chunk=range(K)),
 
 
 rule audio:
     input:
-        lambda wildcards: [f"videos/{v}.txt" for v in PARTS[int(wildcards.chunk)]],
+        chunk_inputs,
     output:
         "audio/chunk-{chunk}.tsv",
-    run:
-        run_chunk(int(wildcards.chunk), "videos", "audio", output[0])
+    shell:
+        "{PYTHON:q} chunk.py {wildcards.chunk} {CHUNKS} videos audio {output:q}"
 
 
 rule frames:
@@ -125,14 +125,13 @@ rule frames:
         "audio/chunk-{chunk}.tsv",
     output:
         "frames/chunk-{chunk}.tsv",
-    run:
-        run_chunk(int(wildcards.chunk), "audio", "frames", output[0])
+    shell:
+        "{PYTHON:q} chunk.py {wildcards.chunk} {CHUNKS} audio frames {output:q}"
 """
-)
 
-GROUP_SNAKEFILE = (
-    COMMON
-    + """
+# One job per video per stage, the two stages in one group.
+GROUP_SNAKEFILE = """IDS = open("ids.txt").read().split()
+
 
 wildcard_constraints:
     video=r"[^/]+/[^/]+",
@@ -150,8 +149,8 @@ rule audio:
         "audio/{video}.txt",
     group:
         "stage"
-    run:
-        step(input[0], output[0], "audio")
+    shell:
+        "echo audio $(sha1sum < {input:q} | cut -c1-12) > {output:q}"
 
 
 rule frames:
@@ -161,10 +160,9 @@ rule frames:
         "frames/{video}.txt",
     group:
         "stage"
-    run:
-        step(input[0], output[0], "frames")
+    shell:
+        "echo frames $(sha1sum < {input:q} | cut -c1-12) > {output:q}"
 """
-)
 
 WAYS = ("chunks", "group")
 
@@ -185,20 +183,23 @@ class Call:
 
 @dataclass
 class Result:
-    """One way at one size; a step is None when it was skipped, "timeout" when killed."""
+    """One way at one size. A time is in seconds, "timed out after T s" when the command was
+    killed, None when skipped; a job count is the command's "Job stats" total."""
 
     size: int
     way: str
     group_components: int | None
     dag_jobs: int | None = None
-    group_jobs: int | None = None
+    group_jobs: int | None = None  # group jobs the dry run listed
     dry_run_s: float | str | None = None
     first_run_s: float | str | None = None
     noop_rerun_s: float | str | None = None
     noop_rerun_jobs: int | None = None
-    changed_rerun_s: float | str | None = None
+    touched_rerun_s: float | str | None = None  # one input's mtime bumped, content the same
+    touched_rerun_jobs: int | None = None
+    changed_rerun_s: float | str | None = None  # one input's content changed
     changed_rerun_jobs: int | None = None
-    peak_mib: float = 0.0
+    peak_mib: float = 0.0  # largest resident set of any snakemake call (or its children)
     notes: list[str] = field(default_factory=list)
 
 
@@ -216,6 +217,7 @@ def make_workflow(folder: Path, way: str, ids: list[str], chunks: int) -> None:
     """The mini workflow of ``way`` in ``folder``: its Snakefile, ids.txt and one input per id."""
     template = CHUNKS_SNAKEFILE if way == "chunks" else GROUP_SNAKEFILE
     (folder / "Snakefile").write_text(template.replace("__CHUNKS__", str(chunks)))
+    (folder / "chunk.py").write_text(CHUNK_SCRIPT)
     (folder / "ids.txt").write_text("".join(f"{v}\n" for v in ids))
     for cls in CLASSES:
         (folder / "videos" / cls).mkdir(parents=True, exist_ok=True)
@@ -262,48 +264,59 @@ def group_job_count(printed: str) -> int:
     return len(re.findall(r"\] Group job \S+ \(jobs in", printed))
 
 
-def touch_one(folder: Path, ids: list[str]) -> None:
-    """Make the middle video's input newer than everything made from it."""
+def touch_one(folder: Path, ids: list[str], content: bool) -> None:
+    """Make the middle video's input newer than everything made from it; with ``content``,
+    change what it holds too."""
     path = folder / "videos" / f"{ids[len(ids) // 2]}.txt"
+    if content:
+        path.write_text(path.read_text() + "changed\n")
     later = time.time() + 1
     os.utime(path, (later, later))
 
 
 def bench(size: int, way: str, chunks: int, timeout: float) -> Result:
-    """Time the four steps of one way at one size in a fresh temporary folder."""
+    """Time the steps of one way at one size in a fresh temporary folder; a step past the
+    timeout ends the others."""
     k = math.ceil(size / chunks) if way == "group" else None
     extra = ["--group-components", f"stage={k}"] if k else []
     result = Result(size, way, k)
     ids = video_ids(size)
     folder = Path(tempfile.mkdtemp(prefix=f"group_vs_chunks-{way}-{size}-"))
+
+    def step(name: str, args: list[str]) -> str | None:
+        """Run one step, record its time, peak memory and job count; what it printed."""
+        call = snakemake(folder, extra, args, timeout)
+        result.peak_mib = round(max(result.peak_mib, call.max_rss_mib), 1)
+        if call.timed_out:
+            setattr(result, f"{name}_s", f"timed out after {timeout:g} s")
+            done = re.findall(r"^(\d+ of \d+ steps \(\S+\) done)", call.printed, re.M)
+            progress = f" ({done[-1]})" if done else ""
+            result.notes.append(f"{name} timed out{progress}; later steps skipped")
+            return None
+        setattr(result, f"{name}_s", round(call.seconds, 2))
+        if hasattr(result, f"{name}_jobs"):
+            setattr(result, f"{name}_jobs", job_total(call.printed))
+        return call.printed
+
     try:
         make_workflow(folder, way, ids, chunks)
-
-        def step(name: str, args: list[str]) -> Call | None:
-            call = snakemake(folder, extra, args, timeout)
-            result.peak_mib = max(result.peak_mib, call.max_rss_mib)
-            if call.timed_out:
-                setattr(result, name, f"timed out after {timeout:g} s")
-                result.notes.append(f"{name} timed out: later steps skipped")
-                return None
-            setattr(result, name, round(call.seconds, 2))
-            return call
-
-        dry = step("dry_run_s", ["-n"])
-        if dry is None:
+        printed = step("dry_run", ["-n"])
+        if printed is None:
             return result
-        result.dag_jobs = job_total(dry.printed)
-        result.group_jobs = group_job_count(dry.printed) if k else None
-        if step("first_run_s", []) is None:
+        result.dag_jobs = job_total(printed)
+        result.group_jobs = group_job_count(printed) if k else None
+        printed = step("first_run", [])
+        if printed is None:
             return result
-        noop = step("noop_rerun_s", [])
-        if noop is None:
+        if k and "Group job" not in printed:
+            result.notes.append("first run: no group job, each job ran on its own (local run)")
+        if step("noop_rerun", []) is None:
             return result
-        result.noop_rerun_jobs = job_total(noop.printed)
-        touch_one(folder, ids)
-        changed = step("changed_rerun_s", [])
-        if changed is not None:
-            result.changed_rerun_jobs = job_total(changed.printed)
+        touch_one(folder, ids, content=False)
+        if step("touched_rerun", []) is None:
+            return result
+        touch_one(folder, ids, content=True)
+        step("changed_rerun", [])
         return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -319,27 +332,30 @@ def cell(value: object) -> str:
 
 def table(results: list[Result]) -> str:
     """The results as a markdown table, one row per size and way."""
-    head = (
-        "| N | way | jobs in DAG | group jobs (dry run) | dry run s | first run s "
-        "| no-op rerun s | one-changed rerun s | jobs it ran | peak MiB |"
-    )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    columns = {
+        "N": lambda r: r.size,
+        "way": lambda r: (
+            r.way if r.group_components is None else f"group, stage={r.group_components}"
+        ),
+        "jobs in DAG": lambda r: r.dag_jobs,
+        "group jobs (dry run)": lambda r: r.group_jobs,
+        "dry run s": lambda r: r.dry_run_s,
+        "first run s": lambda r: r.first_run_s,
+        "no-op rerun s": lambda r: r.noop_rerun_s,
+        "touched-only rerun s (jobs)": lambda r: with_jobs(r.touched_rerun_s, r.touched_rerun_jobs),
+        "one-changed rerun s": lambda r: r.changed_rerun_s,
+        "jobs it ran": lambda r: r.changed_rerun_jobs,
+        "peak MiB": lambda r: round(r.peak_mib),
+    }
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
-        way = r.way if r.group_components is None else f"group (stage={r.group_components})"
-        cells = [
-            r.size,
-            way,
-            r.dag_jobs,
-            r.group_jobs,
-            r.dry_run_s,
-            r.first_run_s,
-            r.noop_rerun_s,
-            r.changed_rerun_s,
-            r.changed_rerun_jobs,
-            round(r.peak_mib),
-        ]
-        lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
-    return "\n".join(lines)
+        lines.append("| " + " | ".join(cell(get(r)) for get in columns.values()) + " |")
+    notes = [f"- N={r.size} {r.way}: {note}" for r in results for note in r.notes]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def with_jobs(seconds: float | str | None, jobs: int | None) -> str:
+    return cell(seconds) if jobs is None else f"{cell(seconds)} ({jobs})"
 
 
 def main() -> None:
