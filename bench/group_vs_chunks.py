@@ -17,12 +17,17 @@ that what is measured is Snakemake's own overhead:
   video whose output is newer than its input and redoes the others; its declared output is the
   chunk's table (TSV). Snakemake sees 2 C + 1 jobs.
 - group: 2 N + 1 jobs, the per-video rules in group "stage", run with
-  ``--group-components stage=K``, K = ceil(N / C), so about C group jobs.
+  ``--group-components stage=K``, K = ceil(N / C), so about C group jobs. Snakemake forms group
+  jobs only for a dry run or a cluster/cloud executor: run locally (as here, ``--cores 2``) it
+  ignores groups and runs the 2 N + 1 jobs one by one, so the group way's real runs measure
+  per-video jobs without the bundling.
 
 For each N and each way, in a fresh temporary folder holding N dummy inputs named like real ids
 (videos/<class>/<vid>.txt), it times ``python -m snakemake --cores 2``: the dry run from
-nothing, the real run from nothing, the no-op rerun, and the rerun after one input was touched
-(with the number of jobs that rerun scheduled, its "Job stats" total, the ``all`` job included).
+nothing, the real run from nothing, the no-op rerun, the rerun after one input's modification
+time was bumped (Snakemake 9 reruns nothing when a small input's checksum is unchanged), and the
+rerun after one input's content changed; with the number of jobs each rerun scheduled (its "Job
+stats" total, the ``all`` job included).
 Peak memory is the largest resident set of the snakemake process (or of any of its children).
 A command past --timeout is killed and reported as such; the later steps of that way and size
 are then skipped. Figures are printed as a markdown table and written as JSON with --out.
