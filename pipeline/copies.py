@@ -82,7 +82,7 @@ def open_copy(folder: str | Path | None, key: str) -> Copy | None:
     if not path.is_dir():
         raise ConfigError(
             f"config key {key}: folder {folder!r} not found; give a folder in the original "
-            "layout (audio/, frames/, detection_results/, motion_features/) or of the videos, "
+            f"layout ({', '.join(f'{name}/' for name in LAYOUT_FOLDERS)}) or of the videos, "
             "or null"
         )
     path = path.resolve()
