@@ -1,8 +1,8 @@
 # iQuery audio-visual sound separation: from video lists to separated sound.
 # The pipeline's table of contents; each stage lives in rules/<stage>.smk and calls a small CLI
-# in workflow_scripts/ over the library in pipeline/ and model/. Every artifact's path is
-# defined in pipeline/layout.py. Default target: the demo dataset, end to end (preprocessing,
-# training of iQuery and its baselines, evaluation, report).
+# in iquery/cli/ over the library in iquery/pipeline/ and iquery/model/. Every artifact's path
+# is defined in iquery/pipeline/core/layout.py. Default target: the demo dataset, end to end
+# (preprocessing, training of iQuery and its baselines, evaluation, report).
 from snakemake.utils import min_version, validate
 
 min_version("9.0")

@@ -3,13 +3,13 @@
     python bench/bench_bss_eval.py [--seconds 3 6] [--rate 11025] [--pairs 5]
 
 Evaluation scores every test pair three times over the same two references.
-``model.bss_eval.bss_eval_shared`` builds and factorises the references' matrices once per pair;
-the obvious alternative, ``mir_eval.separation.bss_eval_sources`` called once per row, builds
-and factorises them for every estimated source of every row. Both run here on the same pairs:
-two random references of the given length, a noisy estimate, the mixture and a leaky one. The
-table gives seconds per pair (median over ``--pairs``) and the largest difference of SDR and
-SIR between the two. Figures are printed, never checked; BLAS uses one thread, as each scoring
-process does when evaluation runs them side by side.
+``iquery.model.bss_eval.bss_eval_shared`` builds and factorises the references' matrices once per
+pair; the obvious alternative, ``mir_eval.separation.bss_eval_sources`` called once per row, builds
+and factorises them for every estimated source of every row. Both run here on the same pairs: two
+random references of the given length, a noisy estimate, the mixture and a leaky one. The table
+gives seconds per pair (median over ``--pairs``) and the largest difference of SDR and SIR between
+the two. Figures are printed, never checked; BLAS uses one thread, as each scoring process does when
+evaluation runs them side by side.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import mir_eval.separation
 
-    from model.bss_eval import bss_eval_shared
+    from iquery.model.bss_eval import bss_eval_shared
 
     print("| clip | mir_eval, a call per row | shared | speed-up | max |ΔSDR|, |ΔSIR| |")
     print("|---|---|---|---|---|")

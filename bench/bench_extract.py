@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.media import make_frames, make_wav, probe  # noqa: E402
-from pipeline.records import write_record  # noqa: E402
+from iquery.pipeline.core.records import write_record  # noqa: E402
+from iquery.pipeline.media.ffmpeg import make_frames, make_wav, probe  # noqa: E402
 
 
 def make_videos(folder: Path, count: int, seconds: float, size: str) -> list[Path]:
@@ -109,7 +109,7 @@ def main() -> None:
         def stages_as_run():  # what Snakemake runs: one CLI process per video and stage
             for v in videos:
                 cli(
-                    "workflow_scripts.extract_audio",
+                    "iquery.cli.extract_audio",
                     "--upstream",
                     str(record),
                     "--video",
@@ -124,7 +124,7 @@ def main() -> None:
                     "0",
                 )
                 cli(
-                    "workflow_scripts.extract_frames",
+                    "iquery.cli.extract_frames",
                     "--upstream",
                     str(record),
                     "--video",

@@ -2,7 +2,7 @@
 
     python bench/bench_i3d.py [--sizes 16x112 16x224] [--repeats 3] [--threads N] [--batch 1]
 
-Measures ``model.i3d.build_backbone(name)`` in eval mode under ``torch.inference_mode``: the
+Measures ``iquery.model.i3d.build_backbone(name)`` in eval mode under ``torch.inference_mode``: the
 R50 trunk built from pytorchvideo's ``i3d_r50`` and, beside it, the Inception-v1 I3D (FAME's
 port, the paper's backbone and the obvious alternative), on random clips of T frames of S x S
 pixels. Weights are random: the arithmetic is that of the real ones. Both use running BN
@@ -41,7 +41,7 @@ def one_run(
     start = time.perf_counter()
     import torch
 
-    from model.i3d import build_backbone, param_count
+    from iquery.model.i3d import build_backbone, param_count
 
     if threads:
         torch.set_num_threads(threads)

@@ -25,7 +25,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.shard_dataset import (  # noqa: E402
+from iquery.cli.index_shards import main as index_shards  # noqa: E402
+from iquery.cli.make_shard import main as make_shard  # noqa: E402
+from iquery.model.shard_dataset import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
     ClipSpec,
@@ -33,12 +35,10 @@ from model.shard_dataset import (  # noqa: E402
     collate,
     read_shard_index,
 )
-from pipeline.detection.rows import save_rows, select_boxes  # noqa: E402
-from pipeline.layout import Layout, deal_to_shards  # noqa: E402
-from pipeline.media import write_wav  # noqa: E402
-from pipeline.motion_tokens import MotionTokens, save_tokens  # noqa: E402
-from workflow_scripts.index_shards import main as index_shards  # noqa: E402
-from workflow_scripts.make_shard import main as make_shard  # noqa: E402
+from iquery.pipeline.core.layout import Layout, deal_to_shards  # noqa: E402
+from iquery.pipeline.detection.rows import save_rows, select_boxes  # noqa: E402
+from iquery.pipeline.media.ffmpeg import write_wav  # noqa: E402
+from iquery.pipeline.media.motion_tokens import MotionTokens, save_tokens  # noqa: E402
 
 RATE, CLASSES = 11025, ["accordion", "cello", "flute", "violin"]
 PAPER_CLIP = ClipSpec(clip_samples=65535, num_frames=3, frame_stride=1, frame_size=224)

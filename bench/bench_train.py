@@ -32,9 +32,9 @@ MODES = ("fp32", "bf16", "bf16-compile")
 def one_mode(mode: str, batch_size: int, steps: int, model: str, threads: int | None) -> dict:
     import torch
 
-    from model.iquery import ModelConfig
-    from model.settings import load_settings
-    from model.system import SeparationSystem
+    from iquery.model.iquery import ModelConfig
+    from iquery.model.settings import load_settings
+    from iquery.model.system import SeparationSystem
 
     if threads:
         torch.set_num_threads(threads)

@@ -37,10 +37,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.batches import deal  # noqa: E402
-from pipeline.files import read_tsv, write_json  # noqa: E402
-from pipeline.layout import SPLITS, Layout  # noqa: E402
-from pipeline.records import OK  # noqa: E402
+from iquery.pipeline.core.files import read_tsv, write_json  # noqa: E402
+from iquery.pipeline.core.layout import SPLITS, Layout  # noqa: E402
+from iquery.pipeline.core.records import OK  # noqa: E402
+from iquery.pipeline.stages.batches import deal  # noqa: E402
 
 FLOOR_SNAKEFILE = """rule one:
     output:

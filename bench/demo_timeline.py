@@ -61,7 +61,7 @@ def per_rule(jobs: list[dict]) -> list[dict]:
 
 
 def draw(jobs: list[dict], path: Path) -> None:
-    from pipeline.report import pyplot
+    from iquery.pipeline.report.report import pyplot
 
     plt = pyplot()
 

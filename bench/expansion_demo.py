@@ -1,5 +1,5 @@
 """Query expansion on the demo: train iQuery without one class, add that class afterwards with
-each recipe of ``model/expansion.py``, and score every step on the demo's test pairs.
+each recipe of ``iquery/model/expansion.py``, and score every step on the demo's test pairs.
 
     python bench/expansion_demo.py [--held-out tuba] [--steps 300] [--out results/demo/expansion]
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 def train_base(held_out: str, out: Path, data: Path) -> Path:
     import yaml
 
-    from model.settings import run_settings, with_crops_encoder
+    from iquery.model.settings import run_settings, with_crops_encoder
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     settings = run_settings(config, "demo", "iquery") | {"exclude_classes": [held_out]}
@@ -37,7 +37,7 @@ def train_base(held_out: str, out: Path, data: Path) -> Path:
     summary = out / "base" / "train_summary.json"
     if not summary.is_file():
         command = [
-            sys.executable, "-m", "workflow_scripts.train",
+            sys.executable, "-m", "iquery.cli.train",
             "--train-shards", str(data / "shards" / "train.json"),
             "--select-shards", str(data / "shards" / "val.json"),
             "--run-dir", str(out / "base"), "--config-json", json.dumps(settings),
@@ -49,7 +49,7 @@ def train_base(held_out: str, out: Path, data: Path) -> Path:
 
 
 def scores(summary: Path, data: Path, out: Path, name: str, checkpoint: str = "best") -> list:
-    from model.evaluation import evaluate_run
+    from iquery.model.evaluation import evaluate_run
 
     result = evaluate_run(
         summary,
@@ -85,7 +85,7 @@ def main() -> None:
         checkpoint = args.out / f"expanded-{mode.replace('+', '-')}.ckpt"
         begun = time.time()
         subprocess.run(
-            [sys.executable, "-m", "workflow_scripts.expand", "--summary", str(base)]
+            [sys.executable, "-m", "iquery.cli.expand", "--summary", str(base)]
             + ["--train-shards", str(args.data / "shards" / "train.json")]
             + ["--new-class", args.held_out, "--mode", mode, "--steps", str(args.steps)]
             + ["--out", str(checkpoint)],
@@ -129,8 +129,8 @@ def main() -> None:
             f"{fmt(r['mixture_sdr_new_class_pairs'])} | {fmt(r['sdr_old_pairs'])} "
             f"({r['old_pairs']}) | {fmt(r['old_change_db'])} |"
         )
-    from pipeline.files import write_json
-    from pipeline.provenance import provenance
+    from iquery.pipeline.core.files import write_json
+    from iquery.pipeline.core.provenance import provenance
 
     write_json(
         args.out / "expansion.json",

@@ -82,7 +82,7 @@ def section_train(args) -> dict:
 def demo_settings(run: str, smoke: bool, **extra) -> dict:
     import yaml
 
-    from model.settings import run_settings, with_crops_encoder
+    from iquery.model.settings import run_settings, with_crops_encoder
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     settings = run_settings(config, "demo", run)
@@ -104,7 +104,7 @@ def demo_settings(run: str, smoke: bool, **extra) -> dict:
 def train_once(run: str, settings: dict, out: Path, shards: Path) -> dict:
     folder = out / "runs" / run
     command = [
-        sys.executable, "-m", "workflow_scripts.train",
+        sys.executable, "-m", "iquery.cli.train",
         "--train-shards", str(shards / "train.json"), "--select-shards", str(shards / "val.json"),
         "--run-dir", str(folder), "--config-json", json.dumps(settings), "--on-change=restart",
     ]  # fmt: skip
@@ -166,7 +166,7 @@ def frames_per_second(forward, frames: int, repeats: int, device) -> float:
 def section_detectors(args) -> dict:
     import torch
 
-    from model.i3d import build_backbone
+    from iquery.model.i3d import build_backbone
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     figures = {}

@@ -4,9 +4,9 @@
                                     [--out results.json]
 
 The workflow deals a dataset's videos to ``<stage>.chunks`` jobs per stage, each looping over its
-videos in Python, writing every video's files and keeping a record per video inside the job, so
-that Snakemake only sees a few dozen jobs (pipeline/batches.py). Snakemake's job grouping could
-do the bundling instead: one job per video per stage, the per-video files as declared outputs,
+videos in Python, writing every video's files and keeping a record per video inside the job, so that
+Snakemake only sees a few dozen jobs (iquery/pipeline/stages/batches.py). Snakemake's job grouping
+could do the bundling instead: one job per video per stage, the per-video files as declared outputs,
 ``group:`` on the rules and ``--group-components stage=K`` so that K connected per-video pieces
 of the DAG go to one group job. This bench decides whether that could replace the hand-written
 chunking layer, by timing both on a two-stage mini workflow ("audio", then "frames" reading
@@ -58,8 +58,8 @@ ID_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # Both Snakefiles are shell rules, as the workflow's are: a job spawned as a Python function
 # (`run:`) would be a whole Snakemake process of its own in Snakemake 9.
 
-# A chunk job: its share of the videos (as pipeline.batches.deal cuts them), each kept when its
-# output is newer than its input (the workflow keeps a record per video instead), otherwise
+# A chunk job: its share of the videos (as iquery.pipeline.stages.batches.deal cuts them), each kept
+# when its output is newer than its input (the workflow keeps a record per video instead), otherwise
 # written anew from the input; then the chunk's table, its declared output.
 CHUNK_SCRIPT = """import hashlib
 import os

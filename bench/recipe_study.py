@@ -6,11 +6,11 @@ The test pairs are never read.
         --variant lr2e-3 '{"lr_sound": 2e-3}' --variant 12ep '{"epochs": 12, "lr_steps": [10]}' \
         [--dataset demo --run iquery --pairs 240 --jobs 2 --out results/demo/recipe_study]
 
-Each variant is the run's settings from config.yaml (``model.settings.run_settings``) with the
-given keys changed, trained with ``workflow_scripts.train`` (``--jobs`` at a time, one core
-each: the demo's runs train side by side), then scored with ``workflow_scripts.evaluate`` on
+Each variant is the run's settings from config.yaml (``iquery.model.settings.run_settings``) with
+the given keys changed, trained with ``iquery.cli.train`` (``--jobs`` at a time, one core each: the
+demo's runs train side by side), then scored with ``iquery.cli.evaluate`` on
 ``--pairs`` pairs drawn among the validation videos (each video in as many pairs as the others,
-seeded by ``--seed``), and compared with ``workflow_scripts.compare``. Needs the dataset's
+seeded by ``--seed``), and compared with ``iquery.cli.compare``. Needs the dataset's
 shards (``snakemake --cores 2 preprocess_demo data/demo/visual_encoder/encoder.pt``). A variant
 already trained in OUT is not trained again. Prints one table and writes OUT/study.json.
 """
@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 def settings_for(dataset: str, run: str, change: dict, config_path: Path) -> dict:
     import yaml
 
-    from model.settings import load_settings, run_settings, with_crops_encoder
-    from pipeline.layout import Layout
+    from iquery.model.settings import load_settings, run_settings, with_crops_encoder
+    from iquery.pipeline.core.layout import Layout
 
     config = yaml.safe_load(config_path.read_text())
     layout = Layout(**config["paths"])
@@ -45,7 +45,7 @@ def settings_for(dataset: str, run: str, change: dict, config_path: Path) -> dic
 def validation_pairs(split: Path, count: int, seed: int, out: Path) -> Path:
     import random
 
-    from pipeline.splits import balanced_pairs, read_split, write_pairs
+    from iquery.pipeline.datasets.splits import balanced_pairs, read_split, write_pairs
 
     write_pairs(out, balanced_pairs(read_split(split), count, random.Random(seed)))
     return out
@@ -73,7 +73,7 @@ def train_and_score(name: str, settings: dict, shards: Path, pairs: Path, out: P
         with open(run / "train.log", "w") as log:
             subprocess.run(
                 [
-                    sys.executable, "-m", "workflow_scripts.train",
+                    sys.executable, "-m", "iquery.cli.train",
                     "--train-shards", str(shards / "train.json"),
                     "--select-shards", str(shards / "val.json"), "--select-on", "val",
                     "--run-dir", str(run), "--config-json", json.dumps(settings),
@@ -89,7 +89,7 @@ def train_and_score(name: str, settings: dict, shards: Path, pairs: Path, out: P
         with open(run / "evaluate.log", "w") as log:
             subprocess.run(
                 [
-                    sys.executable, "-m", "workflow_scripts.evaluate",
+                    sys.executable, "-m", "iquery.cli.evaluate",
                     "--summary", str(run / "train_summary.json"),
                     "--shards", str(shards / "val.json"), "--pairs", str(pairs),
                     "--metrics", str(run / "metrics.json"),
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     import yaml
 
-    from pipeline.layout import Layout
+    from iquery.pipeline.core.layout import Layout
 
     config = yaml.safe_load(args.config.read_text())
     layout = Layout(**config["paths"])
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
                 variants.items(),
             )
         )
-    from model.comparison import compare, read_runs
+    from iquery.model.comparison import compare, read_runs
 
     result = compare(read_runs({d["name"]: [d["folder"]] for d in done}))
     base = next(iter(variants))

@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     import yaml
 
-    from model.settings import run_settings, with_crops_encoder
-    from pipeline.layout import Layout
-    from pipeline.provenance import cpu_model
+    from iquery.model.settings import run_settings, with_crops_encoder
+    from iquery.pipeline.core.layout import Layout
+    from iquery.pipeline.core.provenance import cpu_model
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     layout = Layout(**config["paths"])
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         run = args.out / name.replace(" ", "-").replace("+", "-")
         started = time.perf_counter()
         command = [
-            sys.executable, "-m", "workflow_scripts.train",
+            sys.executable, "-m", "iquery.cli.train",
             "--train-shards", str(shards / "train.json"),
             "--select-shards", str(shards / "val.json"), "--select-on", "val",
             "--run-dir", str(run), "--on-change=restart",

@@ -22,6 +22,6 @@ rule audio:
         trim=trim_option,
         copied=copy_option,
     shell:
-        "python -m workflow_scripts.extract_audio {params.chunk:q} --videos {input.videos:q}"
+        "python -m iquery.cli.extract_audio {params.chunk:q} --videos {input.videos:q}"
         " --download-tables {input.download:q} --table {output:q} --rate {params.rate}"
         " --min-seconds {params.min_seconds} {params.trim} {params.copied:q} 2> {log:q}"

@@ -1,4 +1,4 @@
-# What the rules share: the layout of every artifact (pipeline/layout.py), the datasets, the
+# What the rules share: the layout of every artifact (iquery/pipeline/core/layout.py), the datasets, the
 # videos each job handles, and the checks of config.yaml that the schema cannot make.
 import glob
 import json
@@ -11,25 +11,25 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from snakemake.settings.types import DeploymentMethod
 
-from model.settings import TRAINED_ON_CROPS
-from model.settings import run_settings as config_run_settings
-from model.settings import train_runs as config_train_runs
-from model.settings import train_seeds as config_train_seeds
-from pipeline.batches import chunk_count, chunk_holding, deal, read_tables
-from pipeline.copies import open_copy
-from pipeline.datasets import cache_name, index_sources, is_url, read_index
-from pipeline.demo.naming import demo_video_ids
-from pipeline.errors import ConfigError, IndexFormatError, InvalidEntry
-from pipeline.files import read_tsv
-from pipeline.gpu_slots import visible_gpus
-from pipeline.ids import SAFE_CLASS_DIR, SAFE_VID, video_name
-from pipeline.layout import SPLITS, STUDIES, Layout, deal_to_shards
-from pipeline.records import missing_file_message
-from pipeline.splits import read_split
-from pipeline.splits import used_videos as read_used_videos
+from iquery.model.settings import TRAINED_ON_CROPS
+from iquery.model.settings import run_settings as config_run_settings
+from iquery.model.settings import train_runs as config_train_runs
+from iquery.model.settings import train_seeds as config_train_seeds
+from iquery.pipeline.stages.batches import chunk_count, chunk_holding, deal, read_tables
+from iquery.pipeline.datasets.copies import open_copy
+from iquery.pipeline.datasets.sources import cache_name, index_sources, is_url, read_index
+from iquery.pipeline.datasets.demo.naming import demo_video_ids
+from iquery.pipeline.core.errors import ConfigError, IndexFormatError, InvalidEntry
+from iquery.pipeline.core.files import read_tsv
+from iquery.pipeline.cluster.gpu_slots import visible_gpus
+from iquery.pipeline.core.ids import SAFE_CLASS_DIR, SAFE_VID, video_name
+from iquery.pipeline.core.layout import SPLITS, STUDIES, Layout, deal_to_shards
+from iquery.pipeline.core.records import missing_file_message
+from iquery.pipeline.datasets.splits import read_split
+from iquery.pipeline.datasets.splits import used_videos as read_used_videos
 
 L = Layout(**config["paths"])
-# Rules call `python -m workflow_scripts....`: put the interpreter running Snakemake (which has
+# Rules call `python -m iquery.cli....`: put the interpreter running Snakemake (which has
 # the project installed) first on PATH, so `.venv/bin/snakemake` works without activating the
 # venv. Under --sdm conda each rule's env supplies its own python instead.
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
@@ -41,7 +41,7 @@ workflow.global_resources.setdefault("downloads", config["download"]["concurrent
 # Config key offline reaches the download command through the environment, not through its
 # params, so that going off- or online does not redo what was already made.
 os.environ.update(IQUERY_OFFLINE="1" if config["offline"] else "")
-# Jobs sharing this machine's GPUs each lock the ones they take (pipeline/gpu_slots.py); on one
+# Jobs sharing this machine's GPUs each lock the ones they take (iquery/pipeline/cluster/gpu_slots.py); on one
 # machine, the GPUs they claim at once are at most the GPUs it has, unless --resources gpu=N.
 # Not with --jobs (a cluster: its scheduler places GPUs; the executor is not known yet while
 # the Snakefile is read, and a bound from the submitting host would cap every job's request).
@@ -529,7 +529,7 @@ def shard_settings(wildcards):
 
 
 def train_runs(name):
-    """Run name -> its own settings, for dataset ``name`` (model/settings.py: train_runs)."""
+    """Run name -> its own settings, for dataset ``name`` (iquery/model/settings.py: train_runs)."""
     return config_train_runs(config, name)
 
 
@@ -579,7 +579,7 @@ def run_ranks(wildcards):
 
 def run_settings(name, run, seed=None):
     """A run's complete settings for a training ``seed`` (default: config key seed;
-    model/settings.py: run_settings), its visual weights as a local path."""
+    iquery/model/settings.py: run_settings), its visual weights as a local path."""
     try:
         settings = config_run_settings(config, name, run, seed)
     except ConfigError as err:

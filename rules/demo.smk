@@ -22,7 +22,7 @@ rule demo:
         settings=config["demo"],
         seed=config["seed"],
     shell:
-        "python -m workflow_scripts.make_demo --classes {params.classes:q}"
+        "python -m iquery.cli.make_demo --classes {params.classes:q}"
         " --videos-per-class {params.settings[videos_per_class]}"
         " --min-seconds {params.settings[min_seconds]} --max-seconds {params.settings[max_seconds]}"
         " --width {params.settings[width]} --height {params.settings[height]}"

@@ -28,7 +28,7 @@ rule detect:
         options=detect_options,
         copied=copy_option,
     shell:
-        "OMP_NUM_THREADS={threads} python -m workflow_scripts.detect {params.chunk:q}"
+        "OMP_NUM_THREADS={threads} python -m iquery.cli.detect {params.chunk:q}"
         " --splits {input.splits:q} --frames-tables {input.frames:q} --table {output:q}"
         " --backend {params.backend} --classes {params.classes:q} {params.options:q}"
         " {params.copied:q} --gpus={resources.gpu} 2> {log:q}"
@@ -54,5 +54,5 @@ rule detection_summary:
         truth=truth_options,
         tables=lambda wildcards: chunk_tables(wildcards.dataset, "detect"),
     shell:
-        "python -m workflow_scripts.summarise_detections --classes {params.classes:q}"
+        "python -m iquery.cli.summarise_detections --classes {params.classes:q}"
         " --tables {params.tables:q} {params.truth:q} --out {output:q} 2> {log:q}"

@@ -26,7 +26,7 @@ rule download:
         options=download_options,
         copied=copy_option,
     shell:
-        "python -m workflow_scripts.download {params.chunk:q} --videos {input.videos:q}"
+        "python -m iquery.cli.download {params.chunk:q} --videos {input.videos:q}"
         " --table {output:q} --format={params.format:q} --attempts {params.attempts}"
         " --backoff {params.backoff} --socket-timeout {params.timeout} {params.options:q}"
         " {params.copied:q} ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"
@@ -45,7 +45,7 @@ rule retry_downloads:
             glob.glob(L.chunk_table(config["dataset"], "download", "[0-9][0-9][0-9]"))
         ),
     run:
-        from pipeline.batches import forget_failed
+        from iquery.pipeline.stages.batches import forget_failed
 
         forgotten = forget_failed(
             params.tables,

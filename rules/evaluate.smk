@@ -26,7 +26,7 @@ rule evaluate:
         examples=config["train"]["report_examples"],
     shell:
         # One BLAS thread per scoring process: --jobs of them share the job's cores.
-        "OPENBLAS_NUM_THREADS=1 python -m workflow_scripts.evaluate --summary {input.summary:q}"
+        "OPENBLAS_NUM_THREADS=1 python -m iquery.cli.evaluate --summary {input.summary:q}"
         " --shards {input.shards:q} --pairs {input.pairs:q} --metrics {output.metrics:q}"
         " --per-pair {output.per_pair:q} --examples {output.examples:q}"
         " --examples-count {params.examples} --jobs {threads} --threads 1"
@@ -48,7 +48,7 @@ rule compare:
     params:
         runs=comparison_runs("main"),
     shell:
-        "python -m workflow_scripts.compare {params.runs:q} --dataset {wildcards.dataset}"
+        "python -m iquery.cli.compare {params.runs:q} --dataset {wildcards.dataset}"
         " --out {output:q} 2> {log:q}"
 
 
@@ -77,7 +77,7 @@ rule report:
         mem_mb=2000,
         runtime=15,
     shell:
-        "python -m workflow_scripts.make_report --comparison {input.comparison:q}"
+        "python -m iquery.cli.make_report --comparison {input.comparison:q}"
         " --out {output:q} 2> {log:q}"
 
 

@@ -27,7 +27,7 @@ rule frames:
         classes=class_list,
         features=copied_feature_options,
     shell:
-        "python -m workflow_scripts.extract_frames {params.chunk:q} --videos {input.videos:q}"
+        "python -m iquery.cli.extract_frames {params.chunk:q} --videos {input.videos:q}"
         " --download-tables {input.download:q} --table {output:q} --fps {params.fps}"
         " --min-frames {params.min_frames} {params.max_side:q} {params.trim}"
         " --classes {params.classes:q} {params.features:q} {params.copied:q} 2> {log:q}"

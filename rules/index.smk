@@ -16,7 +16,7 @@ rule fetch_index:
     params:
         source=index_source,
     shell:
-        "python -m workflow_scripts.fetch --url={params.source[1]:q}"
+        "python -m iquery.cli.fetch --url={params.source[1]:q}"
         " --key={params.source[0]:q} --out {output:q} ${{IQUERY_OFFLINE:+--offline}}"
         " 2> {log:q}"
 
@@ -37,6 +37,6 @@ checkpoint index:
     params:
         config_json=index_config,
     shell:
-        "python -m workflow_scripts.write_index --name {wildcards.dataset}"
+        "python -m iquery.cli.write_index --name {wildcards.dataset}"
         " --config-json {params.config_json:q} --json {output.json:q} --tsv {output.tsv:q}"
         " 2> {log:q}"

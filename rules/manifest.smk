@@ -24,7 +24,7 @@ rule manifest:
     params:
         copied=copy_option,
     shell:
-        "python -m workflow_scripts.make_manifest --videos {input.videos:q}"
+        "python -m iquery.cli.make_manifest --videos {input.videos:q}"
         " --download {input.download:q} --audio {input.audio:q} --frames {input.frames:q}"
         " --manifest {output.manifest:q} --excluded {output.excluded:q}"
         " --availability {output.availability:q}"
@@ -67,7 +67,7 @@ checkpoint splits:
             else "--keep-test-in-train"
         ),
     shell:
-        "python -m workflow_scripts.make_splits --manifest {input.manifest:q}"
+        "python -m iquery.cli.make_splits --manifest {input.manifest:q}"
         " --seed {params.seed} --val-fraction {params.settings[val_fraction]}"
         " --test-fraction {params.settings[test_fraction]}"
         " --pairs-per-test-video {params.settings[pairs_per_test_video]} {params.test_pairs}"

@@ -29,7 +29,7 @@ rule motion:
         seed=config["seed"],
         copied=copy_option,
     shell:
-        "python -m workflow_scripts.extract_motion {params.chunk:q} --splits {input.splits:q}"
+        "python -m iquery.cli.extract_motion {params.chunk:q} --splits {input.splits:q}"
         " --frames-tables {input.frames:q} --table {output:q}"
         " --backbone {params.settings[backbone]} --fps {params.fps}"
         " --max-frames {params.settings[max_frames]} --seed {params.seed}"

@@ -32,7 +32,7 @@ rule separate_video:
         expect=class_list,
         options=separate_options,
     shell:
-        "python -m workflow_scripts.separate {params.model:q} --video={params.video:q}"
+        "python -m iquery.cli.separate {params.model:q} --video={params.video:q}"
         " --out {output:q} {params.classes:q} --expect-classes {params.expect:q}"
         " {params.options:q} --threads {threads} --gpus={resources.gpu}"
         " ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"

@@ -39,7 +39,7 @@ rule shard:
         ),
         settings=shard_settings,
     shell:
-        "python -m workflow_scripts.make_shard --dataset {wildcards.dataset}"
+        "python -m iquery.cli.make_shard --dataset {wildcards.dataset}"
         " --split {wildcards.split} --shard {wildcards.shard} --classes {params.classes:q}"
         " --frame-rate {params.fps} --crop-side {params.crop_side} {params.own_class}"
         " --videos {params.videos:q} --audio {params.audio:q} --frames {params.frames:q}"
@@ -63,5 +63,5 @@ rule shard_index:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m workflow_scripts.index_shards --split {wildcards.split}"
+        "python -m iquery.cli.index_shards --split {wildcards.split}"
         " --shards {input:q} --out {output:q} 2> {log:q}"

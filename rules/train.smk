@@ -16,7 +16,7 @@ rule visual_weights:
     params:
         url=weights_url,
     shell:
-        "python -m workflow_scripts.fetch --url={params.url:q} --key=train.visual_weights"
+        "python -m iquery.cli.fetch --url={params.url:q} --key=train.visual_weights"
         " --out {output:q} ${{IQUERY_OFFLINE:+--offline}} 2> {log:q}"
 
 
@@ -41,7 +41,7 @@ rule visual_encoder:
         frame_size=lambda wildcards: crop_frame_size(wildcards.dataset),
         seed=config["seed"],
     shell:
-        "python -m workflow_scripts.pretrain_visual --train-shards {input.train:q}"
+        "python -m iquery.cli.pretrain_visual --train-shards {input.train:q}"
         " --val-shards {input.val:q} --frame-size {params.frame_size}"
         " --steps {params.settings[steps]} --batch-size {params.settings[batch_size]}"
         " --lr {params.settings[lr]} --seed {params.seed} --threads {threads}"
@@ -65,7 +65,7 @@ rule train:
         mem_mb=per_attempt(config["train"]["job_mem_mb"]),
         runtime=round(config["train"]["job_hours"] * 60),
         # Under SLURM a run over several devices is one task per device (rank), started by
-        # srun from the job's command (pipeline/ranks.py); elsewhere these change nothing.
+        # srun from the job's command (iquery/pipeline/cluster/ranks.py); elsewhere these change nothing.
         nodes=lambda wildcards: run_settings(
             wildcards.dataset, wildcards.run, wildcards.seed
         )["nodes"],
@@ -88,7 +88,7 @@ rule train:
         # --on-change restart: new settings or data start the run afresh; otherwise an
         # interrupted run resumes from its last checkpoint. Lightning's progress bar writes to
         # stdout: both streams go to the log (follow it with `tail -f`).
-        "OPENBLAS_NUM_THREADS={threads} python -m workflow_scripts.train"
+        "OPENBLAS_NUM_THREADS={threads} python -m iquery.cli.train"
         " --train-shards {input.train:q}"
         " --select-shards {input.select:q} --select-on {params.select_on} {params.pairs:q}"
         " --run-dir {params.run_dir:q} --config-json {params.settings:q} --gpus={resources.gpu}"

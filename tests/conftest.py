@@ -103,8 +103,8 @@ def data(tmp_path_factory):
     """A tiny dataset "demo" of tones (3 classes × 2 videos, tests/test_shards.py's layout) as
     train, val and test shards with TONE_PAIRS as its test pairs: its Layout. Built once for
     every module that trains on it; tests read it and never change it."""
-    from pipeline.layout import Layout
-    from pipeline.splits import write_pairs
+    from iquery.pipeline.core.layout import Layout
+    from iquery.pipeline.datasets.splits import write_pairs
     from tests.test_shards import build, lay_out
 
     root = tmp_path_factory.mktemp("training")

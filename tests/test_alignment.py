@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from model.shard_dataset import ClipSpec, MixDataset, read_shard_index
-from pipeline.detection.rows import save_rows
-from pipeline.layout import Layout
-from pipeline.media import make_frames, make_wav, read_wav, write_wav
+from iquery.cli.index_shards import main as index_shards
+from iquery.cli.make_shard import main as make_shard
+from iquery.model.shard_dataset import ClipSpec, MixDataset, read_shard_index
+from iquery.pipeline.core.layout import Layout
+from iquery.pipeline.detection.rows import save_rows
+from iquery.pipeline.media.ffmpeg import make_frames, make_wav, read_wav, write_wav
 from tests.conftest import ffmpeg
 from tests.test_shards import shard_args
-from workflow_scripts.index_shards import main as index_shards
-from workflow_scripts.make_shard import main as make_shard
 
 FPS, RATE = 8, 11025
 FLASH = (3.0, 3.25)  # seconds: white picture and a 1 kHz beep; black and silent otherwise

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from pipeline.batches import (
+from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.core.records import FAILED, OK, SKIPPED
+from iquery.pipeline.stages.batches import (
     Step,
     chunk_holding,
     deal,
@@ -13,8 +15,6 @@ from pipeline.batches import (
     read_table,
     run_batch,
 )
-from pipeline.errors import MediaError
-from pipeline.records import FAILED, OK, SKIPPED
 
 
 def test_deal_covers_every_item_once_in_order():
@@ -120,7 +120,7 @@ def test_product_ignores_how_a_file_was_had(tmp_path):
 def test_forget_failed_marks_only_chunks_with_failed_downloads(tmp_path):
     """Failed downloads are forgotten (their records deleted, their chunk marked to rerun); the
     ok ones and unusable index entries stay."""
-    from pipeline.records import write_record
+    from iquery.pipeline.core.records import write_record
 
     def record(vid, status, problem=None):
         return write_record(

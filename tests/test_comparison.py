@@ -1,4 +1,4 @@
-"""Comparing a dataset's runs (model/comparison.py, workflow_scripts/compare.py): the same pairs
+"""Comparing a dataset's runs (iquery/model/comparison.py, iquery/cli/compare.py): the same pairs
 for every row, intervals over pairs and seeds, paired differences, and refusals."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from model.metrics import summarise, write_metrics, write_per_pair
-from pipeline.files import write_json
-from pipeline.layout import RunFolder
-from workflow_scripts import compare as compare_cli
+from iquery.cli import compare as compare_cli
+from iquery.model.metrics import summarise, write_metrics, write_per_pair
+from iquery.pipeline.core.files import write_json
+from iquery.pipeline.core.layout import RunFolder
 
 PROV = {"config_hash": "c0ffee", "code_version": "test", "packages": {"numpy": "x"}}
 CLASSES = ("cello", "flute", "violin")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.copies import (
+from iquery.pipeline.core.errors import ConfigError, MediaError
+from iquery.pipeline.datasets.copies import (
     Copy,
     check_detections,
     check_lengths,
@@ -14,8 +15,7 @@ from pipeline.copies import (
     use_audio,
     use_frames,
 )
-from pipeline.errors import ConfigError, MediaError
-from pipeline.media import write_wav
+from iquery.pipeline.media.ffmpeg import write_wav
 from tests.conftest import ffmpeg
 
 

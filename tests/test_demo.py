@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.demo.dataset import DemoSettings, make_demo_dataset
-from pipeline.demo.naming import INSTRUMENT_PROGRAMS, demo_video_ids
-from pipeline.layout import Layout
+from iquery.pipeline.core.layout import Layout
+from iquery.pipeline.datasets.demo.dataset import DemoSettings, make_demo_dataset
+from iquery.pipeline.datasets.demo.naming import INSTRUMENT_PROGRAMS, demo_video_ids
 from tests.conftest import need_tools
 
 SETTINGS = dict(min_seconds=4, max_seconds=5, width=160, height=120, fps=8)
@@ -150,9 +150,9 @@ def test_unknown_class():
 
 def test_background_detector_finds_the_demo_instruments(tmp_path):
     """IoU >= 0.5 with the generator's true box on at least 90 % of the extracted frames."""
-    from pipeline.detection.background import background_boxes
-    from pipeline.detection.summary import truth_iou
-    from pipeline.media import extract_frames
+    from iquery.pipeline.detection.background import background_boxes
+    from iquery.pipeline.detection.summary import truth_iou
+    from iquery.pipeline.media.ffmpeg import extract_frames
 
     classes = list(INSTRUMENT_PROGRAMS)
     source = make_demo(tmp_path, classes, 1, seed=3, min_seconds=10, max_seconds=12)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.detection.rows import iou, load_rows, save_rows, select_boxes
-from pipeline.errors import DetectionError
+from iquery.pipeline.core.errors import DetectionError
+from iquery.pipeline.detection.rows import iou, load_rows, save_rows, select_boxes
 
 FRAME = {"n_frames": 3, "width": 100, "height": 80}
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.detection.background import background_boxes
-from pipeline.detection.precomputed import import_rows
-from pipeline.detection.rows import AGNOSTIC, iou, select_boxes
-from pipeline.errors import DetectionError
+from iquery.pipeline.core.errors import DetectionError
+from iquery.pipeline.detection.background import background_boxes
+from iquery.pipeline.detection.precomputed import import_rows
+from iquery.pipeline.detection.rows import AGNOSTIC, iou, select_boxes
 
 
 def swaying_object(frames=12, size=(160, 120)):
@@ -57,7 +57,7 @@ def test_precomputed_conventions(tmp_path):
 def test_owl_rows_format_and_batching(tiny_owl):
     import torch
 
-    from pipeline.detection.owl import OwlDetector, prompts_for
+    from iquery.pipeline.detection.owl import OwlDetector, prompts_for
 
     torch.set_num_threads(1)
     detector = OwlDetector(str(tiny_owl), device="cpu", threshold=0.0)

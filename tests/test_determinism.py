@@ -5,7 +5,7 @@ same metrics, to the last digit."""
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.files import read_tsv
+from iquery.pipeline.core.files import read_tsv
 from tests.tiny_demo import build_tiny_demo, copy_tiny_demo, snakemake
 
 METRICS = "results/demo/iquery/seed-1234/metrics.json"

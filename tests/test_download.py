@@ -6,8 +6,8 @@ import http.server
 import pytest
 import yaml
 
-from pipeline.errors import MediaError
-from pipeline.video_download import obtain_video
+from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.media.download import obtain_video
 from tests.conftest import REPO, http_server
 
 
@@ -65,7 +65,7 @@ def test_offline_fetches_nothing(server, tmp_path):
 
 
 def test_refuses_unsafe_url(tmp_path):
-    from pipeline.errors import InvalidEntry
+    from iquery.pipeline.core.errors import InvalidEntry
 
     with pytest.raises(InvalidEntry):
         obtain_video("x; touch pwned", tmp_path / "x.mp4")

@@ -6,15 +6,15 @@ import json
 import pytest
 import torch
 
-from model.evaluation import evaluate_run
-from model.expansion import expand, save_expanded
-from model.shard_dataset import read_shard_index
-from model.system import load_system
-from pipeline.layout import RunFolder
+from iquery.cli import evaluate as evaluate_cli
+from iquery.cli import expand as expand_cli
+from iquery.cli import train as train_cli
+from iquery.model.evaluation import evaluate_run
+from iquery.model.expansion import expand, save_expanded
+from iquery.model.shard_dataset import read_shard_index
+from iquery.model.system import load_system
+from iquery.pipeline.core.layout import RunFolder
 from tests.test_training import shards, train_args
-from workflow_scripts import evaluate as evaluate_cli
-from workflow_scripts import expand as expand_cli
-from workflow_scripts import train as train_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
 
@@ -51,8 +51,8 @@ def test_frozen_parameters_stay_bit_identical(data, base_run, mode):
     )
     after = system.state_dict()
     assert system.hparams.data_spec["classes"] == ["cello", "flute", "violin"]
-    table = "model.predictor.query_embed.weight"
-    head = {k for k in before if k.startswith("model.predictor.mask_mlp.")}
+    table = "iquery.model.predictor.query_embed.weight"
+    head = {k for k in before if k.startswith("iquery.model.predictor.mask_mlp.")}
     assert changed(before, after) == {table} | (head if mode == "query+mask" else set())
     rows = [
         i

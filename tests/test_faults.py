@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.batches import Step, current_record, read_table, run_batch
-from pipeline.errors import MediaError
-from pipeline.faults import FAULTS, classify
-from pipeline.media import decode_audio, make_frames
-from pipeline.records import FAILED, OK, write_record
-from pipeline.video_download import obtain_video
+from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.core.faults import FAULTS, classify
+from iquery.pipeline.core.records import FAILED, OK, write_record
+from iquery.pipeline.media.download import obtain_video
+from iquery.pipeline.media.ffmpeg import decode_audio, make_frames
+from iquery.pipeline.stages.batches import Step, current_record, read_table, run_batch
 from tests.conftest import REPO, http_server
 
 FORMAT = yaml.safe_load((REPO / "config.yaml").read_text())["download"]["format"]

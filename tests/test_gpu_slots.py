@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline import gpu_slots
+from iquery.pipeline.cluster import gpu_slots
 
 
 @pytest.fixture(autouse=True)

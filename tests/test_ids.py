@@ -1,7 +1,7 @@
 import pytest
 
-from pipeline.errors import InvalidEntry
-from pipeline.ids import check_vid, class_dir, parse_entry
+from iquery.pipeline.core.errors import InvalidEntry
+from iquery.pipeline.core.ids import check_vid, class_dir, parse_entry
 
 
 def test_youtube_id_becomes_watch_url():

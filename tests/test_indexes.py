@@ -2,14 +2,14 @@ import json
 
 import pytest
 
-from pipeline.datasets import load_dataset
-from pipeline.errors import ConfigError, IndexFormatError
-from pipeline.indexes import (
+from iquery.pipeline.core.errors import ConfigError, IndexFormatError
+from iquery.pipeline.datasets.indexes import (
     read_ave_annotations,
     read_pairs_csv,
     read_split_csv,
     read_video_json,
 )
+from iquery.pipeline.datasets.sources import load_dataset
 
 
 def local_config(lists, tmp_path):

@@ -1,12 +1,17 @@
-"""Bootstrap intervals and paired differences (model/intervals.py): what they cover, what they
-resolve, and that they are reproducible."""
+"""Bootstrap intervals and paired differences (iquery/model/intervals.py): what they cover,
+what they resolve, and that they are reproducible."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from model.intervals import describe_difference, interval, paired_difference, spread_over_seeds
+from iquery.model.intervals import (
+    describe_difference,
+    interval,
+    paired_difference,
+    spread_over_seeds,
+)
 
 
 def test_interval_covers_the_true_mean_about_95_percent_of_the_time():

@@ -3,10 +3,10 @@ from collections import Counter
 
 import pytest
 
-from pipeline.layout import VIDEO_STAGES, Layout
-from pipeline.manifest import collect
-from pipeline.records import FAILED, OK, SKIPPED, read_record, write_record
-from pipeline.splits import balanced_pairs, generate_pairs, make_splits
+from iquery.pipeline.core.layout import VIDEO_STAGES, Layout
+from iquery.pipeline.core.records import FAILED, OK, SKIPPED, read_record, write_record
+from iquery.pipeline.datasets.manifest import collect
+from iquery.pipeline.datasets.splits import balanced_pairs, generate_pairs, make_splits
 
 
 def _records(records, cls, vid, statuses, reason="gone"):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.errors import MediaError
-from pipeline.media import make_frames, make_wav, probe, read_wav
+from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.media.ffmpeg import make_frames, make_wav, probe, read_wav
 
 
 def test_audio_exact_length_and_format(media, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.audio import (
+from iquery.model.audio import (
     SpectralFrontEnd,
     apply_freq_matrix,
     binary_mask,

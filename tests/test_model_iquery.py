@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from model.audio import SpectralFrontEnd, mask_loss
-from model.iquery import IQuery, ModelConfig, SoundOfPixels, mask_logits
+from iquery.model.audio import SpectralFrontEnd, mask_loss
+from iquery.model.iquery import IQuery, ModelConfig, SoundOfPixels, mask_logits
 
 torch.set_num_threads(1)
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from model.transformer import MaskPredictor, sine_position_1d, sine_position_2d
+from iquery.model.transformer import MaskPredictor, sine_position_1d, sine_position_2d
 
 torch.set_num_threads(1)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from model.unet import AudioUNet, level_channels
+from iquery.model.unet import AudioUNet, level_channels
 
 torch.set_num_threads(1)
 

@@ -17,17 +17,17 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from model.iquery import IQuery
-from model.published import (
+from iquery.cli import convert_published
+from iquery.model.iquery import IQuery
+from iquery.model.published import (
     PUBLISHED_CLASSES,
     convert_state_dicts,
     published_data,
     published_system,
     to_published,
 )
-from model.system import load_system
-from pipeline.errors import ConfigError
-from workflow_scripts import convert_published
+from iquery.model.system import load_system
+from iquery.pipeline.core.errors import ConfigError
 
 torch.set_num_threads(2)
 

@@ -2,7 +2,14 @@
 
 import pytest
 
-from pipeline.ranks import LOCAL, SLURM_JOB, SLURM_TASK, cluster_env, srun_command, where_running
+from iquery.pipeline.cluster.ranks import (
+    LOCAL,
+    SLURM_JOB,
+    SLURM_TASK,
+    cluster_env,
+    srun_command,
+    where_running,
+)
 
 JOB = {"SLURM_JOB_ID": "7"}
 TASK = JOB | {"SLURM_STEP_ID": "0", "SLURM_PROCID": "1", "SLURM_NTASKS": "2"}
@@ -38,7 +45,7 @@ def test_srun_command_starts_one_task_per_rank(monkeypatch):
 
 
 def test_several_nodes_need_slurm(monkeypatch, capsys):
-    from workflow_scripts import train
+    from iquery.cli import train
 
     for name in ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_PROCID"):
         monkeypatch.delenv(name, raising=False)

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.layout import RunFolder
+from iquery.cli import compare as compare_cli
+from iquery.cli import evaluate as evaluate_cli
+from iquery.cli import make_report as report_cli
+from iquery.cli import train as train_cli
+from iquery.pipeline.core.layout import RunFolder
 from tests.test_training import PAIRS, shards, train_args
-from workflow_scripts import compare as compare_cli
-from workflow_scripts import evaluate as evaluate_cli
-from workflow_scripts import make_report as report_cli
-from workflow_scripts import train as train_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
 
@@ -142,7 +142,7 @@ def test_report_shows_the_comparison_with_intervals(runs, comparison, report_pag
     for cls, entry in methods["mixture"]["per_class"].items():
         assert f"<td>{cls}</td><td>{entry['mean']:.2f} <span class='interval'>" in page
     # The curves' x-axes: batches and wall time, logged with every validation.
-    from pipeline.report import read_run
+    from iquery.pipeline.report.report import read_run
 
     last = read_run(runs["iquery"][0]).history[-1]
     assert last["progress/batches"] > 0 and last["progress/train_seconds"] > 0
@@ -202,7 +202,7 @@ def test_report_opens_in_a_headless_browser(report_page, tmp_path):
 
 
 def test_report_names_a_missing_comparison(tmp_path):
-    with pytest.raises(SystemExit, match=r"comparison.json.*workflow_scripts.compare first"):
+    with pytest.raises(SystemExit, match=r"comparison.json.*iquery.cli.compare first"):
         report_cli.main(
             ["--comparison", str(tmp_path / "comparison.json"), "--out", str(tmp_path / "r.html")]
         )

@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from model.iquery import ModelConfig
-from model.separation import Windows, separate_audio, window_audio
-from model.settings import load_settings
-from model.system import SeparationSystem
-from pipeline.media import probe
+from iquery.cli import separate as separate_cli
+from iquery.model.iquery import ModelConfig
+from iquery.model.separation import Windows, separate_audio, window_audio
+from iquery.model.settings import load_settings
+from iquery.model.system import SeparationSystem
+from iquery.pipeline.media.ffmpeg import probe
 from tests.conftest import make_video
-from workflow_scripts import separate as separate_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
 

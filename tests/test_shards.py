@@ -11,15 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-from model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
-from pipeline.detection.rows import save_rows
-from pipeline.files import write_json
-from pipeline.layout import Layout, deal_to_shards
-from pipeline.media import write_wav
-from pipeline.motion_tokens import MotionTokens, save_tokens
-from pipeline.shards import verify_shard
-from workflow_scripts.index_shards import main as index_shards
-from workflow_scripts.make_shard import main as make_shard
+from iquery.cli.index_shards import main as index_shards
+from iquery.cli.make_shard import main as make_shard
+from iquery.model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
+from iquery.pipeline.core.files import write_json
+from iquery.pipeline.core.layout import Layout, deal_to_shards
+from iquery.pipeline.detection.rows import save_rows
+from iquery.pipeline.media.ffmpeg import write_wav
+from iquery.pipeline.media.motion_tokens import MotionTokens, save_tokens
+from iquery.pipeline.stages.shards import verify_shard
 
 CLASSES = ["cello", "flute", "violin"]
 
@@ -210,7 +210,7 @@ def test_missing_motion_and_truncated_shard(tmp_path):
 
 
 def test_frames_are_uint8_until_normalised(shards):
-    from model.shard_dataset import IMAGENET_MEAN, normalize_frames
+    from iquery.model.shard_dataset import IMAGENET_MEAN, normalize_frames
 
     refs = read_shard_index(shards / "shards" / "train.json")
     spec = ClipSpec(clip_samples=1024, num_frames=3, frame_stride=1, frame_size=32)
@@ -243,7 +243,7 @@ def flip(path, offset, count=200):
 @pytest.mark.parametrize("item", ["audio", "frame", "motion"])
 def test_a_corrupt_item_is_named_with_the_command_that_rebuilds_it(shards, item):
     """Flipped bytes inside a shard's data are caught on read, never trained on silently."""
-    from pipeline.errors import ShardError
+    from iquery.pipeline.core.errors import ShardError
 
     index = shards / "shards" / "train.json"
     refs = {(r.cls, r.vid): r for r in read_shard_index(index)}

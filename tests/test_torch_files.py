@@ -10,11 +10,11 @@ import pickle
 import pytest
 import torch
 
-from model.i3d import read_checkpoint
-from model.system import load_system
-from model.torch_files import CheckpointError, read_torch_file
-from model.visual import load_resnet18_state, load_small_encoder
-from workflow_scripts import evaluate
+from iquery.cli import evaluate
+from iquery.model.i3d import read_checkpoint
+from iquery.model.system import load_system
+from iquery.model.torch_files import CheckpointError, read_torch_file
+from iquery.model.visual import load_resnet18_state, load_small_encoder
 
 
 class RunsCode:

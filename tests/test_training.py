@@ -22,21 +22,21 @@ import numpy as np
 import pytest
 import torch
 
-from model.audio import SpectralFrontEnd
-from model.iquery import ModelConfig
-from model.metrics import evaluate_pairs, score_pair
-from model.settings import load_settings
-from model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
-from model.system import SeparationData, SeparationSystem, load_system
-from model.training import check_resume, model_config
-from pipeline.errors import ConfigError
-from pipeline.layout import Layout, RunFolder
+from iquery.cli import evaluate as evaluate_cli
+from iquery.cli import train as train_cli
+from iquery.model.audio import SpectralFrontEnd
+from iquery.model.iquery import ModelConfig
+from iquery.model.metrics import evaluate_pairs, score_pair
+from iquery.model.settings import load_settings
+from iquery.model.shard_dataset import ClipSpec, MixDataset, collate, read_shard_index
+from iquery.model.system import SeparationData, SeparationSystem, load_system
+from iquery.model.training import check_resume, model_config
+from iquery.pipeline.core.errors import ConfigError
+from iquery.pipeline.core.layout import Layout, RunFolder
 from tests.conftest import TONE_PAIRS as PAIRS
-from workflow_scripts import evaluate as evaluate_cli
-from workflow_scripts import train as train_cli
 
 torch.set_num_threads(1)
-# The frozen visual backbone stays in eval mode on purpose (model/visual.py).
+# The frozen visual backbone stays in eval mode on purpose (iquery/model/visual.py).
 pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,7 +263,7 @@ def test_copied_run_resumes_in_its_new_place(data, tmp_path):
 def test_killed_run_resumes_to_the_same_weights(data, straight_run, tmp_path):
     out = tmp_path / "killed"
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "workflow_scripts.train", *train_args(data, out)]
+    cmd = [sys.executable, "-m", "iquery.cli.train", *train_args(data, out)]
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -289,8 +289,8 @@ def test_checkpoint_loads_weights_only_and_evaluates(data, straight_run):
     assert checkpoint["hyper_parameters"]["variant"] == "iquery"
     system = load_system(best)
     assert torch.equal(
-        system.state_dict()["model.unet.up.0.weight"],
-        checkpoint["state_dict"]["model.unet.up.0.weight"],
+        system.state_dict()["iquery.model.unet.up.0.weight"],
+        checkpoint["state_dict"]["iquery.model.unet.up.0.weight"],
     )
     run = RunFolder(str(straight_run))
     result = evaluate_cli.main(
@@ -452,7 +452,7 @@ def test_ddp_gradients_equal_one_process(data, tmp_path):
 
 
 def test_evaluation_shares_pad_ranks_to_equal_length():
-    from model.system import ShareSampler
+    from iquery.model.system import ShareSampler
 
     shares = [list(ShareSampler(5, rank, 2)) for rank in range(2)]
     assert shares[0] == [(0, True), (2, True), (4, True)]

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from model.visual import VisualNet
+from iquery.cli import pretrain_visual
+from iquery.model.visual import VisualNet
 from tests.test_training import shards
 from tests.test_workflow import overlay, snakemake
-from workflow_scripts import pretrain_visual
 
 
 def test_encoder_trained_on_crops_serves_frozen(data, tmp_path):

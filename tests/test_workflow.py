@@ -11,8 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline.files import read_tsv
-from pipeline.layout import SPLITS
+from iquery.pipeline.core.files import read_tsv
+from iquery.pipeline.core.layout import SPLITS
 from tests.conftest import REPO, ffmpeg, make_video
 from tests.test_indexes import local_config
 from tests.tiny_demo import (
@@ -86,7 +86,7 @@ def test_index_urls_are_fetched_by_a_rule(index_lists, tmp_path):
     """Reading the workflow fetches nothing: the index URLs are a rule's jobs. Offline, those
     jobs fail naming the config key and the URL; once the files are cached, an offline dry run
     plans the index from them."""
-    from pipeline.datasets import cache_name
+    from iquery.pipeline.datasets.sources import cache_name
 
     offline = overlay(tmp_path, {"offline": True, "paths": {"data": "data"}})
     plan = snakemake(tmp_path, "-n", "preprocess_music", configs=[offline])
@@ -271,7 +271,7 @@ def test_awkward_real_ids_pass_every_rule(index_lists, tmp_path, media):
     """Ids of the real MUSIC, MUSIC-21 and AVE lists that begin with "-" or hold "_", under
     labels with underscores and a space, through every rule's command line (file:// stand-ins
     for the media)."""
-    from pipeline.indexes import read_split_csv
+    from iquery.pipeline.datasets.indexes import read_split_csv
 
     lists = index_lists / "splits"
     labels = {
@@ -328,7 +328,7 @@ def test_start_from_copies(tmp_path, tiny_demo):
     and makes only the rest."""
     import numpy as np
 
-    from pipeline.motion_tokens import load_tokens
+    from iquery.pipeline.media.motion_tokens import load_tokens
 
     made = tiny_demo / "data" / "demo"  # read, never changed
     keys = [(c, f"{c}-{i:02d}") for c in TINY_DEMO["classes"] for i in range(3)]
@@ -569,7 +569,7 @@ def test_demo_end_to_end(tmp_path, tiny_demo):
 def assert_prepared_as_in_the_shards(prepared, data, cls, vid):
     import numpy as np
 
-    from pipeline.motion_tokens import load_tokens
+    from iquery.pipeline.media.motion_tokens import load_tokens
 
     stages = np.load(data / "detection_results" / cls / f"{vid}.mp4.npy")
     np.testing.assert_array_equal(np.load(prepared / "detections.npy"), stages)
@@ -594,9 +594,9 @@ def assert_prepared_as_in_the_shards(prepared, data, cls, vid):
 
 def test_train_settings_schema_names_every_training_setting():
     """config.yaml's training blocks are checked by the schema before anything runs: it must
-    know exactly the settings workflow_scripts/train.py takes."""
-    from model.iquery import ModelConfig
-    from model.settings import DEFAULTS
+    know exactly the settings iquery/cli/train.py takes."""
+    from iquery.model.iquery import ModelConfig
+    from iquery.model.settings import DEFAULTS
 
     schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
     settings = schema["$defs"]["train_settings"]["properties"]

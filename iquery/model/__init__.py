@@ -1,0 +1,1 @@
+"""The learning side: networks, the shard loader, training, evaluation and comparisons."""

@@ -1,0 +1,1 @@
+"""Machines and clusters: GPUs shared by jobs on one machine, ranks of a training on SLURM."""

@@ -1,0 +1,1 @@
+"""Media tools: ffmpeg decoding and frame extraction, yt-dlp downloads, motion-token files."""

@@ -1,0 +1,284 @@
+"""ffmpeg and ffprobe, through ffmpeg-python: probing, audio decoding and frame extraction.
+
+Problems with a video's content raise ``MediaError`` with a reason fit for the manifest.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import DEVNULL
+
+import ffmpeg
+import numpy as np
+
+from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.core.files import atomic_path
+
+# Lines of ffmpeg's and ffprobe's version banner, printed before any error.
+_BANNER = ("ffmpeg version", "ffprobe version", "  built with", "  configuration:", "  lib")
+# A decode that yields less than this share of the expected audio means a truncated file.
+MIN_DECODED_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration: float  # the longest of the container's and its streams' stated durations
+    has_audio: bool
+    has_video: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    audio_rate: int = 0
+    audio_channels: int = 0
+    # Each stream's own length: phone footage often has a video stream longer than its audio,
+    # and a stream is only truncated when it decodes short of its own stated length.
+    audio_duration: float = 0.0
+    video_duration: float = 0.0
+
+
+def _stderr_tail(err: ffmpeg.Error, lines: int = 3) -> str:
+    """The last lines ffmpeg wrote, without the version banner it prints before any error."""
+    text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+    text = [line for line in text if not line.startswith(_BANNER)]
+    return " | ".join(text[-lines:]) or "no message"
+
+
+def _run(stream, executable: str) -> bytes:
+    """Run an ffmpeg-python stream (list arguments, no shell) and return its stdout. A non-zero
+    exit raises ffmpeg.Error with its stderr, as ffmpeg-python's own ``run`` does; a kill by a
+    signal says so, as it is a fault of the machine (memory, a scheduler), not of the video."""
+    done = subprocess.run(stream.compile(cmd=executable), capture_output=True, stdin=DEVNULL)
+    if done.returncode < 0:
+        raise MediaError(f"{executable} killed by signal {-done.returncode}")
+    if done.returncode:
+        raise ffmpeg.Error(executable, done.stdout, done.stderr)
+    return done.stdout
+
+
+def _rate(text: str) -> float:
+    num, _, den = (text or "0/1").partition("/")
+    try:
+        return float(num) / float(den or 1) if float(den or 1) else 0.0
+    except ValueError:
+        return 0.0
+
+
+def probe(path: str | Path) -> Probe:
+    """Read a video's streams and duration; MediaError if ffprobe cannot read the container."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"file missing or empty: {path}")
+    try:
+        info = ffmpeg.probe(str(path), v="error")
+    except ffmpeg.Error as err:
+        raise MediaError(f"cannot read container: {_stderr_tail(err)}") from err
+    streams = info.get("streams", [])
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video"
+            and not s.get("disposition", {}).get("attached_pic")  # cover art is no video
+        ),
+        None,
+    )
+    container = float(info.get("format", {}).get("duration", 0) or 0)
+    stream_durations = {
+        kind: (float(s.get("duration", 0) or 0) or container) if s else 0.0
+        for kind, s in (("audio", audio), ("video", video))
+    }
+    duration = max(container, *stream_durations.values())
+    if duration <= 0:
+        raise MediaError("unknown or zero duration")
+    return Probe(
+        duration=duration,
+        has_audio=audio is not None,
+        has_video=video is not None,
+        width=int(video.get("width", 0)) if video else 0,
+        height=int(video.get("height", 0)) if video else 0,
+        fps=_rate(video.get("avg_frame_rate")) if video else 0.0,
+        audio_rate=int(audio.get("sample_rate", 0)) if audio else 0,
+        audio_channels=int(audio.get("channels", 0)) if audio else 0,
+        audio_duration=stream_durations["audio"],
+        video_duration=stream_durations["video"],
+    )
+
+
+def _segment_bounds(duration: float, segment: tuple[float, float] | None) -> tuple[float, float]:
+    """(start, length) in seconds of the part of a stream of ``duration`` seconds to use."""
+    if segment is None:
+        return 0.0, duration
+    start, end = segment
+    if start >= duration:
+        raise MediaError(
+            f"segment starts at {start:g} s, after the stream's end ({duration:.2f} s)"
+        )
+    return start, min(end, duration) - start
+
+
+def decode_audio(
+    path: str | Path,
+    rate: int,
+    *,
+    segment: tuple[float, float] | None = None,
+    executable: str = "ffmpeg",
+) -> tuple[np.ndarray, Probe]:
+    """Decode to mono int16 at ``rate``, exactly round(length * rate) samples long.
+
+    Decoders differ by a few samples on the same track, so the result is cropped or zero-padded
+    to the length the audio stream states; a shortfall beyond that means a truncated file.
+    """
+    meta = probe(path)
+    if not meta.has_audio:
+        raise MediaError("no audio track")
+    start, length = _segment_bounds(meta.audio_duration, segment)
+    stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
+    try:
+        raw = _run(
+            stream.audio.output(
+                "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate
+            ).global_args("-nostdin", "-v", "error"),
+            executable,
+        )
+    except ffmpeg.Error as err:
+        raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+    samples = np.frombuffer(raw, dtype="<i2")
+    expected = round(length * rate)
+    if samples.size < MIN_DECODED_SHARE * expected:
+        raise MediaError(
+            f"truncated or undecodable audio: decoded {samples.size / rate:.2f} s of {length:.2f} s"
+        )
+    out = np.zeros(expected, dtype=np.int16)
+    out[: min(expected, samples.size)] = samples[:expected]
+    return out, meta
+
+
+def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
+    """Mono 16-bit WAV, written to a temp file and renamed into place."""
+    with atomic_path(path) as tmp:
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as w:
+        if w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise ValueError(f"{path}: expected mono 16-bit WAV")
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
+
+
+def extract_frames(
+    path: str | Path,
+    out_dir: str | Path,
+    fps: float,
+    *,
+    segment: tuple[float, float] | None = None,
+    max_side: int | None = None,
+    min_frames: int = 1,
+    jpeg_quality: int = 2,
+    executable: str = "ffmpeg",
+) -> tuple[int, Probe]:
+    """JPEGs 000001.jpg, ... at ``fps`` into ``out_dir`` (replaced atomically as a whole).
+
+    ffmpeg's fps filter gives frame k (1-based) the picture shown just before (k - 0.5) / fps
+    seconds, the centre of the k-th interval, which is the time the loader pairs audio with.
+    """
+    meta = probe(path)
+    if not meta.has_video:
+        raise MediaError("no video track")
+    start, length = _segment_bounds(meta.video_duration, segment)
+    stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
+    video = stream.video.filter("fps", fps=fps)
+    if max_side:
+        # Shrink only, keep the aspect ratio, even sizes for the JPEG encoder's chroma planes.
+        video = video.filter(
+            "scale",
+            w=f"if(gte(iw,ih),min(iw,{max_side}),-2)",
+            h=f"if(gte(iw,ih),-2,min(ih,{max_side}))",
+        )
+    expected = int(length * fps)
+    with atomic_path(out_dir, directory=True) as tmp:
+        try:
+            _run(
+                video.output(str(tmp / "%06d.jpg"), **{"q:v": jpeg_quality}).global_args(
+                    "-nostdin", "-v", "error"
+                ),
+                executable,
+            )
+        except ffmpeg.Error as err:
+            raise MediaError(f"cannot decode video: {_stderr_tail(err)}") from err
+        count = len(list(tmp.glob("*.jpg")))
+        # One frame of slack: the last interval may hold no picture (variable frame rates).
+        if count == 0 or count < MIN_DECODED_SHARE * expected - 1:
+            raise MediaError(
+                f"truncated or undecodable video: {count} frames of {expected} expected"
+            )
+        if count < min_frames:
+            raise MediaError(
+                f"too short: {count} frames at {fps:g} fps, a training clip needs {min_frames}"
+            )
+    return count, meta
+
+
+# ----------------------------------------------------------------------------------------------
+# The audio and frames stages of one video: media written, facts returned for its record
+
+
+def make_wav(
+    video: str | Path,
+    wav: str | Path,
+    *,
+    rate: int,
+    min_seconds: float,
+    segment: tuple[float, float] | None = None,
+) -> dict:
+    """Write the video's sound as ``wav``; MediaError for a video that cannot give a clip."""
+    samples, meta = decode_audio(video, rate, segment=segment)
+    seconds = samples.size / rate
+    if seconds < min_seconds:
+        raise MediaError(
+            f"too short: {seconds:.2f} s of audio, one training clip needs {min_seconds:.2f} s"
+        )
+    if not samples.any():
+        raise MediaError("silent: the audio track holds only zeros")
+    write_wav(wav, samples, rate)
+    return {
+        "wav": str(wav),
+        "rate": rate,
+        "samples": int(samples.size),
+        "seconds": seconds,
+        "source_rate": meta.audio_rate,
+        "source_channels": meta.audio_channels,
+        "segment": list(segment) if segment else None,
+    }
+
+
+def make_frames(
+    video: str | Path,
+    frames: str | Path,
+    *,
+    fps: float,
+    min_frames: int,
+    segment: tuple[float, float] | None = None,
+    max_side: int | None = None,
+) -> dict:
+    """Write the video's frames into the folder ``frames``; MediaError as for ``make_wav``."""
+    count, meta = extract_frames(
+        video, frames, fps, segment=segment, max_side=max_side, min_frames=min_frames
+    )
+    return {
+        "frames": str(frames),
+        "count": count,
+        "fps": fps,
+        "source_fps": meta.fps,
+        "source_size": [meta.width, meta.height],
+        "segment": list(segment) if segment else None,
+        "time_of_frame": "(k - 0.5) / fps seconds, k = 1, 2, ...",
+    }
