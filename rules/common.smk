@@ -1,5 +1,5 @@
-# What the rules share: the layout of every artifact (iquery/pipeline/core/layout.py), the datasets, the
-# videos each job handles, and the checks of config.yaml that the schema cannot make.
+# What the rules share: the layout of every artifact (iquery/pipeline/core/layout.py), the
+# datasets, the videos each job handles, and the checks of config.yaml the schema cannot make.
 import glob
 import json
 import os
@@ -17,7 +17,12 @@ from iquery.model.settings import train_runs as config_train_runs
 from iquery.model.settings import train_seeds as config_train_seeds
 from iquery.pipeline.stages.batches import chunk_count, chunk_holding, deal, read_tables
 from iquery.pipeline.datasets.copies import open_copy
-from iquery.pipeline.datasets.sources import cache_name, index_sources, is_url, read_index
+from iquery.pipeline.datasets.sources import (
+    cache_name,
+    index_sources,
+    is_url,
+    read_index,
+)
 from iquery.pipeline.datasets.demo.naming import demo_video_ids
 from iquery.pipeline.core.errors import ConfigError, IndexFormatError, InvalidEntry
 from iquery.pipeline.core.files import read_tsv
