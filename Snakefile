@@ -41,12 +41,8 @@ check_config()
 
 include: "rules/demo.smk"
 include: "rules/index.smk"
-include: "rules/download.smk"
-include: "rules/audio.smk"
-include: "rules/frames.smk"
+include: "rules/per_video.smk"
 include: "rules/manifest.smk"
-include: "rules/detect.smk"
-include: "rules/motion.smk"
 include: "rules/shards.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"

@@ -4,12 +4,14 @@
 
 The plain decode (`ffmpeg -i file -f null -`, every stream decoded, nothing written) is the
 floor any extraction pays; the ratio says what our stages add on top (resampling, the fps
-filter, JPEG encoding, Python start-up of the per-video CLIs). Figures are printed, not checked.
+filter, JPEG encoding, Python start-up of the stage command). Figures are printed, not checked.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from iquery.pipeline.core.records import write_record  # noqa: E402
+from iquery.pipeline.core.files import write_tsv  # noqa: E402
 from iquery.pipeline.media.ffmpeg import make_frames, make_wav, probe  # noqa: E402
 
 
@@ -88,8 +90,6 @@ def main() -> None:
         else:
             videos = make_videos(tmp, args.videos, args.seconds, args.size)
         media_seconds = sum(probe(v).duration for v in videos)
-        record = tmp / "up.json"
-        write_record(record, stage="download", cls="c", vid="v", status="ok")
 
         def plain():
             for v in videos:
@@ -106,38 +106,46 @@ def main() -> None:
             for v in videos:
                 make_frames(v, tmp / "f", fps=1, min_frames=1)
 
-        def stages_as_run():  # what Snakemake runs: one CLI process per video and stage
-            for v in videos:
-                cli(
-                    "iquery.cli.extract_audio",
-                    "--upstream",
-                    str(record),
-                    "--video",
-                    str(v),
-                    "--wav",
-                    str(tmp / "a.wav"),
-                    "--record",
-                    str(tmp / "ra.json"),
-                    "--rate",
-                    "11025",
-                    "--min-seconds",
-                    "0",
-                )
-                cli(
-                    "iquery.cli.extract_frames",
-                    "--upstream",
-                    str(record),
-                    "--video",
-                    str(v),
-                    "--frames",
-                    str(tmp / "f"),
-                    "--record",
-                    str(tmp / "rf.json"),
-                    "--fps",
-                    "1",
-                    "--min-frames",
-                    "1",
-                )
+        # What the workflow runs: one process per stage and chunk (here one chunk of all the
+        # videos), through the stage command, records and all. The download is done once, first.
+        data = tmp / "data"
+        table = data / "bench" / "videos.tsv"
+        rows = [
+            {"class": "c", "vid": v.stem, "url": v.resolve().as_uri(), "label": "c"}
+            | {"start": "", "end": "", "problem": ""}
+            for v in videos
+        ]
+        write_tsv(table, ["class", "vid", "url", "label", "start", "end", "problem"], rows)
+        settings = {
+            "download": {"chunks": 1, "format": "b", "attempts": 1, "backoff_s": 1}
+            | {"socket_timeout_s": 10, "cookies": None},
+            "audio": {"chunks": 1, "min_seconds": 0, "audio_rate": 11025}
+            | {"clip_samples": 1, "trim_to_segment": False},
+            "frames": {"chunks": 1, "min_frames": 1, "max_side": None, "frame_rate": 1}
+            | {"trim_to_segment": False, "detector": "background"}
+            | {"detections_class_offset": None, "classes": ["c"], "motion": None},
+        }
+
+        def stage(name: str, upstream: str | None = None) -> None:
+            cli(
+                "iquery.cli.stage",
+                name,
+                f"--data={data}",
+                "--dataset=bench",
+                "--chunk=0",
+                f"--settings={json.dumps(settings[name])}",
+                f"--videos={table}",
+                f"--table={data}/bench/records/{name}-000.json",
+                *([f"--upstream={data}/bench/records/{upstream}-000.json"] if upstream else []),
+            )
+
+        stage("download")
+
+        def stages_as_run():
+            shutil.rmtree(data / "bench" / "records" / "audio", ignore_errors=True)
+            shutil.rmtree(data / "bench" / "records" / "frames", ignore_errors=True)
+            stage("audio", "download")
+            stage("frames", "download")
 
         cases = {
             "plain ffmpeg decode (floor)": plain,

@@ -17,6 +17,8 @@ from iquery.model.settings import train_runs as config_train_runs
 from iquery.model.settings import train_seeds as config_train_seeds
 from iquery.pipeline.stages.batches import chunk_count, chunk_holding, deal, read_tables
 from iquery.pipeline.datasets.copies import open_copy
+from iquery.pipeline.stages.framework import USED, block_config
+from iquery.pipeline.stages.registry import STAGES
 from iquery.pipeline.datasets.sources import (
     cache_name,
     index_sources,
@@ -184,10 +186,8 @@ def ds_config(wildcards):
 
 
 def stage_config(name, stage):
-    """Config block ``stage`` as dataset ``name`` uses it: the block, with what the dataset's
-    ``overrides.<stage>`` sets (the demo's cheaper motion and crops, say)."""
-    given = config["datasets"][name].get("overrides", {}).get(stage, {})
-    return config[stage] | given
+    """Config block ``stage`` as dataset ``name`` uses it (with the dataset's overrides)."""
+    return block_config(config, name, stage)
 
 
 def stage_setting(stage, key):
@@ -227,7 +227,7 @@ def copy_option(wildcards):
 def stage_videos(name, stage):
     """The videos a per-video stage handles: every listed one before the splits, the used
     ones after."""
-    if stage in ("detect", "motion"):
+    if STAGES[stage].videos == USED:
         return used_videos(name)
     return dataset(name).videos
 
@@ -249,38 +249,69 @@ def tables(stage):
     return inputs
 
 
-def download_tables(stage):
-    """An input function: the download tables holding the videos of chunk wildcards.chunk of
-    ``stage`` (one when both stages have the same number of chunks)."""
-
-    def inputs(wildcards):
-        n, chunk = len(dataset(wildcards.dataset).videos), int(wildcards.chunk)
-        positions = deal(range(n), stage_config(wildcards.dataset, stage)["chunks"])
-        if chunk >= len(positions):
-            raise WorkflowError(f"{wildcards.dataset} has no {stage} chunk {chunk}")
-        holding = {
-            chunk_holding(p, n, stage_config(wildcards.dataset, "download")["chunks"])
-            for p in positions[chunk]
-        }
-        return [
-            L.chunk_table(wildcards.dataset, "download", k) for k in sorted(holding)
-        ]
-
+def stage_inputs(wildcards):
+    """A chunk job's inputs: the videos it may handle (videos.tsv, or the split lists), the
+    tables of the stage it reads holding its videos, and the index where it reads the class
+    order."""
+    name, stage = wildcards.dataset, STAGES[wildcards.stage]
+    if stage.videos == USED:
+        videos = [L.split(name, split) for split in SPLITS]
+    else:
+        videos = [L.videos_table(name)]
+    inputs = {"videos": videos, "upstream": []}
+    if stage.reads:
+        inputs["upstream"] = upstream_tables(wildcards, stage)
+    if stage.reads_index:
+        inputs["index"] = L.index_json(name)
     return inputs
 
 
-def chunk_settings(stage):
-    """--data/--dataset/--chunk/--chunks of a chunk job's command line."""
+def upstream_tables(wildcards, stage):
+    """The tables of the stage ``stage`` reads that hold chunk wildcards.chunk's videos: after
+    the splits, all of them; before, the ones holding its videos (one, when both stages have
+    the same number of chunks)."""
+    name, chunk = wildcards.dataset, int(wildcards.chunk)
+    if stage.videos == USED:
+        return chunk_tables(name, stage.reads)
+    n = len(dataset(name).videos)
+    positions = deal(range(n), stage_config(name, stage.name)["chunks"])
+    if chunk >= len(positions):
+        raise WorkflowError(f"{name} has no {stage.name} chunk {chunk}")
+    chunks = stage_config(name, stage.reads)["chunks"]
+    holding = {chunk_holding(p, n, chunks) for p in positions[chunk]}
+    return [L.chunk_table(name, stage.reads, k) for k in sorted(holding)]
 
-    def options(wildcards):
-        return [
-            f"--data={L.data}",
-            f"--dataset={wildcards.dataset}",
-            f"--chunk={int(wildcards.chunk)}",
-            f"--chunks={stage_config(wildcards.dataset, stage)['chunks']}",
-        ]
 
-    return options
+def stage_settings(name, stage):
+    """The typed settings of per-video stage ``stage`` for dataset ``name``."""
+    classes = dataset(name).classes if STAGES[stage].reads_index else None
+    try:
+        return STAGES[stage].settings.from_config(config, name, stage, classes)
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from err
+
+
+def stage_settings_json(wildcards):
+    return stage_settings(wildcards.dataset, wildcards.stage).to_json()
+
+
+def stage_env(wildcards):
+    return f"../envs/{STAGES[wildcards.stage].env}.yaml"
+
+
+def stage_gpu_claim(wildcards):
+    """A chunk job's GPU: where config key gpus is on and the stage's settings use one (OWLv2
+    detection, motion with real weights)."""
+    stage = STAGES[wildcards.stage]
+    settings = stage_settings(wildcards.dataset, wildcards.stage)
+    return int(bool(config["gpus"]) and stage.uses_gpu(settings))
+
+
+def retry_marker(wildcards):
+    """A chunk whose failed downloads were forgotten (rule retry_downloads) has a marker that
+    makes it run again."""
+    marker = L.retry_marker(wildcards.dataset, wildcards.chunk)
+    return [marker] if Path(marker).exists() else []
 
 
 # --- demo -----------------------------------------------------------------------------------------
@@ -343,9 +374,6 @@ def index_config(wildcards):
     return json.dumps(view, sort_keys=True)
 
 
-# --- download, audio, frames ---------------------------------------------------------------------
-
-
 def chunk_of_table(table):
     """The chunk number a chunk table's name ends with (records/download-007.json: 7)."""
     return int(Path(table).stem.rsplit("-", 1)[-1])
@@ -356,49 +384,6 @@ def demo_videos(wildcards):
     if ds_config(wildcards)["source"] == "demo":
         return [L.demo_index(wildcards.dataset)]
     return []
-
-
-def download_inputs(wildcards):
-    """The demo's videos; a chunk whose failed downloads were forgotten (rule
-    retry_downloads) has a marker that makes it run again."""
-    inputs = demo_videos(wildcards)
-    marker = L.retry_marker(wildcards.dataset, wildcards.chunk)
-    if Path(marker).exists():
-        inputs.append(marker)
-    return inputs
-
-
-def download_options(wildcards):
-    cookies = stage_config(wildcards.dataset, "download")["cookies"]
-    return [f"--cookies={cookies}"] if cookies else []
-
-
-def min_audio_seconds(wildcards):
-    given = stage_config(wildcards.dataset, "audio")["min_seconds"]
-    ds = ds_config(wildcards)
-    return given if given is not None else ds["clip_samples"] / ds["audio_rate"]
-
-
-def max_side_option(wildcards):
-    max_side = stage_config(wildcards.dataset, "frames")["max_side"]
-    return [f"--max-side={max_side}"] if max_side else []
-
-
-def trim_option(wildcards):
-    return ["--trim-to-segment"] if ds_config(wildcards).get("trim_to_segment") else []
-
-
-def copied_feature_options(wildcards):
-    """What the frames stage checks a copy's detections and motion features with."""
-    ds = ds_config(wildcards)
-    options = [f"--detector={ds['detector']}"]
-    if ds.get("detections_class_offset") is not None:
-        options.append(f"--class-offset={ds['detections_class_offset']}")
-    if ds["motion"]:
-        motion = stage_config(wildcards.dataset, "motion")
-        options.append(f"--motion-backbone={motion['backbone']}")
-        options.append(f"--max-frames={motion['max_frames']}")
-    return options
 
 
 # --- manifest -------------------------------------------------------------------------------------
@@ -415,23 +400,6 @@ def paper_lists(wildcards):
     }
 
 
-# --- detect and motion ----------------------------------------------------------------------------
-
-
-def detect_options(wildcards):
-    ds, settings = ds_config(wildcards), stage_config(wildcards.dataset, "detect")
-    options = []
-    if ds["detector"] == "owl":
-        options += [
-            f"--model={settings['owl_model']}",
-            f"--threshold={settings['threshold']}",
-            f"--batch-size={settings['batch_size']}",
-        ]
-    if ds.get("detections_class_offset") is not None:
-        options.append(f"--class-offset={ds['detections_class_offset']}")
-    return options
-
-
 def truth_options(wildcards):
     """The demo generator's true boxes, to score the detections with (other datasets: none)."""
     if ds_config(wildcards)["source"] != "demo":
@@ -441,16 +409,6 @@ def truth_options(wildcards):
         f"--video-fps={config['demo']['fps']}",
         f"--frame-rate={ds_config(wildcards)['frame_rate']}",
     ]
-
-
-def motion_options(wildcards):
-    settings = stage_config(wildcards.dataset, "motion")
-    options = []
-    if settings["weights"]:
-        options.append(f"--weights={settings['weights']}")
-    if settings["resize_short"]:
-        options.append(f"--resize-short={settings['resize_short']}")
-    return options
 
 
 # --- shards ---------------------------------------------------------------------------------------
@@ -550,18 +508,13 @@ def per_attempt(amount):
 
 
 def gpu_claim(stage):
-    """A function: the GPUs a job of ``stage`` claims (resource ``gpu``). None where config key
-    ``gpus`` is false, or where the job would not use one: detection without OWLv2, motion with
-    random weights (a test set-up). A training run claims one per rank (``devices`` on each of
-    its ``nodes``)."""
+    """A function: the GPUs a job of ``stage`` claims (resource ``gpu``): none where config key
+    ``gpus`` is false. A training run claims one per rank (``devices`` on each of its
+    ``nodes``); per-video stages: ``stage_gpu_claim``."""
 
     def claim(wildcards):
         if not config["gpus"]:
             return 0
-        if stage == "detect":
-            return int(ds_config(wildcards)["detector"] == "owl")
-        if stage == "motion":
-            return int(bool(stage_config(wildcards.dataset, "motion")["weights"]))
         if stage == "train":
             return run_ranks(wildcards)
         return 1

@@ -23,7 +23,7 @@ def server(media):
 
 
 FORMAT = yaml.safe_load((REPO / "config.yaml").read_text())["download"]["format"]
-FAST = {"fmt": FORMAT, "attempts": 2, "backoff_s": 0.01, "socket_timeout": 5}
+FAST = {"format": FORMAT, "attempts": 2, "backoff_s": 0.01, "socket_timeout_s": 5}
 
 
 def test_file_url(media, tmp_path):

@@ -51,8 +51,8 @@ def test_frozen_parameters_stay_bit_identical(data, base_run, mode):
     )
     after = system.state_dict()
     assert system.hparams.data_spec["classes"] == ["cello", "flute", "violin"]
-    table = "iquery.model.predictor.query_embed.weight"
-    head = {k for k in before if k.startswith("iquery.model.predictor.mask_mlp.")}
+    table = "model.predictor.query_embed.weight"
+    head = {k for k in before if k.startswith("model.predictor.mask_mlp.")}
     assert changed(before, after) == {table} | (head if mode == "query+mask" else set())
     rows = [
         i

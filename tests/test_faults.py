@@ -172,14 +172,14 @@ def flaky(media):
 
 def test_429_503_and_a_dropped_connection_are_retried(flaky, media, tmp_path):
     video = tmp_path / "v" / "good.mp4"
-    options = {"fmt": FORMAT, "backoff_s": 0.01, "socket_timeout": 5}
+    options = {"format": FORMAT, "backoff_s": 0.01, "socket_timeout_s": 5}
     info = obtain_video(f"{flaky}/good.mp4", video, attempts=4, **options)
     assert info["attempts"] == 4
     assert video.read_bytes() == media["good"].read_bytes()
 
 
 def test_retries_run_out_and_the_job_names_the_video(flaky, tmp_path):
-    options = {"fmt": FORMAT, "backoff_s": 0.01, "socket_timeout": 5, "attempts": 2}
+    options = {"format": FORMAT, "backoff_s": 0.01, "socket_timeout_s": 5, "attempts": 2}
     video = tmp_path / "v" / "x.mp4"
 
     def work():
@@ -193,7 +193,7 @@ def test_retries_run_out_and_the_job_names_the_video(flaky, tmp_path):
 
 def test_a_name_that_does_not_resolve_is_the_network(tmp_path):
     video = tmp_path / "v" / "x.mp4"
-    options = {"fmt": FORMAT, "backoff_s": 0.01, "socket_timeout": 5, "attempts": 1}
+    options = {"format": FORMAT, "backoff_s": 0.01, "socket_timeout_s": 5, "attempts": 1}
     with pytest.raises(MediaError) as err:
         obtain_video("http://video.invalid/x.mp4", video, **options)
     assert classify(err.value).network

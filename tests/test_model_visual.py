@@ -51,7 +51,7 @@ def test_loads_safetensors_as_the_hub_keeps_them(tmp_path, weights_file):
     from safetensors.torch import save_file
 
     state = torch.load(weights_file, weights_only=True)
-    path = tmp_path / "iquery.model.safetensors"
+    path = tmp_path / "model.safetensors"
     # The hub's file has no num_batches_tracked buffers.
     save_file({k: v for k, v in state.items() if "num_batches_tracked" not in k}, str(path))
     net = VisualNet(weights=path)

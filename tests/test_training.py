@@ -289,8 +289,8 @@ def test_checkpoint_loads_weights_only_and_evaluates(data, straight_run):
     assert checkpoint["hyper_parameters"]["variant"] == "iquery"
     system = load_system(best)
     assert torch.equal(
-        system.state_dict()["iquery.model.unet.up.0.weight"],
-        checkpoint["state_dict"]["iquery.model.unet.up.0.weight"],
+        system.state_dict()["model.unet.up.0.weight"],
+        checkpoint["state_dict"]["model.unet.up.0.weight"],
     )
     run = RunFolder(str(straight_run))
     result = evaluate_cli.main(

@@ -30,7 +30,7 @@ from iquery.model.published import (
 from iquery.model.torch_files import CheckpointError
 from iquery.pipeline.core.errors import ConfigError
 
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 
 
 def describe(conversion: Conversion) -> list[str]:

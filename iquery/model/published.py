@@ -210,7 +210,7 @@ def unused_modules(config: ModelConfig) -> tuple[Unused, ...]:
 class Conversion:
     """Our model's state dict from the published ones, and what happened to each tensor."""
 
-    state: dict[str, Tensor]  # IQuery's state dict (no "iquery.model." prefix)
+    state: dict[str, Tensor]  # IQuery's state dict (no "model." prefix)
     mapped: list[tuple[Rule, str, str]] = field(default_factory=list)  # rule, published, ours
     dropped: list[tuple[Unused, str]] = field(default_factory=list)  # module, published key
 

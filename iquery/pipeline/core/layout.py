@@ -179,6 +179,10 @@ class Layout:
     def video(self, dataset: str, cls: str, vid: str) -> str:
         return f"{self.dataset(dataset)}/videos/{cls}/{vid}.mp4"
 
+    def stage_file(self, dataset: str, stage: str, cls: str, vid: str) -> str:
+        """What per-video stage ``stage`` (a key of VIDEO_FILES) makes of one video."""
+        return video_file(self.dataset(dataset), stage, cls, vid)
+
     def audio(self, dataset: str, cls: str, vid: str) -> str:
         return video_file(self.dataset(dataset), "audio", cls, vid)
 

@@ -25,7 +25,7 @@ def code_version() -> str:
     try:
         result = subprocess.run(
             ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[3],
             capture_output=True,
             text=True,
             timeout=10,

@@ -37,9 +37,9 @@ class TransientError(Exception):
     pass
 
 
-def _ydl_options(workdir: Path, fmt: str, socket_timeout: float, cookies: str | None) -> dict:
+def _ydl_options(workdir: Path, format: str, socket_timeout_s: float, cookies: str | None) -> dict:
     options = {
-        "format": fmt,
+        "format": format,
         "outtmpl": str(workdir / "video.%(ext)s"),
         "merge_output_format": "mp4",
         "noplaylist": True,
@@ -48,7 +48,7 @@ def _ydl_options(workdir: Path, fmt: str, socket_timeout: float, cookies: str | 
         "noprogress": True,
         "retries": 3,
         "fragment_retries": 3,
-        "socket_timeout": socket_timeout,
+        "socket_timeout": socket_timeout_s,
         "enable_file_urls": True,  # the demo and users' local files come as file:// URLs
         "overwrites": True,
         "logger": log,
@@ -62,10 +62,10 @@ def fetch(
     url: str,
     out_video: str | Path,
     *,
-    fmt: str,
+    format: str,
     attempts: int,
     backoff_s: float,
-    socket_timeout: float,
+    socket_timeout_s: float,
     cookies: str | None = None,
 ) -> dict:
     """Download ``url`` to ``out_video`` (written atomically). Raises MediaError when the
@@ -80,7 +80,7 @@ def fetch(
             shutil.rmtree(stale, ignore_errors=True)
         workdir = Path(tempfile.mkdtemp(prefix=f".dl-{out_video.name}-", dir=out_video.parent))
         try:
-            options = _ydl_options(workdir, fmt, socket_timeout, cookies)
+            options = _ydl_options(workdir, format, socket_timeout_s, cookies)
             with yt_dlp.YoutubeDL(options) as ydl:
                 try:
                     info = ydl.extract_info(url, download=True)
