@@ -2,16 +2,16 @@
 
     python bench/bench_i3d.py [--sizes 16x112 16x224] [--repeats 3] [--threads N] [--batch 1]
 
-Measures ``iquery.model.i3d.build_backbone(name)`` in eval mode under ``torch.inference_mode``: the
-R50 trunk built from pytorchvideo's ``i3d_r50`` and, beside it, the Inception-v1 I3D (FAME's
-port, the paper's backbone and the obvious alternative), on random clips of T frames of S x S
-pixels. Weights are random: the arithmetic is that of the real ones. Both use running BN
-statistics (``--norm-stats``), so they do the same kind of work per layer. Each (backbone, size)
-runs in its own process, so its max RSS is its own: ``model MiB`` is the RSS high-water mark
-once the network is built, ``peak MiB`` the one after the forward passes. ``build s`` includes
-importing the backbone's code (pytorchvideo pulls in torchvision and fvcore). Time per clip is
-the median over ``--repeats`` timed passes after one warm-up, divided by the batch. Figures are
-printed, never checked.
+Measures ``iquery.pipeline.motion.i3d.build_backbone(name)`` in eval mode under
+``torch.inference_mode``: the R50 trunk built from pytorchvideo's ``i3d_r50`` and, beside it, the
+Inception-v1 I3D (FAME's port, the paper's backbone and the obvious alternative), on random clips of
+T frames of S x S pixels. Weights are random: the arithmetic is that of the real ones. Both use
+running BN statistics (``--norm-stats``), so they do the same kind of work per layer. Each
+(backbone, size) runs in its own process, so its max RSS is its own: ``model MiB`` is the RSS
+high-water mark once the network is built, ``peak MiB`` the one after the forward passes. ``build
+s`` includes importing the backbone's code (pytorchvideo pulls in torchvision and fvcore). Time per
+clip is the median over ``--repeats`` timed passes after one warm-up, divided by the batch. Figures
+are printed, never checked.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def one_run(
     start = time.perf_counter()
     import torch
 
-    from iquery.model.i3d import build_backbone, param_count
+    from iquery.pipeline.motion.i3d import build_backbone, param_count
 
     if threads:
         torch.set_num_threads(threads)

@@ -38,7 +38,7 @@ from iquery.model.shard_dataset import (  # noqa: E402
 from iquery.pipeline.core.layout import Layout, deal_to_shards  # noqa: E402
 from iquery.pipeline.detection.rows import save_rows, select_boxes  # noqa: E402
 from iquery.pipeline.media.ffmpeg import write_wav  # noqa: E402
-from iquery.pipeline.media.motion_tokens import MotionTokens, save_tokens  # noqa: E402
+from iquery.pipeline.motion.tokens import MotionTokens, save_tokens  # noqa: E402
 
 RATE, CLASSES = 11025, ["accordion", "cello", "flute", "violin"]
 PAPER_CLIP = ClipSpec(clip_samples=65535, num_frames=3, frame_stride=1, frame_size=224)

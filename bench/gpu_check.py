@@ -166,7 +166,7 @@ def frames_per_second(forward, frames: int, repeats: int, device) -> float:
 def section_detectors(args) -> dict:
     import torch
 
-    from iquery.model.i3d import build_backbone
+    from iquery.pipeline.motion.i3d import build_backbone
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     figures = {}

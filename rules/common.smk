@@ -18,6 +18,7 @@ from iquery.model.settings import train_seeds as config_train_seeds
 from iquery.pipeline.stages.batches import chunk_count, chunk_holding, deal, read_tables
 from iquery.pipeline.datasets.copies import open_copy
 from iquery.pipeline.stages.framework import USED, block_config
+from iquery.pipeline.stages.recipe import recipe
 from iquery.pipeline.stages.registry import STAGES
 from iquery.pipeline.datasets.sources import (
     cache_name,
@@ -479,13 +480,10 @@ def feature_tables(wildcards):
 
 
 def shard_settings(wildcards):
-    """What the shards' contents depend on beyond their input files, recorded in them with its
-    hash (detection and motion settings reach the shards through the files they change).
-    """
-    keys = ("audio_rate", "frame_rate", "detector", "box_rule", "motion")
-    dataset = {key: ds_config(wildcards).get(key) for key in keys}
-    shards = stage_config(wildcards.dataset, "shards")
-    return json.dumps({"dataset": dataset, "shards": shards}, sort_keys=True)
+    """What the shards' contents were made with, recorded in them with its hash, and from them
+    in every checkpoint trained on them: the dataset's preprocessing recipe."""
+    name = wildcards.dataset
+    return json.dumps(recipe(config, name, dataset(name).classes), sort_keys=True)
 
 
 # --- train ----------------------------------------------------------------------------------------
@@ -753,34 +751,12 @@ def separate_model_option(wildcards, input):
 
 
 def separate_options(wildcards):
-    """The video is prepared with the settings the dataset's videos had."""
-    ds, settings = ds_config(wildcards), config["separate"]
-    detect, motion, shards, frames = (
-        stage_config(wildcards.dataset, stage)
-        for stage in ("detect", "motion", "shards", "frames")
-    )
-    detector = settings["detector"] or ds["detector"]
-    if detector == "precomputed":  # a new video has no detection file: detect it
-        detector = "owl"
-    options = [
-        f"--detector={detector}",
-        f"--owl-model={detect['owl_model']}",
-        f"--owl-threshold={detect['threshold']}",
-        f"--crop-side={shards['crop_side']}",
-        f"--motion-backbone={motion['backbone']}",
-        f"--motion-max-frames={motion['max_frames']}",
-        f"--seed={config['seed']}",
-        f"--presence={settings['presence']}",
-        f"--batch-size={settings['batch_size']}",
-    ]
-    if ds["box_rule"] == "own_class":
-        options.append("--own-class-boxes")
+    """The video is prepared with the recipe the checkpoint records; config block separate
+    chooses the rest."""
+    settings = config["separate"]
+    options = [f"--presence={settings['presence']}", f"--batch-size={settings['batch_size']}"]
+    if settings["detector"]:
+        options.append(f"--detector={settings['detector']}")
     if settings["keep_prepared"]:
         options.append("--keep-prepared")
-    if motion["weights"]:
-        options.append(f"--motion-weights={motion['weights']}")
-    if motion["resize_short"]:
-        options.append(f"--motion-resize-short={motion['resize_short']}")
-    if frames["max_side"]:
-        options.append(f"--max-side={frames['max_side']}")
     return options

@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from iquery.model.i3d import (
+from iquery.pipeline.motion.extractor import MotionExtractor, clip_windows, load_frames, token_spans
+from iquery.pipeline.motion.i3d import (
     _HEAD_PREFIXES,
     CheckpointError,
     I3DResNet50,
@@ -24,8 +25,7 @@ from iquery.model.i3d import (
     param_count,
     read_checkpoint,
 )
-from iquery.model.motion import MotionExtractor, clip_windows, load_frames, token_spans
-from iquery.pipeline.media.motion_tokens import load_tokens, save_tokens
+from iquery.pipeline.motion.tokens import load_tokens, save_tokens
 
 torch.set_num_threads(1)
 
@@ -38,7 +38,8 @@ FAME_DIGEST = ("7e3b9d83bdb640e5ad7383946e5e7c090f3b1a52b22f2deb0932467b3194a63b
 PIERGIAJ_DIGEST = ("d2dd66663ccfbdef5974d4d1502792dff7a13e214de3083581bbdcbfe60cf6ba", 342)
 PYTORCHVIDEO_DIGEST = ("c758a35902b28a0af343167c8de2bb5456ff3e8160fa22bfe8e3d915d226dfd9", 318)
 
-# Our key -> FAME's, written independently of iquery.model.i3d.fame_key (which maps the other way).
+# Our key -> FAME's, written independently of iquery.pipeline.motion.i3d.fame_key (which maps the
+# other way).
 _TO_FAME_BRANCH = {
     "b0": "branch_0",
     "b1a": "branch_1.0",

@@ -4,10 +4,12 @@ mixture, every output written, and clear errors for what cannot be separated."""
 import io
 import json
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from iquery.cli import separate as separate_cli
@@ -16,10 +18,12 @@ from iquery.model.separation import Windows, separate_audio, window_audio
 from iquery.model.settings import load_settings
 from iquery.model.system import SeparationSystem
 from iquery.pipeline.media.ffmpeg import probe
+from iquery.pipeline.stages.recipe import recipe
 from tests.conftest import make_video
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode")
 
+CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
 CLASSES = ["cello", "flute", "xylophone"]
 CLIP = 8191  # 32 STFT frames: a depth-5 U-Net divides it
 RATE = 11025
@@ -39,6 +43,8 @@ def tiny_system(variant: str = "iquery", classes=CLASSES) -> SeparationSystem:
         "audio_rate": RATE,
         "classes": list(classes),
         "use_motion": variant == "iquery",
+        # prepared as the demo's videos are: 64-px motion frames, 70-px crops, no detector
+        "recipe": recipe(CONFIG, "demo", list(classes)),
     }
     return SeparationSystem.from_settings(config, settings, spec).eval()
 
@@ -162,7 +168,7 @@ def test_separate_a_video(checkpoint, duet, tmp_path):
     out = tmp_path / "out"
     facts = separate_cli.main(
         ["--checkpoint", str(checkpoint), "--video", str(duet), "--out", str(out)]
-        + ["--classes", "cello", "xylophone", "--motion-resize-short", "64"]
+        + ["--classes", "cello", "xylophone"]
     )
     assert facts["classes"] == ["cello", "xylophone"] and facts["windows"] >= 3
     names = ["mixture", "cello", "xylophone", "residual"]
@@ -192,7 +198,12 @@ def test_separate_refuses_what_it_cannot_do(checkpoint, duet, media, tmp_path):
     with pytest.raises(SystemExit, match="no such checkpoint"):
         separate_cli.main([*missing, "--classes", "cello"])
     silent = [*base[:2], "--video", str(media["no_audio"]), "--out", str(tmp_path / "s")]
-    with pytest.raises(SystemExit, match="has no sound track"):
+    with pytest.raises(SystemExit, match="audio: no audio track"):
         separate_cli.main([*silent, "--classes", "cello"])
+    old = tiny_system()
+    old.hparams.data_spec.pop("recipe")
+    save_checkpoint(old, tmp_path / "old.ckpt")
+    with pytest.raises(SystemExit, match="does not record how its training videos were prepared"):
+        separate_cli.main(["--checkpoint", str(tmp_path / "old.ckpt"), *base[2:]])
     with pytest.raises(SystemExit, match="neither a YouTube id"):
         separate_cli.main([*base[:2], "--video", "ftp://x/y.mp4", "--out", str(tmp_path / "u")])

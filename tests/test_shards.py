@@ -18,7 +18,7 @@ from iquery.pipeline.core.files import write_json
 from iquery.pipeline.core.layout import Layout, deal_to_shards
 from iquery.pipeline.detection.rows import save_rows
 from iquery.pipeline.media.ffmpeg import write_wav
-from iquery.pipeline.media.motion_tokens import MotionTokens, save_tokens
+from iquery.pipeline.motion.tokens import MotionTokens, save_tokens
 from iquery.pipeline.stages.shards import verify_shard
 
 CLASSES = ["cello", "flute", "violin"]

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from iquery.cli import evaluate
-from iquery.model.i3d import read_checkpoint
 from iquery.model.system import load_system
-from iquery.model.torch_files import CheckpointError, read_torch_file
 from iquery.model.visual import load_resnet18_state, load_small_encoder
+from iquery.pipeline.core.torch_files import CheckpointError, read_torch_file
+from iquery.pipeline.motion.i3d import read_checkpoint
 
 
 class RunsCode:

@@ -4,7 +4,10 @@ import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import h5py
 import pytest
@@ -328,7 +331,7 @@ def test_start_from_copies(tmp_path, tiny_demo):
     and makes only the rest."""
     import numpy as np
 
-    from iquery.pipeline.media.motion_tokens import load_tokens
+    from iquery.pipeline.motion.tokens import load_tokens
 
     made = tiny_demo / "data" / "demo"  # read, never changed
     keys = [(c, f"{c}-{i:02d}") for c in TINY_DEMO["classes"] for i in range(3)]
@@ -533,6 +536,20 @@ def test_demo_end_to_end(tmp_path, tiny_demo):
     # frame's crop and its motion tokens equal what the workflow made of it and packed in its
     # shard (the demo: 70-px crops, 64-px motion frames, seeded random I3D weights).
     assert_prepared_as_in_the_shards(separated / "prepared", data, "flute", "flute-00")
+    # By hand, as README shows it, with the same run's checkpoint: the same tracks, to the bit
+    # (both prepare the video with the recipe the checkpoint records).
+    by_hand = tmp_path / "by-hand"
+    summary = results / "iquery" / "seed-1234" / "train_summary.json"
+    subprocess.run(
+        [Path(sys.executable).parent / "iquery", "separate", "--summary", summary]
+        + ["--video", duet, "--out", by_hand, "--classes", "cello", "flute"],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+    )
+    for name in ("cello", "flute", "residual", "mixture"):
+        made = (separated / f"{name}.wav").read_bytes()
+        assert (by_hand / f"{name}.wav").read_bytes() == made, f"{name}: by hand != target"
     # A corrupt test shard stops evaluation with the command that rebuilds it; that command,
     # run where the workflow ran, does, and evaluation then goes through.
     shard = data / "shards" / "test-000.h5"
@@ -569,7 +586,7 @@ def test_demo_end_to_end(tmp_path, tiny_demo):
 def assert_prepared_as_in_the_shards(prepared, data, cls, vid):
     import numpy as np
 
-    from iquery.pipeline.media.motion_tokens import load_tokens
+    from iquery.pipeline.motion.tokens import load_tokens
 
     stages = np.load(data / "detection_results" / cls / f"{vid}.mp4.npy")
     np.testing.assert_array_equal(np.load(prepared / "detections.npy"), stages)

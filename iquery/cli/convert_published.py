@@ -27,8 +27,8 @@ from iquery.model.published import (
     published_data,
     rule_summary,
 )
-from iquery.model.torch_files import CheckpointError
 from iquery.pipeline.core.errors import ConfigError
+from iquery.pipeline.core.torch_files import CheckpointError
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 

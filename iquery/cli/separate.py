@@ -1,15 +1,17 @@
 """Separate the instruments of any video with a trained model: a WAV and an MP4 per instrument,
 the residual, a picture of the masks and a page with players.
 
-    python -m iquery.cli.separate \
-        --checkpoint results/demo/iquery/seed-1234/checkpoints/best-*.ckpt \
+    iquery separate --checkpoint results/demo/iquery/seed-1234/checkpoints/best-*.ckpt \
         --video my_duet.mp4 --out separated/my_duet [--classes cello flute]
 
-The video (a file, or a URL fetched with yt-dlp) goes through the steps training's videos went
-through, with the same settings: sound at the dataset's rate, frames at its frame rate,
-instrument detection, motion features. Which trained instruments are present comes from
-``--classes`` or, without it, from the detections (a class seen in at least ``--presence`` of
-the frames). See ``iquery/model/separation.py`` for how a video of any length is separated.
+(or ``python -m iquery.cli.separate`` with the same options). The video (a file, or a URL
+fetched with yt-dlp) goes through the per-video stages training's videos went through, with the
+settings the checkpoint records (its preprocessing recipe): sound at the dataset's rate, frames
+at its frame rate and size, instrument detection, motion features, crops by the shards' box
+rule and side (``iquery.pipeline.stages.one_video``). Which trained instruments are present
+comes from ``--classes`` or, without it, from the detections (a class seen in at least
+``--presence`` of the frames). See ``iquery/model/separation.py`` for how a video of any length
+is separated.
 """
 
 from __future__ import annotations
@@ -29,46 +31,38 @@ from iquery.pipeline.core.errors import ConfigError, InvalidEntry, MediaError
 from iquery.pipeline.core.files import atomic_path, write_json
 from iquery.pipeline.core.ids import parse_entry
 from iquery.pipeline.core.provenance import provenance
-from iquery.pipeline.detection.rows import select_boxes
-from iquery.pipeline.media.ffmpeg import make_frames, make_wav, probe, read_wav, write_wav
+from iquery.pipeline.detection.rows import empty, select_boxes
+from iquery.pipeline.media.ffmpeg import read_wav, write_wav
+from iquery.pipeline.report.separation_page import masks_figure, write_page
+from iquery.pipeline.stages.one_video import load_rows, prepare
 from iquery.pipeline.stages.shards import crop_frame
 
-
-def add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
-    """How the video is prepared: as the dataset the model was trained on was."""
-    group = parser.add_argument_group("preparing the video (as the training videos were)")
-    group.add_argument("--audio-rate", type=int, default=None, help="default: the model's")
-    group.add_argument("--fps", type=float, default=None, help="frames/s; default: the model's")
-    group.add_argument("--max-side", type=int, default=None, help="frames' longer side, pixels")
-    group.add_argument("--detector", choices=["background", "owl", "none"], default="background")
-    group.add_argument("--owl-model", default="google/owlv2-base-patch16-ensemble")
-    group.add_argument("--owl-threshold", type=float, default=0.1)
-    group.add_argument("--crop-side", type=int, default=246, help="object crops' shorter side")
-    group.add_argument("--own-class-boxes", action="store_true", help="MUSIC-21/AVE's box rule")
-    group.add_argument("--motion-backbone", default="inception")
-    group.add_argument("--motion-weights", default=None)
-    group.add_argument("--motion-resize-short", type=int, default=None)
-    group.add_argument("--motion-max-frames", type=int, default=160)
-    group.add_argument("--seed", type=int, default=1234, help="random motion weights' seed")
+DETECTORS = ["background", "owl", "none"]
 
 
-def obtain(video: str, work: Path, offline: bool) -> Path:
-    """The video as a local file: a path, or a URL fetched into ``work``."""
+def video_url(video: str) -> str:
+    """The video as a URL the download stage takes: a local file's file:// URL, or the URL."""
     if "://" not in video:
         path = Path(video)
         if not path.is_file():
             raise ConfigError(f"{video}: no such video file")
-        return path
+        return path.resolve().as_uri()
     try:
         parse_entry(video, "--video")  # http(s) or file URLs only; nothing a shell reads
     except InvalidEntry as err:
         raise ConfigError(str(err)) from err
-    from iquery.pipeline.media.download import obtain_video
+    return video
 
-    target = work / "video.mp4"
-    options = {"fmt": "best[height<=720]/best", "attempts": 3, "backoff_s": 5, "socket_timeout": 30}
-    obtain_video(video, target, offline=offline, **options)
-    return target
+
+def recipe_of(system, checkpoint: Path) -> dict:
+    """How the checkpoint's training videos were prepared, as its training recorded it."""
+    recipe = system.hparams.data_spec.get("recipe")
+    if not recipe:
+        raise ConfigError(
+            f"{checkpoint} does not record how its training videos were prepared (a checkpoint "
+            "from before recipes were recorded): train the run again, or convert it again"
+        )
+    return recipe
 
 
 def present_classes(rows: np.ndarray, n_frames: int, classes: list[str], share: float) -> list[str]:
@@ -128,67 +122,6 @@ def mux(video: Path, wav: Path, out: Path) -> None:
             raise MediaError(f"{out}: ffmpeg could not join pictures and sound: {reason}") from err
 
 
-def masks_figure(mixture: np.ndarray, tracks: dict[str, np.ndarray], rate: int, path: Path):
-    """The mixture's spectrogram, and over it each track's share of every bin (its mask)."""
-    import torch
-
-    from iquery.model.audio import stft
-    from iquery.pipeline.report.report import pyplot
-
-    plt = pyplot()
-
-    def spectrum(x):
-        return stft(torch.from_numpy(x), 1022, 256).abs().numpy()
-
-    mix = spectrum(mixture) + 1e-8
-    seconds = len(mixture) / rate
-    extent = (0, seconds, 0, rate / 2000)
-    fig, axes = plt.subplots(len(tracks) + 1, 1, figsize=(10, 2.2 * (len(tracks) + 1)))
-    axes = np.atleast_1d(axes)
-    axes[0].imshow(20 * np.log10(mix), origin="lower", aspect="auto", extent=extent, cmap="magma")
-    axes[0].set_title("mixture (dB)")
-    for ax, (name, track) in zip(axes[1:], tracks.items(), strict=True):
-        share = np.clip(spectrum(track) / mix, 0, 1)
-        share[mix < 1e-3 * mix.max()] = np.nan  # near silence: no share worth showing
-        ax.imshow(20 * np.log10(mix), origin="lower", aspect="auto", extent=extent, cmap="gray")
-        ax.imshow(share, origin="lower", aspect="auto", extent=extent, cmap="viridis", alpha=0.7)
-        ax.set_title(f"{name}: its share of each time-frequency bin")
-    for ax in axes:
-        ax.set_ylabel("kHz")
-    axes[-1].set_xlabel("seconds")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
-
-
-def write_page(out: Path, title: str, names: list[str], facts: dict) -> None:
-    """index.html beside the files: a player per track (video and sound), and the masks."""
-    import base64
-    import html
-
-    picture = base64.b64encode((out / "masks.png").read_bytes()).decode()
-    rows = "\n".join(
-        f"<tr><td>{html.escape(n)}</td><td><video controls width=320 src='{html.escape(n)}.mp4'>"
-        f"</video></td><td><audio controls src='{html.escape(n)}.wav'></audio></td></tr>"
-        for n in ["mixture", *names, "residual"]
-    )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td{{padding:4px 12px}}
-</style></head><body><h1>{html.escape(title)}</h1>
-<p>Separated with {html.escape(facts["checkpoint"])} ({html.escape(facts["variant"])}), classes
-chosen {html.escape(facts["classes_from"])}; {facts["seconds_audio"]:.1f} s of sound in
-{facts["windows"]} windows. The tracks and the residual add up to the mixture.</p>
-<table><tr><th>track</th><th>video</th><th>sound</th></tr>
-{rows}</table>
-<h2>Masks</h2><img alt="masks over the mixture's spectrogram" style="width:100%"
-src="data:image/png;base64,{picture}">
-</body></html>
-"""
-    with atomic_path(out / "index.html") as tmp:
-        Path(tmp).write_text(page)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     model = parser.add_mutually_exclusive_group(required=True)
@@ -199,6 +132,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", required=True, type=Path, help="folder for what is written")
     parser.add_argument("--classes", nargs="*", default=None, help="the instruments to take out")
     parser.add_argument("--presence", type=float, default=0.1, help="share of frames, see above")
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=None,
+        help="instead of the recipe's (a recipe's 'precomputed' becomes owl: a new video has no "
+        "detection file); none: whole frames",
+    )
     parser.add_argument("--expect-classes", nargs="*", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--offline", action="store_true", help="fetch nothing")
     parser.add_argument("--batch-size", type=int, default=4, help="windows separated at once")
@@ -209,7 +149,6 @@ def main(argv: list[str] | None = None) -> dict:
         help="keep the frames, detection rows, every frame's crops and the motion tokens in "
         "OUT/prepared (to compare with what training's shards hold)",
     )
-    add_preprocessing_arguments(parser)
     add_gpus_argument(parser)
     args = parser.parse_args(argv)
     claim_gpus(args.gpus)
@@ -243,13 +182,14 @@ def load_model(checkpoint: Path, expected: list[str] | None):
 def separate_video(args) -> dict:
     import torch
 
+    from iquery.model.audio import stft
     from iquery.model.separation import separate_audio
 
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.time()
     system, classes = load_model(args.checkpoint, args.expect_classes)
-    spec = system.hparams.data_spec
+    recipe = recipe_of(system, args.checkpoint)
     if args.classes:
         unknown = [c for c in args.classes if c not in classes]
         if unknown:
@@ -257,30 +197,36 @@ def separate_video(args) -> dict:
                 f"--classes: {', '.join(unknown)} not among the model's classes: "
                 f"{', '.join(classes)}"
             )
-    rate = args.audio_rate or spec.get("audio_rate") or 11025
-    fps = args.fps or spec.get("frame_rate") or 1
+    detector = args.detector or recipe["stages"]["detect"]["detector"]
+    if detector == "precomputed":  # a new video has no detection file: detect it
+        detector = "owl"
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=args.out))
     try:
-        video = obtain(args.video, work, args.offline)
-        meta = probe(video)
-        if not meta.has_audio:
-            raise MediaError(f"{args.video}: the video has no sound track; nothing to separate")
-        if not meta.has_video:
-            raise MediaError(f"{args.video}: no pictures; the model needs to see the players")
-        print(f"separate: {video} ({meta.duration:.1f} s), preparing", file=sys.stderr)
-        make_wav(video, work / "audio.wav", rate=rate, min_seconds=0.1)
-        samples, _ = read_wav(work / "audio.wav")
+        print(f"separate: {args.video}: preparing it as the training videos were", file=sys.stderr)
+        prepared = prepare(
+            video_url(args.video),
+            "video",
+            work,
+            recipe,
+            detector=None if detector == "none" else detector,
+            detect=detector != "none",
+            motion=system.uses_motion,
+            offline=args.offline,
+            threads=args.threads or 1,
+        )
+        rate = recipe["stages"]["audio"]["audio_rate"]
+        fps = recipe["stages"]["frames"]["frame_rate"]
+        samples, _ = read_wav(prepared.audio)
         audio = samples.astype(np.float32) / 32768.0
-        make_frames(video, work / "frames", fps=fps, min_frames=1, max_side=args.max_side)
-        jpgs = sorted((work / "frames").glob("*.jpg"))
-        rows = detect(args, work / "frames", classes)
+        jpgs = sorted(prepared.frames.glob("*.jpg"))
+        rows = load_rows(prepared.detections) if prepared.detections else empty()
         if args.classes:
             wanted, chosen_from = list(args.classes), "by the user"
         else:
-            if args.detector != "owl":
+            if detector != "owl":
                 raise ConfigError(
-                    f"the {args.detector} detector does not tell instruments apart: name them "
+                    f"the {detector} detector does not tell instruments apart: name them "
                     f"with --classes (the model knows {', '.join(classes)})"
                 )
             wanted = present_classes(rows, len(jpgs), classes, args.presence)
@@ -291,13 +237,16 @@ def separate_video(args) -> dict:
                     f"--classes (the model knows {', '.join(classes)})"
                 )
         motion = None
-        if system.uses_motion:
-            motion = motion_tokens(args, work / "frames", fps)
-        crops = Crops(jpgs, rows, side=args.crop_side, own_class=args.own_class_boxes)
+        if prepared.motion is not None:
+            from iquery.pipeline.motion.tokens import load_tokens
+
+            motion = np.asarray(load_tokens(prepared.motion).tokens, dtype=np.float32)
+        side = recipe["shards"]["crop_side"]
+        crops = Crops(jpgs, rows, side=side, own_class=recipe["box_rule"] == "own_class")
         if args.keep_prepared:
             wanted_indices = {name: classes.index(name) for name in wanted}
             keep_prepared(
-                args.out / "prepared", work / "frames", rows, crops, motion, wanted_indices
+                args.out / "prepared", prepared.frames, rows, crops, motion, wanted_indices
             )
         device = "cuda" if torch.cuda.is_available() else "cpu"
         result = separate_audio(
@@ -318,8 +267,18 @@ def separate_video(args) -> dict:
         for name, signal in outputs.items():
             wav = args.out / f"{name}.wav"
             write_wav(wav, np.round(np.clip(signal, -1, 1) * 32767).astype(np.int16), rate)
-            mux(video, wav, args.out / f"{name}.mp4")
-        masks_figure(audio, tracks, rate, args.out / "masks.png")
+            mux(prepared.video, wav, args.out / f"{name}.mp4")
+
+        def spectrum(x: np.ndarray) -> np.ndarray:
+            return stft(torch.from_numpy(x), 1022, 256).abs().numpy()
+
+        masks_figure(
+            spectrum(audio),
+            {name: spectrum(track) for name, track in tracks.items()},
+            len(audio) / rate,
+            rate,
+            args.out / "masks.png",
+        )
         facts = {
             "video": args.video,
             "checkpoint": str(args.checkpoint),
@@ -332,9 +291,10 @@ def separate_video(args) -> dict:
             "seconds_audio": len(audio) / rate,
             "windows": len(result["windows"].starts),
             "window_samples": result["windows"].clip,
-            "detector": args.detector,
+            "detector": detector,
+            "recipe": recipe,
             "seconds_taken": round(time.time() - started, 1),
-            "train_config_hash": spec.get("config_hash"),
+            "train_config_hash": system.hparams.data_spec.get("config_hash"),
             "provenance": provenance(vars(args) | {"checkpoint": str(args.checkpoint)}),
         }
         write_page(args.out, f"Separated: {Path(args.video).name}", wanted, facts)
@@ -364,40 +324,6 @@ def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted
         (folder / "crops" / name).mkdir(parents=True)
         for k, jpeg in enumerate(crops(index, all_frames)):
             (folder / "crops" / name / f"{k + 1:06d}.jpg").write_bytes(jpeg)
-
-
-def detect(args, frames: Path, classes: list[str]) -> np.ndarray:
-    """The video's detection rows (K, 7), by the detector training's videos had."""
-    from iquery.pipeline.detection.backends import load_frame_folder, make_detector
-    from iquery.pipeline.detection.rows import empty
-
-    if args.detector == "none":
-        return empty()
-    detector = make_detector(
-        args.detector,
-        classes=classes,
-        owl_model=args.owl_model,
-        threshold=args.owl_threshold,
-        batch_size=8,
-    )
-    return np.asarray(detector(load_frame_folder(frames), None), dtype=np.float32).reshape(-1, 7)
-
-
-def motion_tokens(args, frames: Path, fps: float) -> np.ndarray:
-    """The video's motion tokens (T', C), by the extractor training's videos had."""
-    import torch
-
-    from iquery.model.motion import MotionExtractor
-
-    torch.manual_seed(args.seed)  # the random initialisation, when no weights are given
-    extractor = MotionExtractor(
-        args.motion_backbone,
-        args.motion_weights,
-        resize_short=args.motion_resize_short,
-        dtype="float16",
-    )
-    tokens = extractor.extract(str(frames), fps, args.motion_max_frames)
-    return np.asarray(tokens.tokens, dtype=np.float32)
 
 
 def progress_bar():

@@ -61,11 +61,12 @@ from iquery.model.iquery import IQuery, ModelConfig
 from iquery.model.settings import load_settings, run_settings
 from iquery.model.shard_dataset import ClipSpec
 from iquery.model.system import SeparationSystem
-from iquery.model.torch_files import CheckpointError, describe_contents, read_torch_file
 from iquery.model.training import model_config
 from iquery.pipeline.core.errors import ConfigError
 from iquery.pipeline.core.files import atomic_path
+from iquery.pipeline.core.torch_files import CheckpointError, describe_contents, read_torch_file
 from iquery.pipeline.datasets.indexes import AVE_CLASS_DIRS
+from iquery.pipeline.stages.recipe import recipe
 
 PARTS = ("sound", "frame", "maskformer")  # the published files, in the order they are read
 MOTION_DIM = 1024  # channels of the published I3D motion tokens
@@ -364,6 +365,7 @@ class PublishedData:
     settings: dict
     audio_rate: int
     frame_rate: float
+    config: dict = dataclasses.field(default_factory=dict, repr=False)  # the workflow config
 
 
 def published_data(config: dict, dataset: str, variant: str | None = None) -> PublishedData:
@@ -386,7 +388,8 @@ def published_data(config: dict, dataset: str, variant: str | None = None) -> Pu
         f"published {dataset} checkpoint",
     )
     block = config["datasets"][dataset]
-    return PublishedData(dataset, settings, int(block["audio_rate"]), float(block["frame_rate"]))
+    rates = int(block["audio_rate"]), float(block["frame_rate"])
+    return PublishedData(dataset, settings, *rates, config=config)
 
 
 def published_system(classes: Sequence[str], data: PublishedData) -> SeparationSystem:
@@ -408,6 +411,8 @@ def published_system(classes: Sequence[str], data: PublishedData) -> SeparationS
         "use_motion": motion,
         "select_on": "test",  # the published code kept its best checkpoint on the test pairs
     }
+    if data.config:  # how a new video is prepared for it: as the workflow prepares the dataset's
+        data_spec["recipe"] = recipe(data.config, data.dataset, classes)
     return SeparationSystem.from_settings(config, settings, data_spec)
 
 

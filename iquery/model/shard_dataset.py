@@ -121,6 +121,8 @@ def read_split_facts(index_path: str | Path) -> dict:
                 str(group.attrs.get("motion_weights_sha256", "?")) if "motion" in group else None
             ),
             "audio_rate": int(group.attrs["rate"]),
+            # how the videos were prepared (iquery.pipeline.stages.recipe), as the shards say
+            "recipe": json.loads(h5.attrs.get("settings", "{}")),
         }
 
 

@@ -43,8 +43,8 @@ from torch import Tensor
 from iquery.model.audio import N_WARPED, SpectralFrontEnd, mask_loss
 from iquery.model.iquery import IQuery, ModelConfig, SoundOfPixels
 from iquery.model.shard_dataset import MixDataset, collate, normalize_frames
-from iquery.model.torch_files import CheckpointError, describe_contents, read_torch_file
 from iquery.model.variants import variant as find_variant
+from iquery.pipeline.core.torch_files import CheckpointError, describe_contents, read_torch_file
 
 BINARY_THRESHOLD = 0.5  # where Sound of Pixels cuts its binary masks at test time
 

@@ -335,6 +335,7 @@ def make_data(settings: dict, facts: dict, val_facts: dict, val_pairs: list):
         "audio_rate": facts["audio_rate"],
         "classes": facts["classes"],
         "use_motion": use_motion,
+        "recipe": facts.get("recipe") or {},
     }
     return data, data_spec
 

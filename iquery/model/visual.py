@@ -26,7 +26,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from iquery.model.torch_files import CheckpointError, describe_contents, read_torch_file
+from iquery.pipeline.core.torch_files import CheckpointError, describe_contents, read_torch_file
 
 
 def _dilate_layer4(layer4: nn.Module) -> None:

@@ -29,7 +29,7 @@ from PIL import Image
 from iquery.pipeline.core.errors import ConfigError, DetectionError, MediaError
 from iquery.pipeline.core.layout import PUBLISHED_MOTION, VIDEO_FILES, video_file
 from iquery.pipeline.media.ffmpeg import decode_audio, probe, read_wav, write_wav
-from iquery.pipeline.media.motion_tokens import (
+from iquery.pipeline.motion.tokens import (
     TEMPORAL_STRIDE,
     MotionTokens,
     load_tokens,

@@ -1,7 +1,7 @@
 """Motion: I3D tokens of each used video's frames (datasets whose ``motion`` is on), from the
-dataset's copy where it has them, otherwise extracted by a network built once per job, and
-only if some video of the chunk needs it. The paper's setting: the first 160 frames at 1 fps,
-whole-video tokens (``iquery.model.motion``); without weights the backbone keeps a random
+dataset's copy where it has them, otherwise extracted by a network built once per job, and only if
+some video of the chunk needs it. The paper's setting: the first 160 frames at 1 fps, whole-video
+tokens (``iquery.pipeline.motion.extractor``); without weights the backbone keeps a random
 initialisation drawn from ``seed``, and every video's tokens record the weights' sha256 or
 "random"."""
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from iquery.pipeline.datasets.copies import read_motion
-from iquery.pipeline.media.motion_tokens import BACKBONE_CHANNELS, save_tokens
+from iquery.pipeline.motion.tokens import BACKBONE_CHANNELS, save_tokens
 from iquery.pipeline.stages.batches import file_identity, product
 from iquery.pipeline.stages.framework import (
     USED,
@@ -44,7 +44,7 @@ def extractor(job: StageJob):
     """The motion network, on the job's device, in float16, seeded where it has no weights."""
     import torch
 
-    from iquery.model.motion import MotionExtractor
+    from iquery.pipeline.motion.extractor import MotionExtractor
 
     s: MotionSettings = job.settings
     torch.set_num_threads(job.threads)

@@ -35,7 +35,7 @@ from iquery.pipeline.core.files import atomic_path
 from iquery.pipeline.core.records import missing_file_message
 from iquery.pipeline.detection.rows import load_rows, select_boxes
 from iquery.pipeline.media.ffmpeg import read_wav
-from iquery.pipeline.media.motion_tokens import load_tokens
+from iquery.pipeline.motion.tokens import load_tokens
 
 FORMAT_VERSION = 2  # 2: checksums on every item
 AUDIO_BLOCK = 1 << 16  # audio samples per CRC-32

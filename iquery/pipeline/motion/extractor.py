@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from iquery.model.i3d import build_backbone
-from iquery.pipeline.media.motion_tokens import MotionTokens, token_spans
+from iquery.pipeline.motion.i3d import build_backbone
+from iquery.pipeline.motion.tokens import MotionTokens, token_spans
 
 PAPER_FPS = 1.0
 PAPER_MAX_FRAMES = 160

@@ -1,8 +1,8 @@
 """Motion-token files: the I3D tokens of one video, each with its time span, as ``.npz``.
 
-What ``iquery/model/motion.py`` extracts, the motion stage stores (in chunk files, then one file per
-video in ``motion_features/{cls}/{vid}.mp4.npz``) and the shards read. Plain arrays only: the
-files load without pickle.
+What ``iquery/pipeline/motion/extractor.py`` extracts, the motion stage stores (in chunk files, then
+one file per video in ``motion_features/{cls}/{vid}.mp4.npz``) and the shards read. Plain arrays
+only: the files load without pickle.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class MotionTokens:
     frame_size: tuple[int, int]
 
 
-# Channels of each backbone's tokens (iquery/model/i3d.py builds them).
+# Channels of each backbone's tokens (iquery/pipeline/motion/i3d.py builds them).
 BACKBONE_CHANNELS = {"inception": 1024, "r50": 2048}
 # Frames per token: the backbones' temporal stride.
 TEMPORAL_STRIDE = 8

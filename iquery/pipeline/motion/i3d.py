@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from iquery.model.torch_files import CheckpointError, read_torch_file
+from iquery.pipeline.core.torch_files import CheckpointError, read_torch_file
 
 BACKBONES = ("inception", "r50")
 INCEPTION_VARIANTS = ("fame", "piergiaj")

@@ -1,0 +1,111 @@
+"""One video through the per-video stages, as a dataset's videos go through them: the same work
+functions (``iquery.pipeline.stages.registry``) with the settings of a recipe
+(``iquery.pipeline.stages.recipe``), in a scratch data folder. ``separate`` prepares the video
+it separates this way, so it sees what the model saw in training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+
+from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.core.layout import Layout
+from iquery.pipeline.datasets.copies import link
+from iquery.pipeline.datasets.indexes import Video
+from iquery.pipeline.stages.batches import run_batch
+from iquery.pipeline.stages.framework import StageJob
+from iquery.pipeline.stages.recipe import stage_settings
+from iquery.pipeline.stages.registry import STAGES
+
+# The scratch dataset's name and class folder: nothing else lives in the scratch data folder.
+DATASET, FOLDER = "video", "video"
+
+
+@dataclass
+class PreparedVideo:
+    """What the stages made of the video: its file, sound, frames, detections and motion."""
+
+    video: Path
+    audio: Path
+    frames: Path
+    detections: Path | None
+    motion: Path | None
+    records: dict
+
+
+def prepare(
+    url: str,
+    vid: str,
+    work: Path,
+    recipe: dict,
+    *,
+    detector: str | None = None,
+    detect: bool = True,
+    motion: bool = True,
+    offline: bool = False,
+    device: str | None = None,
+    threads: int = 1,
+) -> PreparedVideo:
+    """Run download, audio, frames, (where ``detect``) detect and (where ``motion``) motion on
+    one video, with the recipe's settings; ``detector`` replaces the recipe's (a new video has
+    no precomputed detections). A stage refusing the video raises MediaError with its reason.
+
+    What a stage accepts is loosened for a video to separate, not what it makes: any length of
+    at least one frame, and no annotated segment to trim to.
+    """
+    layout = Layout(data=str(work))
+    video = Video(FOLDER, vid, url)
+    if url.startswith("file:"):  # a local file: the download stage finds it on disk
+        link(Path(unquote(urlparse(url).path)), layout.video(DATASET, FOLDER, vid))
+    download = stage_settings_for_download()
+    settings = {
+        "download": download,
+        "audio": stage_settings(recipe, "audio", min_seconds=0.1, trim_to_segment=False),
+        "frames": stage_settings(recipe, "frames", min_frames=1, trim_to_segment=False),
+    }
+    if detect:
+        changes = {"detector": detector} if detector else {}
+        settings["detect"] = stage_settings(recipe, "detect", **changes)
+    if motion and "motion" in recipe["stages"]:
+        settings["motion"] = stage_settings(recipe, "motion")
+    records: dict[str, dict] = {}
+    for name, stage_settings_ in settings.items():
+        stage = STAGES[name]
+        job = StageJob(
+            layout, DATASET, stage_settings_, offline=offline, device=device, threads=threads
+        )
+        upstream = {(FOLDER, vid): records[stage.reads]} if stage.reads else None
+        table = layout.chunk_table(DATASET, name, 0)
+        (record,) = run_batch(name, stage.steps(job, [video], upstream), table)
+        if record["status"] != "ok":
+            raise MediaError(f"{name}: {record['reason']}")
+        records[name] = record
+    return PreparedVideo(
+        video=Path(layout.video(DATASET, FOLDER, vid)),
+        audio=Path(layout.audio(DATASET, FOLDER, vid)),
+        frames=Path(layout.frames(DATASET, FOLDER, vid)),
+        detections=Path(layout.detections(DATASET, FOLDER, vid)) if detect else None,
+        motion=Path(layout.motion(DATASET, FOLDER, vid)) if "motion" in records else None,
+        records=records,
+    )
+
+
+def stage_settings_for_download():
+    """A URL is fetched as a dataset's videos are, but at up to 720p: the video is also what
+    the separated tracks are shown with."""
+    from iquery.pipeline.stages.download import DownloadSettings
+
+    return DownloadSettings(
+        chunks=1,
+        format="best[height<=720]/best",
+        attempts=3,
+        backoff_s=5,
+        socket_timeout_s=30,
+    )
+
+
+def load_rows(path: Path) -> np.ndarray:
+    return np.load(path).astype(np.float32).reshape(-1, 7)
