@@ -32,8 +32,8 @@ def train_base(held_out: str, out: Path, data: Path) -> Path:
     from iquery.model.settings import run_settings, with_crops_encoder
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    settings = run_settings(config, "demo", "iquery") | {"exclude_classes": [held_out]}
-    settings = with_crops_encoder(settings, data / "visual_encoder" / "encoder.pt")
+    settings = run_settings(config, "demo", "iquery").replace(exclude_classes=[held_out])
+    settings = with_crops_encoder(settings, data / "visual_encoder" / "encoder.pt").to_dict()
     summary = out / "base" / "train_summary.json"
     if not summary.is_file():
         command = [

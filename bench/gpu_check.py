@@ -89,7 +89,7 @@ def demo_settings(run: str, smoke: bool, **extra) -> dict:
     # The demo's object encoder, where it was carried beside the shards; else a random one of
     # the same shape (the same arithmetic: only the figures of the runs would differ).
     encoder = ROOT / "data" / "demo" / "visual_encoder" / "encoder.pt"
-    settings = with_crops_encoder(settings, encoder if encoder.is_file() else None)
+    settings = with_crops_encoder(settings, encoder if encoder.is_file() else None).to_dict()
     # The demo's CPU sizing (one thread, no loader workers) would starve a GPU.
     settings |= {"threads": None, "num_workers": 4, "accelerator": "auto"}
     # Within the section's budget: a run stops at the first epoch end after 36 s (the summary

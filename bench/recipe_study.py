@@ -38,8 +38,8 @@ def settings_for(dataset: str, run: str, change: dict, config_path: Path) -> dic
 
     config = yaml.safe_load(config_path.read_text())
     layout = Layout(**config["paths"])
-    settings = load_settings(run_settings(config, dataset, run) | change, "--variant")
-    return with_crops_encoder(settings, ROOT / layout.visual_encoder(dataset))
+    settings = load_settings(run_settings(config, dataset, run).to_dict() | change, "--variant")
+    return with_crops_encoder(settings, ROOT / layout.visual_encoder(dataset)).to_dict()
 
 
 def validation_pairs(split: Path, count: int, seed: int, out: Path) -> Path:

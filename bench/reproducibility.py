@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     layout = Layout(**config["paths"])
-    settings = run_settings(config, "demo", "iquery") | {
-        "epochs": args.epochs, "val_every": 1, "log_every_n_steps": 1, "num_workers": 0,
-    }  # fmt: skip
-    settings = with_crops_encoder(settings, ROOT / layout.visual_encoder("demo"))
+    settings = run_settings(config, "demo", "iquery").replace(
+        epochs=args.epochs, val_every=1, log_every_n_steps=1, num_workers=0
+    )
+    settings = with_crops_encoder(settings, ROOT / layout.visual_encoder("demo")).to_dict()
     shards = ROOT / Path(layout.shard_index("demo", "train")).parent
     facts = {}
     for name, (env, threads) in CONDITIONS.items():

@@ -1,5 +1,6 @@
 # What the rules share: the layout of every artifact (iquery/pipeline/core/layout.py), the
 # datasets, the videos each job handles, and the checks of config.yaml the schema cannot make.
+import functools
 import glob
 import json
 import os
@@ -522,33 +523,33 @@ def gpu_claim(stage):
 
 def run_threads(wildcards):
     """A training job's cores: its run's threads setting (null: one)."""
-    return (
-        run_settings(wildcards.dataset, wildcards.run, wildcards.seed)["threads"] or 1
-    )
+    return run_settings(wildcards.dataset, wildcards.run, wildcards.seed).threads or 1
 
 
 def run_ranks(wildcards):
     """The processes (ranks) a training run starts: its devices on each of its nodes."""
     settings = run_settings(wildcards.dataset, wildcards.run, wildcards.seed)
-    return settings["devices"] * settings["nodes"]
+    return settings.devices * settings.nodes
 
 
+@functools.cache
 def run_settings(name, run, seed=None):
     """A run's complete settings for a training ``seed`` (default: config key seed;
-    iquery/model/settings.py: run_settings), its visual weights as a local path."""
+    iquery/model/settings.py: run_settings), its visual weights as a local path; made and
+    checked once per run and seed."""
     try:
         settings = config_run_settings(config, name, run, seed)
     except ConfigError as err:
         raise WorkflowError(str(err)) from err
-    if settings["visual_weights"] == TRAINED_ON_CROPS:
-        if settings["model_overrides"].get("visual_backbone") != "small":
+    if settings.visual_weights == TRAINED_ON_CROPS:
+        if settings.model_overrides.get("visual_backbone") != "small":
             raise WorkflowError(
                 f"config key train.runs.{name}.{run}: visual_weights {TRAINED_ON_CROPS!r} "
                 "trains the small encoder: set model_overrides.visual_backbone: small"
             )
-        settings["visual_weights"] = L.visual_encoder(name)
-    elif settings["visual_weights"]:
-        settings["visual_weights"] = weights_file(settings["visual_weights"])
+        return settings.replace(visual_weights=L.visual_encoder(name))
+    if settings.visual_weights:
+        return settings.replace(visual_weights=weights_file(settings.visual_weights))
     return settings
 
 
@@ -582,7 +583,7 @@ def weights_url(wildcards):
 def crop_frame_size(name):
     """The crop side the dataset's runs train with: what its own encoder learns on."""
     first = next(iter(train_runs(name)))
-    return run_settings(name, first)["frame_size"]
+    return run_settings(name, first).frame_size
 
 
 def train_inputs(wildcards):
@@ -595,8 +596,8 @@ def train_inputs(wildcards):
     }
     if select_on == "test":
         inputs["pairs"] = L.test_pairs(name)
-    if settings["visual_weights"]:
-        inputs["weights"] = settings["visual_weights"]
+    if settings.visual_weights:
+        inputs["weights"] = settings.visual_weights
     return inputs
 
 
@@ -754,7 +755,10 @@ def separate_options(wildcards):
     """The video is prepared with the recipe the checkpoint records; config block separate
     chooses the rest."""
     settings = config["separate"]
-    options = [f"--presence={settings['presence']}", f"--batch-size={settings['batch_size']}"]
+    options = [
+        f"--presence={settings['presence']}",
+        f"--batch-size={settings['batch_size']}",
+    ]
     if settings["detector"]:
         options.append(f"--detector={settings['detector']}")
     if settings["keep_prepared"]:

@@ -68,7 +68,7 @@ rule train:
         # srun from the job's command (iquery/pipeline/cluster/ranks.py); elsewhere these change nothing.
         nodes=lambda wildcards: run_settings(
             wildcards.dataset, wildcards.run, wildcards.seed
-        )["nodes"],
+        ).nodes,
         tasks=lambda wildcards: run_ranks(wildcards),
         tasks_per_gpu=1,
         mpi=lambda wildcards: "srun" if run_ranks(wildcards) > 1 else None,
@@ -77,7 +77,7 @@ rule train:
             wildcards.dataset, wildcards.run, wildcards.seed
         ).path,
         settings=lambda wildcards: json.dumps(
-            run_settings(wildcards.dataset, wildcards.run, wildcards.seed),
+            run_settings(wildcards.dataset, wildcards.run, wildcards.seed).to_dict(),
             sort_keys=True,
         ),
         select_on=config["train"]["select_on"],

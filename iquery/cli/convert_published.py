@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(describe(conversion)))
     settings = data.settings
     print(
-        f"{args.out}: {args.dataset}, {settings['variant']}, {len(names)} classes; clips of "
-        f"{settings['clip_samples']} samples at {data.audio_rate} Hz, hop {settings['hop']}, "
-        f"{settings['num_frames']} frames at {data.frame_rate:g} fps",
+        f"{args.out}: {args.dataset}, {settings.variant}, {len(names)} classes; clips of "
+        f"{settings.clip_samples} samples at {data.audio_rate} Hz, hop {settings.hop}, "
+        f"{settings.num_frames} frames at {data.frame_rate:g} fps",
         file=sys.stderr,
     )
 

@@ -59,17 +59,17 @@ def main(argv: list[str] | None = None) -> dict:
         settings = parse_settings(args.config_json)
     except ConfigError as err:
         raise SystemExit(f"train: {err}") from err
-    ranks = settings["devices"] * settings["nodes"]
+    ranks = settings.devices * settings.nodes
     where = where_running()
-    if settings["nodes"] > 1 and where == LOCAL:
+    if settings.nodes > 1 and where == LOCAL:
         raise SystemExit(
-            f"train: nodes {settings['nodes']}: a run over several nodes runs as a SLURM job "
+            f"train: nodes {settings.nodes}: a run over several nodes runs as a SLURM job "
             "(--profile profiles/slurm); on one machine set nodes: 1"
         )
     if ranks > 1 and where == SLURM_JOB and args.cluster_env == "auto":
         # This command runs once in the job; srun starts the job's tasks, one rank each.
         command = srun_command(
-            ranks, settings["nodes"], settings["threads"], sys.argv[1:] if argv is None else argv
+            ranks, settings.nodes, settings.threads, sys.argv[1:] if argv is None else argv
         )
         print(f"train: starting {ranks} ranks with srun in SLURM job {os.environ['SLURM_JOB_ID']}")
         sys.stdout.flush()
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     try:
         if args.max_minutes is not None:
-            settings["max_minutes"] = args.max_minutes
+            settings = settings.replace(max_minutes=args.max_minutes)
         return train(
             args.train_shards,
             args.select_shards,

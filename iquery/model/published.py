@@ -58,7 +58,7 @@ import torch
 from torch import Tensor
 
 from iquery.model.iquery import IQuery, ModelConfig
-from iquery.model.settings import load_settings, run_settings
+from iquery.model.settings import TrainSettings, load_settings, run_settings
 from iquery.model.shard_dataset import ClipSpec
 from iquery.model.system import SeparationSystem
 from iquery.model.training import model_config
@@ -362,7 +362,7 @@ class PublishedData:
     mixture is divided) and its audio and frame rates."""
 
     dataset: str
-    settings: dict
+    settings: TrainSettings
     audio_rate: int
     frame_rate: float
     config: dict = dataclasses.field(default_factory=dict, repr=False)  # the workflow config
@@ -378,12 +378,12 @@ def published_data(config: dict, dataset: str, variant: str | None = None) -> Pu
             f"{', '.join(sorted(PUBLISHED_CLASSES))}; give the one these files were trained on"
         )
     settings = run_settings(config, dataset, "iquery")
-    variant = variant or settings["variant"]
+    variant = variant or settings.variant
     if variant not in ("iquery", "nomotion"):
         raise ConfigError(f"variant {variant!r}: published checkpoints are iquery or nomotion")
-    overrides = dict(settings["model_overrides"]) | {"freeze_visual": True}
+    overrides = dict(settings.model_overrides) | {"freeze_visual": True}
     settings = load_settings(
-        settings
+        settings.to_dict()
         | {"variant": variant, "seed": 0, "visual_weights": None, "model_overrides": overrides},
         f"published {dataset} checkpoint",
     )
@@ -400,7 +400,7 @@ def published_system(classes: Sequence[str], data: PublishedData) -> SeparationS
     if not classes or len(set(classes)) != len(classes):
         raise ConfigError(f"give each class once, in the published query order: {classes}")
     settings = data.settings
-    motion = settings["variant"] == "iquery"
+    motion = settings.variant == "iquery"
     config = model_config(
         settings, {"classes": classes, "motion_dim": MOTION_DIM if motion else None}
     )

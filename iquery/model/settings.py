@@ -8,61 +8,14 @@ workflow merges the dataset's ``train.settings`` and the run's ``train.runs`` en
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from iquery.model.variants import VARIANTS, variant
 from iquery.pipeline.core.errors import ConfigError
 
-DEFAULTS: dict = {
-    "variant": "iquery",  # a key of iquery.model.variants.VARIANTS
-    "model": "paper",  # paper | tiny (ModelConfig() or ModelConfig.tiny())
-    "model_overrides": {},  # ModelConfig fields, except num_queries (see spare_queries)
-    "spare_queries": 1,  # queries beyond one per class: MUSIC, MUSIC-21 1, AVE 2
-    "exclude_classes": [],  # classes left out (their videos unused), e.g. to add by expansion
-    "visual_weights": None,  # local ImageNet resnet18 state dict (.pth or .safetensors); None:
-    # random init (the workflow fetches a URL given in config.yaml to a local file first)
-    "seed": None,  # required: the workflow passes config key seed
-    "batch_size": 8,  # per device (the paper: 8 per GPU × 8 GPUs)
-    "val_batch_size": None,  # None: batch_size
-    "epochs": 100,
-    "dup": 40,  # training list repeated per epoch (dup_trainset)
-    "clip_samples": 65535,
-    "num_frames": 3,
-    "frame_stride": 1,
-    "frame_size": 224,
-    "divide_mixture": True,  # MUSIC: sources ÷ N; AVE: False
-    "n_fft": 1022,
-    "hop": 256,
-    "freq_bins": 256,  # rows of the log-frequency grid the networks read and mask
-    "mask": "ratio",  # ratio | binary (Sound of Pixels)
-    "loss": "l1",  # l1 | bce, both weighted by log1p of the mixture
-    "optimizer": "adam",  # adam: Adam (U-Net, visual) + AdamW (transformer); sgd: one SGD
-    "momentum": 0.9,  # sgd only
-    "lr_sound": 1e-4,  # U-Net and the visual head (and SoP's channel weights)
-    "lr_frame": 1e-4,  # the ResNet-18 backbone, when it is trained
-    "lr_transformer": 1e-4,
-    "weight_decay": 1e-4,  # AdamW (transformer) or SGD (everything)
-    "lr_steps": [30, 50],  # epochs after which lr_sound and lr_frame drop × 0.1
-    "transformer_step": 80,  # MUSIC/MUSIC-21 80, AVE 40
-    "schedule": "step",  # step: the drops above (the paper's); cosine: every rate from its
-    # value down to 0 along a half cosine over the run's batches (lr_steps, transformer_step unused)
-    "val_pairs_per_video": 2,  # validation pairs per val video (--select-on val)
-    "val_every": 1,  # epochs between validations (and chances to keep the best checkpoint)
-    "num_val": 256,  # at most this many validation pairs (the paper: first 256)
-    "num_workers": 4,
-    "devices": 1,  # per node: GPUs (or CPU processes) each node's ranks use
-    "nodes": 1,  # SLURM nodes the run spans (ranks = devices x nodes)
-    "accelerator": "auto",
-    "strategy": "auto",
-    "precision": None,  # None: bf16-mixed on CUDA, 32-true on CPU (docs/method.md §7)
-    "sync_batchnorm": False,  # the paper's DataParallel kept per-GPU BatchNorm statistics
-    "deterministic": None,  # None: True on CPU (CUDA has no deterministic upsampling backward)
-    "threads": None,  # torch intra-op threads per process; None leaves torch's default
-    "log_every_n_steps": 10,
-    "num_sanity_val_steps": 1,
-    "max_minutes": None,  # also settable with --max-minutes
-}
 CHOICES = {
     "variant": tuple(VARIANTS),
     "model": ("paper", "tiny"),
@@ -77,16 +30,139 @@ RUNTIME_KEYS = ("num_workers", "max_minutes")
 RESUMABLE_KEYS = ("epochs", *RUNTIME_KEYS)
 
 
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every setting of a training run, typed, with its default (the paper's MUSIC value).
+    Made by ``TrainSettings.load`` (defaults, the variant's own, then what is given) and
+    checked when made: an object that exists is valid."""
+
+    variant: str = "iquery"  # a key of iquery.model.variants.VARIANTS
+    model: str = "paper"  # paper | tiny (ModelConfig() or ModelConfig.tiny())
+    model_overrides: dict = field(
+        default_factory=dict
+    )  # ModelConfig fields, except num_queries (see spare_queries)
+    spare_queries: int = 1  # queries beyond one per class: MUSIC, MUSIC-21 1, AVE 2
+    exclude_classes: list[str] = field(
+        default_factory=list
+    )  # classes left out (their videos unused), e.g. to add by expansion
+    visual_weights: str | None = (
+        None  # local ImageNet resnet18 state dict (.pth or .safetensors); None:
+    )
+    # random init (the workflow fetches a URL given in config.yaml to a local file first)
+    seed: int | None = None  # required: the workflow passes config key seed
+    batch_size: int = 8  # per device (the paper: 8 per GPU × 8 GPUs)
+    val_batch_size: int | None = None  # None: batch_size
+    epochs: int = 100
+    dup: int = 40  # training list repeated per epoch (dup_trainset)
+    clip_samples: int = 65535
+    num_frames: int = 3
+    frame_stride: int = 1
+    frame_size: int = 224
+    divide_mixture: bool = True  # MUSIC: sources ÷ N; AVE: False
+    n_fft: int = 1022
+    hop: int = 256
+    freq_bins: int = 256  # rows of the log-frequency grid the networks read and mask
+    mask: str = "ratio"  # ratio | binary (Sound of Pixels)
+    loss: str = "l1"  # l1 | bce, both weighted by log1p of the mixture
+    optimizer: str = "adam"  # adam: Adam (U-Net, visual) + AdamW (transformer); sgd: one SGD
+    momentum: float = 0.9  # sgd only
+    lr_sound: float = 1e-4  # U-Net and the visual head (and SoP's channel weights)
+    lr_frame: float = 1e-4  # the ResNet-18 backbone, when it is trained
+    lr_transformer: float = 1e-4
+    weight_decay: float = 1e-4  # AdamW (transformer) or SGD (everything)
+    lr_steps: list[int] = field(
+        default_factory=lambda: [30, 50]
+    )  # epochs after which lr_sound and lr_frame drop × 0.1
+    transformer_step: int = 80  # MUSIC/MUSIC-21 80, AVE 40
+    schedule: str = "step"  # step: the drops above (the paper's); cosine: every rate from its
+    # value down to 0 along a half cosine over the run's batches (lr_steps, transformer_step unused)
+    val_pairs_per_video: int = 2  # validation pairs per val video (--select-on val)
+    val_every: int = 1  # epochs between validations (and chances to keep the best checkpoint)
+    num_val: int = 256  # at most this many validation pairs (the paper: first 256)
+    num_workers: int = 4
+    devices: int = 1  # per node: GPUs (or CPU processes) each node's ranks use
+    nodes: int = 1  # SLURM nodes the run spans (ranks = devices x nodes)
+    accelerator: str = "auto"
+    strategy: str = "auto"
+    precision: str | None = None  # None: bf16-mixed on CUDA, 32-true on CPU (docs/method.md §7)
+    sync_batchnorm: bool = False  # the paper's DataParallel kept per-GPU BatchNorm statistics
+    deterministic: bool | None = (
+        None  # None: True on CPU (CUDA has no deterministic upsampling backward)
+    )
+    threads: int | None = None  # torch intra-op threads per process; None leaves torch's default
+    log_every_n_steps: int = 10
+    num_sanity_val_steps: int = 1
+    max_minutes: float | None = None  # also settable with --max-minutes
+
+    def __post_init__(self) -> None:
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key} {getattr(self, key)!r}: use one of {', '.join(allowed)}")
+        if "num_queries" in self.model_overrides:
+            raise ConfigError(
+                "model_overrides.num_queries is derived (classes + spare_queries); "
+                "set spare_queries instead"
+            )
+        if (self.mask == "binary") != (self.loss == "bce"):
+            raise ConfigError("binary masks train with loss bce, ratio masks with l1")
+        if self.seed is None:
+            raise ConfigError("give a seed")
+        every = self.val_every
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ConfigError(f"val_every {every!r}: give a whole number of epochs, 1 or more")
+        if self.epochs % every:
+            raise ConfigError(
+                f"epochs {self.epochs} is not a multiple of val_every {every}: "
+                "the last epoch must be validated, so that it can be the one kept"
+            )
+        for key in ("devices", "nodes"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{key} {value!r}: give a whole number, 1 or more")
+
+    @classmethod
+    def load(cls, given: dict, where: str = "settings") -> TrainSettings:
+        """The complete settings of a run from what is given; unknown keys, unknown choices and
+        a missing seed raise ConfigError naming ``where``."""
+        unknown = sorted(set(given) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(DEFAULTS)}")
+        name = given.get("variant", DEFAULTS["variant"])
+        try:
+            defaults = variant(name).defaults
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        try:
+            return cls(**merge(merge(json.loads(json.dumps(DEFAULTS)), defaults), given))
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+    def to_dict(self) -> dict:
+        """Plain values, as JSON and checkpoints keep them."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def replace(self, **changes) -> TrainSettings:
+        """These settings with ``changes``, checked again."""
+        return dataclasses.replace(self, **changes)
+
+
+# Every key and its default.
+DEFAULTS: dict = {
+    f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    for f in dataclasses.fields(TrainSettings)
+}
+
+
 # visual_weights value: the small encoder trained on the dataset's own crops (rule visual_encoder)
 TRAINED_ON_CROPS = "crops"
 
 
-def with_crops_encoder(settings: dict, encoder: str | Path | None) -> dict:
+def with_crops_encoder(settings: TrainSettings, encoder: str | Path | None) -> TrainSettings:
     """``settings`` with visual_weights ``crops`` replaced by the encoder file made for the
     dataset (``None``: a randomly initialised small encoder, the same arithmetic, for timing)."""
-    if settings["visual_weights"] != TRAINED_ON_CROPS:
+    if settings.visual_weights != TRAINED_ON_CROPS:
         return settings
-    return settings | {"visual_weights": str(encoder) if encoder else None}
+    return settings.replace(visual_weights=str(encoder) if encoder else None)
 
 
 def merge(base: dict, given: dict) -> dict:
@@ -96,46 +172,12 @@ def merge(base: dict, given: dict) -> dict:
     return merged
 
 
-def load_settings(given: dict, where: str = "settings") -> dict:
-    """The complete settings of a run from what is given; unknown keys, unknown choices and a
-    missing seed raise ConfigError naming ``where``."""
-    unknown = sorted(set(given) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(DEFAULTS)}")
-    name = given.get("variant", DEFAULTS["variant"])
-    try:
-        defaults = variant(name).defaults
-    except ValueError as err:
-        raise ConfigError(f"{where}: {err}") from None
-    settings = merge(merge(json.loads(json.dumps(DEFAULTS)), defaults), given)
-    for key, allowed in CHOICES.items():
-        if settings[key] not in allowed:
-            raise ConfigError(f"{where}: {key} {settings[key]!r}: use one of {', '.join(allowed)}")
-    if "num_queries" in settings["model_overrides"]:
-        raise ConfigError(
-            f"{where}: model_overrides.num_queries is derived (classes + spare_queries); "
-            "set spare_queries instead"
-        )
-    if (settings["mask"] == "binary") != (settings["loss"] == "bce"):
-        raise ConfigError(f"{where}: binary masks train with loss bce, ratio masks with l1")
-    if settings["seed"] is None:
-        raise ConfigError(f"{where}: give a seed")
-    every = settings["val_every"]
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-        raise ConfigError(f"{where}: val_every {every!r}: give a whole number of epochs, 1 or more")
-    if settings["epochs"] % every:
-        raise ConfigError(
-            f"{where}: epochs {settings['epochs']} is not a multiple of val_every {every}: "
-            "the last epoch must be validated, so that it can be the one kept"
-        )
-    for key in ("devices", "nodes"):
-        value = settings[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{where}: {key} {value!r}: give a whole number, 1 or more")
-    return settings
+def load_settings(given: dict, where: str = "settings") -> TrainSettings:
+    """``TrainSettings.load``: the complete, checked settings of a run."""
+    return TrainSettings.load(given, where)
 
 
-def parse_settings(text: str) -> dict:
+def parse_settings(text: str) -> TrainSettings:
     """What ``--config-json`` holds: a JSON object given inline or as a file path."""
     source = text
     if not text.lstrip().startswith("{"):
@@ -174,7 +216,7 @@ def train_seeds(config: dict, study: str = "main") -> list[int]:
     return seeds
 
 
-def run_settings(config: dict, dataset: str, run: str, seed: int | None = None) -> dict:
+def run_settings(config: dict, dataset: str, run: str, seed: int | None = None) -> TrainSettings:
     """A run's complete settings from a workflow config: the dataset's clip length, keys seed
     (or the training ``seed`` given) and train.visual_weights, then train.settings.<dataset>,
     then train.runs.<dataset>.<run>, over the defaults above and the variant's own

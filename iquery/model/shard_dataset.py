@@ -49,9 +49,11 @@ class ClipSpec:
     gain: tuple[float, float] = (0.5, 1.5)  # random gain per training source (the paper's)
 
     @classmethod
-    def from_settings(cls, settings: dict) -> ClipSpec:
+    def from_settings(cls, settings) -> ClipSpec:
+        """From a run's TrainSettings, or a checkpoint's data_spec (a dict)."""
         keys = ("clip_samples", "num_frames", "frame_stride", "frame_size")
-        return cls(**{k: settings[k] for k in keys})
+        plain = settings if isinstance(settings, dict) else settings.to_dict()
+        return cls(**{k: plain[k] for k in keys})
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from torch import Tensor
 
 from iquery.model.audio import N_WARPED, SpectralFrontEnd, mask_loss
 from iquery.model.iquery import IQuery, ModelConfig, SoundOfPixels
+from iquery.model.settings import TrainSettings
 from iquery.model.shard_dataset import MixDataset, collate, normalize_frames
 from iquery.model.variants import variant as find_variant
 from iquery.pipeline.core.torch_files import CheckpointError, describe_contents, read_torch_file
@@ -118,10 +119,11 @@ class SeparationSystem(pl.LightningModule):
         self._val_sums: dict[str, float] = {}
 
     @classmethod
-    def from_settings(cls, model_config: ModelConfig, settings: dict, data_spec: dict):
+    def from_settings(cls, model_config: ModelConfig, settings: TrainSettings, data_spec: dict):
         """A system with the recipe in a run's settings (``iquery/model/settings.py``)."""
-        recipe = inspect.signature(cls.__init__).parameters.keys() & settings.keys()
-        return cls(model_config, data_spec=data_spec, **{k: settings[k] for k in recipe})
+        plain = settings.to_dict()
+        recipe = inspect.signature(cls.__init__).parameters.keys() & plain.keys()
+        return cls(model_config, data_spec=data_spec, **{k: plain[k] for k in recipe})
 
     @property
     def threshold(self) -> float | None:

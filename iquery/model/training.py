@@ -32,7 +32,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.plugins.environments import LightningEnvironment, SLURMEnvironment
 
 from iquery.model.iquery import ModelConfig
-from iquery.model.settings import RESUMABLE_KEYS, RUNTIME_KEYS
+from iquery.model.settings import RESUMABLE_KEYS, RUNTIME_KEYS, TrainSettings
 from iquery.model.shard_dataset import (
     ClipSpec,
     MixDataset,
@@ -68,7 +68,7 @@ def split_facts(index: str | Path) -> dict:
         raise ConfigError(str(err)) from err
 
 
-def selection_pairs(index: Path, select_on: str, settings: dict, pairs: Path | None):
+def selection_pairs(index: Path, select_on: str, settings: TrainSettings, pairs: Path | None):
     """(facts, pairs) scored every epoch: validation pairs drawn once with the seed, or the
     test pairs (the paper's choice); at most ``num_val``, the first ones as the paper took."""
     facts = split_facts(index)
@@ -78,11 +78,11 @@ def selection_pairs(index: Path, select_on: str, settings: dict, pairs: Path | N
         chosen = read_pairs(pairs)
     else:
         keys = [(r.cls, r.vid) for r in facts["refs"]]
-        rng = random.Random(settings["seed"])
-        chosen = generate_pairs(keys, settings["val_pairs_per_video"], rng)
+        rng = random.Random(settings.seed)
+        chosen = generate_pairs(keys, settings.val_pairs_per_video, rng)
     if not chosen:
         raise ConfigError(f"{select_on} split: no pairs of two classes to validate on")
-    return facts, chosen[: settings["num_val"]]
+    return facts, chosen[: settings.num_val]
 
 
 def without_classes(excluded: list[str], facts: dict, val_facts: dict, val_pairs: list):
@@ -103,21 +103,21 @@ def without_classes(excluded: list[str], facts: dict, val_facts: dict, val_pairs
     )
 
 
-def model_config(settings: dict, facts: dict) -> ModelConfig:
+def model_config(settings: TrainSettings, facts: dict) -> ModelConfig:
     """The network's sizes: the paper's (or the tiny ones) with the run's overrides, one query
     per class plus ``spare_queries``, and the motion width the shards hold."""
-    overrides = dict(settings["model_overrides"])
+    overrides = dict(settings.model_overrides)
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ConfigError(f"model_overrides: unknown field(s) {unknown}; known: {sorted(fields)}")
-    overrides["num_queries"] = len(facts["classes"]) + settings["spare_queries"]
-    if settings["visual_weights"]:
-        weights = Path(settings["visual_weights"])
+    overrides["num_queries"] = len(facts["classes"]) + settings.spare_queries
+    if settings.visual_weights:
+        weights = Path(settings.visual_weights)
         if not weights.is_file():
             raise ConfigError(f"visual_weights: {weights} not found")
         overrides.setdefault("visual_weights", str(weights))
-    if not variant(settings["variant"]).motion:
+    if not variant(settings.variant).motion:
         overrides.setdefault("motion_dim", None)  # no motion branch: say so in the summary
     else:
         if facts["motion_dim"] is None:
@@ -125,32 +125,32 @@ def model_config(settings: dict, facts: dict) -> ModelConfig:
         given = overrides.setdefault("motion_dim", facts["motion_dim"])
         if given != facts["motion_dim"]:
             raise ConfigError(f"motion_dim {given} but the shards hold {facts['motion_dim']}")
-    base = ModelConfig() if settings["model"] == "paper" else ModelConfig.tiny()
+    base = ModelConfig() if settings.model == "paper" else ModelConfig.tiny()
     cfg = dataclasses.replace(base, **overrides)
-    frames = 1 + settings["clip_samples"] // settings["hop"]
+    frames = 1 + settings.clip_samples // settings.hop
     if frames % 2**cfg.unet_depth:
         step = 2**cfg.unet_depth
         raise ConfigError(
-            f"clip_samples {settings['clip_samples']} with hop {settings['hop']} gives {frames} "
+            f"clip_samples {settings.clip_samples} with hop {settings.hop} gives {frames} "
             f"STFT frames, not a multiple of 2^unet_depth = {step}: use clip_samples = "
-            f"m * {settings['hop']} - 1 with m a multiple of {step} (the paper: 65535)"
+            f"m * {settings.hop} - 1 with m a multiple of {step} (the paper: 65535)"
         )
-    if settings["freq_bins"] % 2**cfg.unet_depth:
+    if settings.freq_bins % 2**cfg.unet_depth:
         raise ConfigError(
-            f"freq_bins {settings['freq_bins']} is not a multiple of 2^unet_depth = "
+            f"freq_bins {settings.freq_bins} is not a multiple of 2^unet_depth = "
             f"{2**cfg.unet_depth}: the U-Net halves both axes at every level"
         )
     return cfg
 
 
-def resolve_runtime(settings: dict) -> dict:
+def resolve_runtime(settings: TrainSettings) -> dict:
     """Precision and determinism for the device actually used."""
-    cuda = torch.cuda.is_available() and settings["accelerator"] in ("auto", "gpu", "cuda")
-    precision = settings["precision"] or ("bf16-mixed" if cuda else "32-true")
+    cuda = torch.cuda.is_available() and settings.accelerator in ("auto", "gpu", "cuda")
+    precision = settings.precision or ("bf16-mixed" if cuda else "32-true")
     if not cuda and "16" in str(precision):
         print(f"train: precision {precision} needs CUDA here; using 32-true", file=sys.stderr)
         precision = "32-true"
-    deterministic = settings["deterministic"]
+    deterministic = settings.deterministic
     if deterministic is None:
         deterministic = not cuda
     return {"cuda": cuda, "precision": precision, "deterministic": deterministic}
@@ -260,7 +260,7 @@ def make_loggers(run: RunFolder) -> list:
     return loggers
 
 
-def make_trainer(settings: dict, run: RunFolder, runtime: dict, cluster_env: str):
+def make_trainer(settings: TrainSettings, run: RunFolder, runtime: dict, cluster_env: str):
     """The Lightning trainer, and the callbacks the summary reads afterwards."""
     checkpoint = ModelCheckpoint(
         dirpath=run.checkpoints,
@@ -278,27 +278,27 @@ def make_trainer(settings: dict, run: RunFolder, runtime: dict, cluster_env: str
         "progress": Progress(),
         "timer": None,
     }
-    if settings["max_minutes"]:
+    if settings.max_minutes:
         # Checked at epoch ends only, so every checkpoint is an end-of-epoch one.
-        duration = timedelta(minutes=settings["max_minutes"])
+        duration = timedelta(minutes=settings.max_minutes)
         callbacks["timer"] = Timer(duration=duration, interval="epoch")
     environment = SLURMEnvironment() if cluster_env == "slurm" else LightningEnvironment()
     trainer = pl.Trainer(
-        accelerator=settings["accelerator"],
-        devices=settings["devices"],
-        num_nodes=settings["nodes"],
-        strategy=settings["strategy"],
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        num_nodes=settings.nodes,
+        strategy=settings.strategy,
         precision=runtime["precision"],
-        max_epochs=settings["epochs"],
+        max_epochs=settings.epochs,
         callbacks=[c for c in callbacks.values() if c is not None] + [TQDMProgressBar(10)],
         logger=make_loggers(run),
         plugins=[environment],
         deterministic=runtime["deterministic"],
-        sync_batchnorm=settings["sync_batchnorm"],
+        sync_batchnorm=settings.sync_batchnorm,
         use_distributed_sampler=False,  # SeparationData splits across ranks itself
-        log_every_n_steps=settings["log_every_n_steps"],
-        num_sanity_val_steps=settings["num_sanity_val_steps"],
-        check_val_every_n_epoch=settings["val_every"],
+        log_every_n_steps=settings.log_every_n_steps,
+        num_sanity_val_steps=settings.num_sanity_val_steps,
+        check_val_every_n_epoch=settings.val_every,
         enable_progress_bar=True,
         default_root_dir=run.path,
     )
@@ -314,21 +314,21 @@ def _fit(trainer, system, data, resumed: str | None) -> None:
         trainer.fit(system, datamodule=data, ckpt_path=resumed, weights_only=True)
 
 
-def make_data(settings: dict, facts: dict, val_facts: dict, val_pairs: list):
+def make_data(settings: TrainSettings, facts: dict, val_facts: dict, val_pairs: list):
     """The training mixtures and the fixed selection pairs, and what a checkpoint must remember
     of them to cut its test clips the same way (``data_spec``)."""
     spec = ClipSpec.from_settings(settings)
-    use_motion = variant(settings["variant"]).motion
+    use_motion = variant(settings.variant).motion
     common = {"spec": spec, "frame_rate": facts["frame_rate"], "use_motion": use_motion}
-    train_set = MixDataset(facts["refs"], seed=settings["seed"], dup=settings["dup"], **common)
+    train_set = MixDataset(facts["refs"], seed=settings.seed, dup=settings.dup, **common)
     val_set = MixDataset(val_facts["refs"], pairs=val_pairs, **common)
     data = SeparationData(
         train_set,
         val_set,
-        batch_size=settings["batch_size"],
-        val_batch_size=settings["val_batch_size"],
-        num_workers=settings["num_workers"],
-        seed=settings["seed"],
+        batch_size=settings.batch_size,
+        val_batch_size=settings.val_batch_size,
+        num_workers=settings.num_workers,
+        seed=settings.seed,
     )
     data_spec = dataclasses.asdict(spec) | {
         "frame_rate": facts["frame_rate"],
@@ -340,7 +340,7 @@ def make_data(settings: dict, facts: dict, val_facts: dict, val_pairs: list):
     return data, data_spec
 
 
-def fit_outcome(trainer, callbacks: dict, run: RunFolder, settings: dict, resumed) -> dict:
+def fit_outcome(trainer, callbacks: dict, run: RunFolder, settings: TrainSettings, resumed) -> dict:
     """What a fit left behind: the checkpoints, how far it got and how fast."""
     best = callbacks["checkpoint"].best_model_path
     score = callbacks["checkpoint"].best_model_score
@@ -358,7 +358,7 @@ def fit_outcome(trainer, callbacks: dict, run: RunFolder, settings: dict, resume
         "optimizer_steps": trainer.global_step,
         "world_size": trainer.world_size,
         "stopped_by_time": bool(
-            callbacks["timer"] is not None and trainer.current_epoch < settings["epochs"]
+            callbacks["timer"] is not None and trainer.current_epoch < settings.epochs
         ),
         "resumed_from": resumed,
         "seconds_per_batch": callbacks["steps"].mean,
@@ -372,7 +372,7 @@ def train(
     train_index: Path,
     select_index: Path,
     run: RunFolder,
-    settings: dict,
+    settings: TrainSettings,
     *,
     select_on: str,
     pairs: Path | None = None,
@@ -380,48 +380,49 @@ def train(
     on_change: str = "error",
 ) -> dict:
     """Train (or resume) one run; returns the summary also written to ``run.summary``."""
-    if settings["threads"]:
-        torch.set_num_threads(int(settings["threads"]))
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
     facts = split_facts(train_index)
     val_facts, val_pairs = selection_pairs(select_index, select_on, settings, pairs)
     if val_facts["classes"] != facts["classes"]:
         raise ConfigError(f"{select_on} shards list other classes than the train shards")
-    if settings["exclude_classes"]:
+    if settings.exclude_classes:
         facts, val_facts, val_pairs = without_classes(
-            settings["exclude_classes"], facts, val_facts, val_pairs
+            settings.exclude_classes, facts, val_facts, val_pairs
         )
     cfg = model_config(settings, facts)
     runtime = resolve_runtime(settings)
     indexes = [train_index, select_index] + ([pairs] if select_on == "test" else [])
     identity = {"select_on": select_on, "data": data_identity(indexes)}
-    hashed = {k: v for k, v in settings.items() if k not in RUNTIME_KEYS} | identity
+    plain = settings.to_dict()
+    hashed = {k: v for k, v in plain.items() if k not in RUNTIME_KEYS} | identity
     run_hash = digest(hashed)
-    check_resume(run, settings | identity, on_change=on_change)
+    check_resume(run, plain | identity, on_change=on_change)
 
-    pl.seed_everything(settings["seed"], workers=True)
+    pl.seed_everything(settings.seed, workers=True)
     data, data_spec = make_data(settings, facts, val_facts, val_pairs)
     data_spec |= {"select_on": select_on, "config_hash": run_hash}
     system = SeparationSystem.from_settings(cfg, settings, data_spec)
     train_set = data.train_set
     trainer, callbacks = make_trainer(settings, run, runtime, cluster_env)
-    per_step = settings["batch_size"] * trainer.world_size
+    per_step = settings.batch_size * trainer.world_size
     if len(train_set) < per_step:
         raise ConfigError(
             f"the train split gives {len(train_set)} mixtures per epoch, fewer than one step "
-            f"takes (batch_size {settings['batch_size']} x {trainer.world_size} rank(s)): "
+            f"takes (batch_size {settings.batch_size} x {trainer.world_size} rank(s)): "
             "lower batch_size or raise dup"
         )
     last = Path(run.last_checkpoint)
     resumed = str(last) if last.is_file() else None
     if trainer.is_global_zero:
-        write_json(run.settings, settings | identity)
+        write_json(run.settings, plain | identity)
     started = time.time()
     _fit(trainer, system, data, resumed)
 
     summary = {
         "run": run.path,
-        "variant": settings["variant"],
-        "config": settings,
+        "variant": settings.variant,
+        "config": plain,
         "config_hash": run_hash,
         "model_config": dataclasses.asdict(cfg),
         "selection": {
@@ -431,7 +432,7 @@ def train(
             "note": SELECTION_NOTES[select_on],
         },
         **fit_outcome(trainer, callbacks, run, settings, resumed),
-        "batches_per_epoch": len(train_set) // (settings["batch_size"] * trainer.world_size),
+        "batches_per_epoch": len(train_set) // (settings.batch_size * trainer.world_size),
         "seconds_this_invocation": round(time.time() - started, 2),
         "runtime": runtime,
         "parameters": {
