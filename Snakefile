@@ -34,6 +34,8 @@ localrules:
 
 
 include: "rules/common.smk"
+include: "rules/checks.smk"
+include: "rules/targets.smk"
 
 
 check_config()

@@ -1,6 +1,9 @@
 # The demo dataset: rendered instruments (FluidSynth) with drawn, note-driven pictures.
 
 
+include: "inputs/demo.smk"
+
+
 rule demo:
     input:
         soundfont=soundfont,

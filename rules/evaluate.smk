@@ -2,6 +2,9 @@
 # intervals and paired differences, and the report that shows it.
 
 
+include: "inputs/evaluate.smk"
+
+
 rule evaluate:
     input:
         summary=L.run("{dataset}", "{run}", "{seed}").summary,

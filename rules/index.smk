@@ -3,6 +3,9 @@
 # the ones every later stage handles, so their jobs are known once it is written.
 
 
+include: "inputs/index.smk"
+
+
 rule fetch_index:
     output:
         L.index_file("{dataset}", "{name}"),

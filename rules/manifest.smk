@@ -3,6 +3,9 @@
 # stage handles, so the jobs after them are known once they are written.
 
 
+include: "inputs/manifest.smk"
+
+
 rule manifest:
     input:
         videos=L.videos_table("{dataset}"),

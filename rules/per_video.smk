@@ -6,6 +6,9 @@
 # cannot use is recorded with the reason and the run goes on.
 
 
+include: "inputs/per_video.smk"
+
+
 # The template: it makes nothing itself (no stage matches "(?!)").
 rule chunk_stage:
     input:

@@ -2,6 +2,9 @@
 # file: results/{dataset}/separated/{name}/. The video is prepared with the dataset's settings.
 
 
+include: "inputs/separate.smk"
+
+
 rule separate:
     input:
         lambda wildcards: separated_folder(),

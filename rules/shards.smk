@@ -3,6 +3,9 @@
 # packed from its videos' files, which the per-video stages' chunk jobs made.
 
 
+include: "inputs/shards.smk"
+
+
 rule shard:
     input:
         splits=[L.split("{dataset}", split) for split in SPLITS],

@@ -3,6 +3,9 @@
 # and the ImageNet weights of the object encoder, fetched once.
 
 
+include: "inputs/train.smk"
+
+
 rule visual_weights:
     output:
         L.weights("{name}"),
