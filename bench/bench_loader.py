@@ -12,6 +12,7 @@ DataLoader workers. Figures are printed, not checked; peak memory is the process
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import tempfile
@@ -86,7 +87,8 @@ def build_shards(layout: Layout, keys, per_shard: int = 64) -> Path:
     for k, group in enumerate(deal_to_shards(keys, per_shard)):
         shards.append(layout.shard("bench", "train", k))
         args = ["--dataset", "bench", "--split", "train", "--shard", str(k)]
-        args += ["--classes", *CLASSES, "--frame-rate", "1", "--crop-side", "246"]
+        recipe = {"stages": {"frames": {"frame_rate": 1}}, "shards": {"crop_side": 246}}
+        args += ["--classes", *CLASSES, "--recipe", json.dumps(recipe | {"box_rule": "top"})]
         args += ["--videos", *[f"{c}/{v}" for c, v in group]]
         for flag, path in (
             ("--audio", layout.audio),

@@ -28,26 +28,18 @@ rule shard:
         audio=shard_files(L.audio),
         frames=shard_files(L.frames),
         detections=shard_files(L.detections),
-        fps=lambda wildcards: ds_config(wildcards)["frame_rate"],
-        crop_side=stage_setting("shards", "crop_side"),
         motion=lambda wildcards: (
             ["--motion", *shard_files(L.motion)(wildcards)]
             if ds_config(wildcards)["motion"]
             else []
         ),
-        own_class=lambda wildcards: (
-            "--own-class-boxes"
-            if ds_config(wildcards)["box_rule"] == "own_class"
-            else ""
-        ),
-        settings=shard_settings,
+        recipe=shard_recipe,
     shell:
         "python -m iquery.cli.make_shard --dataset {wildcards.dataset}"
         " --split {wildcards.split} --shard {wildcards.shard} --classes {params.classes:q}"
-        " --frame-rate {params.fps} --crop-side {params.crop_side} {params.own_class}"
-        " --videos {params.videos:q} --audio {params.audio:q} --frames {params.frames:q}"
-        " --detections {params.detections:q} {params.motion:q}"
-        " --settings-json {params.settings:q} --out {output:q} 2> {log:q}"
+        " --recipe {params.recipe:q} --videos {params.videos:q} --audio {params.audio:q}"
+        " --frames {params.frames:q} --detections {params.detections:q} {params.motion:q}"
+        " --out {output:q} 2> {log:q}"
 
 
 rule shard_index:

@@ -99,7 +99,7 @@ def flash_shards(tmp_path):
         (30 * np.sin(2 * np.pi * 50 * t)).astype(np.int16),
         RATE,
     )
-    make_shard(shard_args(data, videos, 0, motion=False) + ["--frame-rate", str(FPS)])
+    make_shard(shard_args(data, videos, 0, motion=False, fps=FPS))
     index = layout.shard_index("demo", "train")
     index_shards(["--split", "train", "--shards", layout.shard("demo", "train", 0), "--out", index])
     return index

@@ -60,12 +60,14 @@ def lay_out(data, *, seconds=12, rate=11025, fps=1, motion=True):
     return rows
 
 
-def shard_args(data, videos, k, *, split="train", motion=True):
+def shard_args(data, videos, k, *, split="train", motion=True, fps=1):
     """The command line the shard rule gives one shard of a split."""
     layout = Layout(str(data))
     keys = [f"{c}/{v}" for c, v in videos]
+    recipe = {"stages": {"frames": {"frame_rate": fps}}, "shards": {"crop_side": 72}}
+    recipe |= {"box_rule": "top"}
     args = ["--dataset", "demo", "--split", split, "--shard", str(k), "--classes", *CLASSES]
-    args += ["--frame-rate", "1", "--crop-side", "72", "--videos", *keys]
+    args += ["--recipe", json.dumps(recipe), "--videos", *keys]
     args += ["--audio", *[layout.audio("demo", c, v) for c, v in videos]]
     args += ["--frames", *[layout.frames("demo", c, v) for c, v in videos]]
     args += ["--detections", *[layout.detections("demo", c, v) for c, v in videos]]

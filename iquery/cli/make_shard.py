@@ -1,12 +1,15 @@
 """Pack one shard: a share of a split's videos, with everything training reads of them.
 
     python -m iquery.cli.make_shard --dataset demo --split train --shard 0 \
-        --classes cello flute ... --frame-rate 1 --crop-side 246 \
+        --classes cello flute ... --recipe '{"stages": {...}, "shards": {...}, ...}' \
         --videos cello/cello-00 ... --audio A.wav ... --frames F.mp4 ... --detections D.npy ... \
-        [--motion M.npz ...] [--own-class-boxes] --out data/demo/shards/train-000.h5
+        [--motion M.npz ...] --out data/demo/shards/train-000.h5
 
-The per-video lists are parallel, one entry per video, in the split's order. The shard is written to
-a temporary file and renamed (see ``iquery/pipeline/stages/shards.py`` for what it holds).
+The per-video lists are parallel, one entry per video, in the split's order. The recipe (as the
+workflow writes it: ``iquery.pipeline.stages.recipe``) gives the frame rate, the crop side and the
+box rule, and is recorded in the shard, from which training copies it into its checkpoints. The
+shard is written to a temporary file and renamed (see ``iquery/pipeline/stages/shards.py`` for
+what it holds).
 """
 
 from __future__ import annotations
@@ -27,19 +30,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", required=True, choices=["train", "val", "test"])
     parser.add_argument("--shard", type=int, required=True, help="this shard's number")
     parser.add_argument("--classes", required=True, nargs="+", help="class order (query index)")
-    parser.add_argument("--frame-rate", type=float, required=True)
-    parser.add_argument("--crop-side", type=int, required=True)
-    parser.add_argument(
-        "--own-class-boxes",
-        action="store_true",
-        help="prefer the box of the source's own class (MUSIC-21, AVE)",
-    )
     parser.add_argument("--videos", required=True, nargs="+", help="CLASS/VID of each video")
     parser.add_argument("--audio", required=True, nargs="+")
     parser.add_argument("--frames", required=True, nargs="+")
     parser.add_argument("--detections", required=True, nargs="+")
     parser.add_argument("--motion", nargs="+", help="motion tokens (datasets with motion)")
-    parser.add_argument("--settings-json", default="{}", help="recorded with its hash")
+    parser.add_argument(
+        "--recipe",
+        required=True,
+        help="the dataset's preprocessing recipe (JSON, iquery.pipeline.stages.recipe): its "
+        "frame rate, crop side and box rule are used, and all of it recorded with its hash",
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     motion = args.motion or [None] * len(args.videos)
@@ -50,7 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted({cls for cls, _ in keys} - set(args.classes))
     if unknown:
         raise SystemExit(f"make_shard: classes {unknown} are not in --classes")
-    settings = json.loads(args.settings_json)
+    recipe = json.loads(args.recipe)
+    try:
+        frame_rate = float(recipe["stages"]["frames"]["frame_rate"])
+        crop_side = int(recipe["shards"]["crop_side"])
+        own_class_boxes = recipe["box_rule"] == "own_class"
+    except (KeyError, TypeError) as err:
+        raise SystemExit(f"make_shard: --recipe lacks {err}") from None
 
     def payloads():
         for key, audio, frames, detections, tokens in zip(keys, *lists[1:], strict=True):
@@ -63,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
                     motion=tokens,
                     class_index=args.classes.index(key[0]),
                     n_classes=len(args.classes),
-                    own_class_boxes=args.own_class_boxes,
-                    crop_side=args.crop_side,
+                    own_class_boxes=own_class_boxes,
+                    crop_side=crop_side,
                 ),
             )
 
@@ -74,12 +81,12 @@ def main(argv: list[str] | None = None) -> None:
         "shard": args.shard,
         "classes": json.dumps(args.classes),
         "videos": json.dumps([list(k) for k in keys]),
-        "frame_rate": args.frame_rate,
-        "crop_side": args.crop_side,
-        "own_class_boxes": args.own_class_boxes,
+        "frame_rate": frame_rate,
+        "crop_side": crop_side,
+        "own_class_boxes": own_class_boxes,
         "has_motion": args.motion is not None,
-        "settings": json.dumps(settings, sort_keys=True),
-        "config_hash": digest(settings),
+        "settings": json.dumps(recipe, sort_keys=True),
+        "config_hash": digest(recipe),
     }
     try:
         write_shard(args.out, payloads(), attrs)

@@ -75,7 +75,7 @@ def feature_tables(wildcards):
     return [t for stage in features for t in chunk_tables(wildcards.dataset, stage)]
 
 
-def shard_settings(wildcards):
+def shard_recipe(wildcards):
     """What the shards' contents were made with, recorded in them with its hash, and from them
     in every checkpoint trained on them: the dataset's preprocessing recipe."""
     name = wildcards.dataset
