@@ -52,28 +52,16 @@ checkpoint splits:
         mem_mb=1000,
         runtime=10,
     params:
-        settings=lambda wildcards: stage_config(wildcards.dataset, "splits"),
+        settings=lambda wildcards: json.dumps(stage_config(wildcards.dataset, "splits")),
         seed=config["seed"],
         paper=lambda wildcards, input: [
             f"--{k.replace('_', '-')}={input[k]}"
             for k in ("paper_train", "paper_test", "paper_pairs")
             if k in input.keys()
         ],
-        test_pairs=lambda wildcards: (
-            [f"--test-pairs={n}"]
-            if (n := stage_config(wildcards.dataset, "splits")["test_pairs"])
-            else []
-        ),
-        keep_leaks=lambda wildcards: (
-            ""
-            if stage_config(wildcards.dataset, "splits")["drop_test_from_train"]
-            else "--keep-test-in-train"
-        ),
     shell:
         "python -m iquery.cli.make_splits --manifest {input.manifest:q}"
-        " --seed {params.seed} --val-fraction {params.settings[val_fraction]}"
-        " --test-fraction {params.settings[test_fraction]}"
-        " --pairs-per-test-video {params.settings[pairs_per_test_video]} {params.test_pairs}"
-        " {params.keep_leaks} {params.paper:q} --train {output.train:q} --val {output.val:q}"
+        " --seed {params.seed} --settings {params.settings:q} {params.paper:q}"
+        " --train {output.train:q} --val {output.val:q}"
         " --test {output.test:q} --pairs {output.pairs:q} --summary {output.summary:q}"
         " 2> {log:q}"

@@ -1,7 +1,7 @@
 """Train/val/test lists and fixed test pairs over the videos every stage accepted.
 
     python -m iquery.cli.make_splits --manifest data/music/manifest.tsv --seed 1234 \
-        --val-fraction 0.15 --test-fraction 0.2 --pairs-per-test-video 4 \
+        --settings '{"val_fraction": 0.15, "test_fraction": 0.2, "pairs_per_test_video": 4}' \
         --train data/music/splits/train.tsv --val ... --test ... --pairs ... --summary ... \
         [--paper-train T.csv --paper-test T.csv --paper-pairs P.csv]
 
@@ -13,27 +13,24 @@ per-class split and fixed pairs of different classes (see ``iquery/pipeline/data
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 
 from iquery.pipeline.core.files import read_tsv, write_json
 from iquery.pipeline.datasets.indexes import read_pairs_csv, read_split_csv
-from iquery.pipeline.datasets.splits import make_splits, write_pairs, write_split
+from iquery.pipeline.datasets.splits import SplitSettings, make_splits, write_pairs, write_split
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--val-fraction", type=float, required=True)
-    parser.add_argument("--test-fraction", type=float, required=True)
-    parser.add_argument("--pairs-per-test-video", type=int, required=True)
     parser.add_argument(
-        "--test-pairs", type=int, help="fixed test pairs in all (instead of per test video)"
-    )
-    parser.add_argument(
-        "--keep-test-in-train",
-        action="store_true",
-        help="keep videos listed in both the paper's train and test lists",
+        "--settings",
+        required=True,
+        help="config block splits as JSON: val_fraction, test_fraction, pairs_per_test_video, "
+        "test_pairs (fixed pairs in all, or null), drop_test_from_train",
     )
     parser.add_argument("--paper-train", help="the paper's train list (CSV)")
     parser.add_argument("--paper-test", help="the paper's test list (CSV)")
@@ -44,18 +41,18 @@ def main(argv: list[str] | None = None) -> None:
     paper = [args.paper_train, args.paper_test, args.paper_pairs]
     if any(paper) and not all(paper):
         parser.error("--paper-train, --paper-test and --paper-pairs go together")
+    try:
+        settings = SplitSettings(**json.loads(args.settings))
+    except (TypeError, ValueError) as err:
+        parser.error(f"--settings: {err}")
     available = [(r["class"], r["vid"]) for r in read_tsv(args.manifest)]
     splits = make_splits(
         available,
         seed=args.seed,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        pairs_per_test_video=args.pairs_per_test_video,
-        test_pairs=args.test_pairs,
+        **dataclasses.asdict(settings),
         paper_train=read_split_csv(args.paper_train) if args.paper_train else None,
         paper_test=read_split_csv(args.paper_test) if args.paper_test else None,
         paper_pairs=read_pairs_csv(args.paper_pairs) if args.paper_pairs else None,
-        drop_test_from_train=not args.keep_test_in_train,
     )
     for split in ("train", "val", "test"):
         write_split(getattr(args, split), splits[split])

@@ -1,4 +1,6 @@
 # Input functions of rules/manifest.smk.
+import json
+
 from iquery.pipeline.datasets.sources import index_sources
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from iquery.pipeline.core.files import read_tsv, write_tsv
@@ -118,6 +119,17 @@ def balanced_pairs(test: list[Key], total: int, rng: random.Random) -> list[Pair
             count[second] += 1
             pairs.append((first, second))
     return pairs
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitSettings:
+    """Config block splits (after the dataset's overrides), as ``make_splits`` takes it."""
+
+    val_fraction: float
+    test_fraction: float
+    pairs_per_test_video: int
+    test_pairs: int | None = None
+    drop_test_from_train: bool = True
 
 
 def make_splits(
