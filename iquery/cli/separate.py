@@ -31,10 +31,10 @@ from iquery.pipeline.core.errors import ConfigError, InvalidEntry, MediaError
 from iquery.pipeline.core.files import atomic_path, write_json
 from iquery.pipeline.core.ids import parse_entry
 from iquery.pipeline.core.provenance import provenance
-from iquery.pipeline.detection.rows import empty, select_boxes
-from iquery.pipeline.media.ffmpeg import read_wav, write_wav
+from iquery.pipeline.detection.rows import select_boxes
+from iquery.pipeline.media.ffmpeg import write_wav
 from iquery.pipeline.report.separation_page import masks_figure, write_page
-from iquery.pipeline.stages.one_video import load_rows, prepare
+from iquery.pipeline.stages.one_video import prepare
 from iquery.pipeline.stages.shards import crop_frame
 
 DETECTORS = ["background", "owl", "none"]
@@ -182,21 +182,16 @@ def load_model(checkpoint: Path, expected: list[str] | None):
 def separate_video(args) -> dict:
     import torch
 
-    from iquery.model.audio import stft
-    from iquery.model.separation import separate_audio
-
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.time()
     system, classes = load_model(args.checkpoint, args.expect_classes)
     recipe = recipe_of(system, args.checkpoint)
-    if args.classes:
-        unknown = [c for c in args.classes if c not in classes]
-        if unknown:
-            raise ConfigError(
-                f"--classes: {', '.join(unknown)} not among the model's classes: "
-                f"{', '.join(classes)}"
-            )
+    unknown = [c for c in args.classes or [] if c not in classes]
+    if unknown:
+        raise ConfigError(
+            f"--classes: {', '.join(unknown)} not among the model's classes: {', '.join(classes)}"
+        )
     detector = args.detector or recipe["stages"]["detect"]["detector"]
     if detector == "precomputed":  # a new video has no detection file: detect it
         detector = "owl"
@@ -217,68 +212,12 @@ def separate_video(args) -> dict:
         )
         rate = recipe["stages"]["audio"]["audio_rate"]
         fps = recipe["stages"]["frames"]["frame_rate"]
-        samples, _ = read_wav(prepared.audio)
-        audio = samples.astype(np.float32) / 32768.0
-        jpgs = sorted(prepared.frames.glob("*.jpg"))
-        rows = load_rows(prepared.detections) if prepared.detections else empty()
-        if args.classes:
-            wanted, chosen_from = list(args.classes), "by the user"
-        else:
-            if detector != "owl":
-                raise ConfigError(
-                    f"the {detector} detector does not tell instruments apart: name them "
-                    f"with --classes (the model knows {', '.join(classes)})"
-                )
-            wanted = present_classes(rows, len(jpgs), classes, args.presence)
-            chosen_from = f"from the detections (seen in at least {args.presence:.0%} of frames)"
-            if not wanted:
-                raise ConfigError(
-                    "no trained instrument was detected in enough frames: name them with "
-                    f"--classes (the model knows {', '.join(classes)})"
-                )
-        motion = None
-        if prepared.motion is not None:
-            from iquery.pipeline.motion.tokens import load_tokens
-
-            motion = np.asarray(load_tokens(prepared.motion).tokens, dtype=np.float32)
-        side = recipe["shards"]["crop_side"]
-        crops = Crops(jpgs, rows, side=side, own_class=recipe["box_rule"] == "own_class")
-        if args.keep_prepared:
-            wanted_indices = {name: classes.index(name) for name in wanted}
-            keep_prepared(
-                args.out / "prepared", prepared.frames, rows, crops, motion, wanted_indices
-            )
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        result = separate_audio(
-            system,
-            audio,
-            rate=rate,
-            fps=fps,
-            n_frames=len(jpgs),
-            class_indices=[classes.index(c) for c in wanted],
-            crops=crops,
-            motion=motion,
-            batch_size=args.batch_size,
-            device=device,
-            progress=progress_bar(),
+        audio = prepared.sound()
+        wanted, chosen_from, result = separate_prepared(
+            args, system, classes, recipe, detector, prepared, audio
         )
         tracks = dict(zip(wanted, result["tracks"], strict=True))
-        outputs = {"mixture": audio, **tracks, "residual": result["residual"]}
-        for name, signal in outputs.items():
-            wav = args.out / f"{name}.wav"
-            write_wav(wav, np.round(np.clip(signal, -1, 1) * 32767).astype(np.int16), rate)
-            mux(prepared.video, wav, args.out / f"{name}.mp4")
-
-        def spectrum(x: np.ndarray) -> np.ndarray:
-            return stft(torch.from_numpy(x), 1022, 256).abs().numpy()
-
-        masks_figure(
-            spectrum(audio),
-            {name: spectrum(track) for name, track in tracks.items()},
-            len(audio) / rate,
-            rate,
-            args.out / "masks.png",
-        )
+        write_tracks(args.out, prepared.video, audio, tracks, result["residual"], rate)
         facts = {
             "video": args.video,
             "checkpoint": str(args.checkpoint),
@@ -307,6 +246,76 @@ def separate_video(args) -> dict:
         return facts | {"tracks": tracks, "residual": result["residual"], "mixture": audio}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def separate_prepared(args, system, classes, recipe: dict, detector: str, prepared, audio):
+    """The prepared video's chosen instruments separated from its sound ``audio``: (classes,
+    how they were chosen, the separation's result)."""
+    import torch
+
+    from iquery.model.separation import separate_audio
+
+    rate = recipe["stages"]["audio"]["audio_rate"]
+    fps = recipe["stages"]["frames"]["frame_rate"]
+    jpgs, rows, motion = prepared.frame_files(), prepared.rows(), prepared.tokens()
+    wanted, chosen_from = choose_classes(args, detector, rows, len(jpgs), classes)
+    side = recipe["shards"]["crop_side"]
+    crops = Crops(jpgs, rows, side=side, own_class=recipe["box_rule"] == "own_class")
+    if args.keep_prepared:
+        wanted_indices = {name: classes.index(name) for name in wanted}
+        keep_prepared(args.out / "prepared", prepared.frames, rows, crops, motion, wanted_indices)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    result = separate_audio(
+        system,
+        audio,
+        rate=rate,
+        fps=fps,
+        n_frames=len(jpgs),
+        class_indices=[classes.index(c) for c in wanted],
+        crops=crops,
+        motion=motion,
+        batch_size=args.batch_size,
+        device=device,
+        progress=progress_bar(),
+    )
+    return wanted, chosen_from, result
+
+
+def choose_classes(args, detector: str, rows, n_frames: int, classes: list[str]):
+    """The instruments to take out, and how they were chosen: named, or detected by OWLv2."""
+    if args.classes:
+        return list(args.classes), "by the user"
+    if detector != "owl":
+        raise ConfigError(
+            f"the {detector} detector does not tell instruments apart: name them "
+            f"with --classes (the model knows {', '.join(classes)})"
+        )
+    wanted = present_classes(rows, n_frames, classes, args.presence)
+    if not wanted:
+        raise ConfigError(
+            "no trained instrument was detected in enough frames: name them with "
+            f"--classes (the model knows {', '.join(classes)})"
+        )
+    return wanted, f"from the detections (seen in at least {args.presence:.0%} of frames)"
+
+
+def write_tracks(out: Path, video: Path, audio, tracks: dict, residual, rate: int) -> None:
+    """A WAV and an MP4 (the video's pictures, the track's sound) per track, the mixture and
+    the residual, and the picture of the masks."""
+    import torch
+
+    from iquery.model.audio import stft
+
+    for name, signal in {"mixture": audio, **tracks, "residual": residual}.items():
+        wav = out / f"{name}.wav"
+        write_wav(wav, np.round(np.clip(signal, -1, 1) * 32767).astype(np.int16), rate)
+        mux(video, wav, out / f"{name}.mp4")
+
+    def spectrum(x: np.ndarray) -> np.ndarray:
+        return stft(torch.from_numpy(x), 1022, 256).abs().numpy()
+
+    masks = {name: spectrum(track) for name, track in tracks.items()}
+    masks_figure(spectrum(audio), masks, len(audio) / rate, rate, out / "masks.png")
 
 
 def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted: dict[str, int]):

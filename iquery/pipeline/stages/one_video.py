@@ -15,6 +15,9 @@ from iquery.pipeline.core.errors import MediaError
 from iquery.pipeline.core.layout import Layout
 from iquery.pipeline.datasets.copies import link
 from iquery.pipeline.datasets.indexes import Video
+from iquery.pipeline.detection.rows import empty
+from iquery.pipeline.media.ffmpeg import read_wav
+from iquery.pipeline.motion.tokens import load_tokens
 from iquery.pipeline.stages.batches import run_batch
 from iquery.pipeline.stages.framework import StageJob
 from iquery.pipeline.stages.recipe import stage_settings
@@ -34,6 +37,26 @@ class PreparedVideo:
     detections: Path | None
     motion: Path | None
     records: dict
+
+    def sound(self) -> np.ndarray:
+        """The sound as float32 in [-1, 1), at the recipe's rate."""
+        samples, _ = read_wav(self.audio)
+        return samples.astype(np.float32) / 32768.0
+
+    def frame_files(self) -> list[Path]:
+        return sorted(self.frames.glob("*.jpg"))
+
+    def rows(self) -> np.ndarray:
+        """The (K, 7) detection rows; none where detection was left out."""
+        if self.detections is None:
+            return empty()
+        return np.load(self.detections).astype(np.float32).reshape(-1, 7)
+
+    def tokens(self) -> np.ndarray | None:
+        """The motion tokens (T', C) as float32; None where motion was left out."""
+        if self.motion is None:
+            return None
+        return np.asarray(load_tokens(self.motion).tokens, dtype=np.float32)
 
 
 def prepare(
@@ -105,7 +128,3 @@ def stage_settings_for_download():
         backoff_s=5,
         socket_timeout_s=30,
     )
-
-
-def load_rows(path: Path) -> np.ndarray:
-    return np.load(path).astype(np.float32).reshape(-1, 7)
