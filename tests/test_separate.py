@@ -144,8 +144,10 @@ def test_present_classes_are_those_seen_often_enough():
 
 
 def read_wav(path) -> np.ndarray:
+    """(L, channels), float."""
     with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768
+        samples = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768
+        return samples.reshape(-1, w.getnchannels())
 
 
 @pytest.fixture(scope="module")
@@ -165,17 +167,26 @@ def duet(tmp_path_factory):
 
 
 def test_separate_a_video(checkpoint, duet, tmp_path):
+    """Tracks at the video's own rate and channels (44.1 kHz stereo here) adding up to its
+    sound; with --model-rate, mono tracks at the model's rate."""
     out = tmp_path / "out"
-    facts = separate_cli.main(
-        ["--checkpoint", str(checkpoint), "--video", str(duet), "--out", str(out)]
-        + ["--classes", "cello", "xylophone"]
-    )
+    base = [
+        "--checkpoint",
+        str(checkpoint),
+        "--video",
+        str(duet),
+        "--classes",
+        "cello",
+        "xylophone",
+    ]
+    facts = separate_cli.main([*base, "--out", str(out)])
     assert facts["classes"] == ["cello", "xylophone"] and facts["windows"] >= 3
+    assert facts["output"] == {"rate": 44100, "channels": 2, "high_band": "share"}
     names = ["mixture", "cello", "xylophone", "residual"]
     for name in names:
         assert probe(out / f"{name}.mp4").has_audio and probe(out / f"{name}.mp4").has_video
     sounds = {name: read_wav(out / f"{name}.wav") for name in names}
-    assert len(sounds["mixture"]) == round(6 * RATE)
+    assert sounds["mixture"].shape == (round(6 * 44100), 2)
     # Tracks plus residual give back the mixture (to the WAVs' 16-bit rounding).
     rebuilt = sounds["cello"] + sounds["xylophone"] + sounds["residual"]
     assert np.abs(rebuilt - sounds["mixture"]).max() < 4 / 32768
@@ -184,6 +195,13 @@ def test_separate_a_video(checkpoint, duet, tmp_path):
     recorded = json.loads((out / "separation.json").read_text())
     assert recorded["provenance"]["code_version"] and recorded["variant"] == "iquery"
     assert not list(out.glob(".work-*"))  # the working folder is gone
+    model_rate = tmp_path / "model-rate"
+    facts = separate_cli.main([*base, "--out", str(model_rate), "--model-rate"])
+    assert facts["output"] == {"rate": RATE, "channels": 1, "high_band": None}
+    sounds = {name: read_wav(model_rate / f"{name}.wav") for name in names}
+    assert sounds["mixture"].shape == (round(6 * RATE), 1)
+    rebuilt = sounds["cello"] + sounds["xylophone"] + sounds["residual"]
+    assert np.abs(rebuilt - sounds["mixture"]).max() < 4 / 32768
 
 
 def test_separate_refuses_what_it_cannot_do(checkpoint, duet, media, tmp_path):

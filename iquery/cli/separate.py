@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from iquery.model.full_rate import HIGH_BAND_RULES
 from iquery.pipeline.cluster.gpu_slots import add_gpus_argument, claim_gpus
 from iquery.pipeline.core.errors import ConfigError, InvalidEntry, MediaError
 from iquery.pipeline.core.files import atomic_path, write_json
 from iquery.pipeline.core.ids import parse_entry
 from iquery.pipeline.core.provenance import provenance
 from iquery.pipeline.detection.rows import select_boxes
-from iquery.pipeline.media.ffmpeg import write_wav
+from iquery.pipeline.media.ffmpeg import decode_audio, probe, write_wav
 from iquery.pipeline.report.separation_page import masks_figure, write_page
 from iquery.pipeline.stages.one_video import prepare
 from iquery.pipeline.stages.shards import crop_frame
@@ -142,6 +143,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--expect-classes", nargs="*", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--offline", action="store_true", help="fetch nothing")
     parser.add_argument("--batch-size", type=int, default=4, help="windows separated at once")
+    parser.add_argument(
+        "--model-rate",
+        action="store_true",
+        help="write mono tracks at the model's rate (as the model heard the sound) instead of "
+        "tracks at the video's own rate and channels",
+    )
+    parser.add_argument(
+        "--high-band",
+        choices=HIGH_BAND_RULES,
+        default="share",
+        help="what each track gets above the model's Nyquist frequency (full-rate tracks): "
+        "share: its share of the top octave it heard; edge: its mask at the highest bin; none: "
+        "nothing (the residual keeps it)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--keep-prepared",
@@ -217,7 +232,12 @@ def separate_video(args) -> dict:
             args, system, classes, recipe, detector, prepared, audio
         )
         tracks = dict(zip(wanted, result["tracks"], strict=True))
-        write_tracks(args.out, prepared.video, audio, tracks, result["residual"], rate)
+        if args.model_rate:
+            outputs, out_rate = {"mixture": audio, **tracks, "residual": result["residual"]}, rate
+        else:
+            outputs, out_rate = at_full_rate(args, system, prepared.video, wanted, result)
+        write_tracks(args.out, prepared.video, outputs, out_rate)
+        write_masks_figure(args.out, audio, tracks, rate)
         facts = {
             "video": args.video,
             "checkpoint": str(args.checkpoint),
@@ -227,6 +247,11 @@ def separate_video(args) -> dict:
             "model_classes": classes,
             "audio_rate": rate,
             "frame_rate": fps,
+            "output": {  # the WAVs and MP4s
+                "rate": out_rate,
+                "channels": 1 if outputs["mixture"].ndim == 1 else len(outputs["mixture"]),
+                "high_band": None if args.model_rate else args.high_band,
+            },
             "seconds_audio": len(audio) / rate,
             "windows": len(result["windows"].starts),
             "window_samples": result["windows"].clip,
@@ -299,17 +324,40 @@ def choose_classes(args, detector: str, rows, n_frames: int, classes: list[str])
     return wanted, f"from the detections (seen in at least {args.presence:.0%} of frames)"
 
 
-def write_tracks(out: Path, video: Path, audio, tracks: dict, residual, rate: int) -> None:
+def at_full_rate(args, system, video: Path, wanted: list[str], result: dict):
+    """The mixture, each track and the residual at the video's own rate and channels, each
+    (C, L): the model's masks applied to the video's own sound (``iquery.model.full_rate``)."""
+    from iquery.model.full_rate import apply_masks
+
+    meta = probe(video)
+    samples, _ = decode_audio(video, meta.audio_rate, channels=meta.audio_channels)
+    sound = (samples.reshape(len(samples), -1).T / 32768.0).astype(np.float32)
+    tracks, residual = apply_masks(
+        result["masks"],
+        sound,
+        meta.audio_rate,
+        high_band=args.high_band,
+        threshold=system.threshold,
+    )
+    outputs = {"mixture": sound, **dict(zip(wanted, tracks, strict=True)), "residual": residual}
+    return outputs, meta.audio_rate
+
+
+def write_tracks(out: Path, video: Path, outputs: dict, rate: int) -> None:
     """A WAV and an MP4 (the video's pictures, the track's sound) per track, the mixture and
-    the residual, and the picture of the masks."""
+    the residual; each signal (L,) or (C, L)."""
+    for name, signal in outputs.items():
+        wav = out / f"{name}.wav"
+        samples = np.round(np.clip(signal, -1, 1) * 32767).astype(np.int16)
+        write_wav(wav, samples.T if samples.ndim == 2 else samples, rate)
+        mux(video, wav, out / f"{name}.mp4")
+
+
+def write_masks_figure(out: Path, audio: np.ndarray, tracks: dict, rate: int) -> None:
+    """The masks picture, from the model-rate mixture and tracks: what the model decided."""
     import torch
 
     from iquery.model.audio import stft
-
-    for name, signal in {"mixture": audio, **tracks, "residual": residual}.items():
-        wav = out / f"{name}.wav"
-        write_wav(wav, np.round(np.clip(signal, -1, 1) * 32767).astype(np.int16), rate)
-        mux(video, wav, out / f"{name}.mp4")
 
     def spectrum(x: np.ndarray) -> np.ndarray:
         return stft(torch.from_numpy(x), 1022, 256).abs().numpy()

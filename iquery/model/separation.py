@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from iquery.model.full_rate import MaskJoiner
 from iquery.model.shard_dataset import ClipSpec, _frames_tensor, clip_frames
 
 # The crops of one class at some frames (0-based indices): JPEG bytes per frame.
@@ -92,14 +93,18 @@ def separate_audio(
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Tracks (K, L) for ``class_indices``, the residual (L,) and the windows, from a mono
-    ``audio`` (float in [-1, 1]) and the video's crops and motion tokens (T', C)."""
+    """Tracks (K, L) for ``class_indices``, the residual (L,), the windows and each class's
+    masks over the whole sound (a ``MaskTimeline``, to separate the video's own sound at its
+    own rate: ``iquery.model.full_rate``), from a mono ``audio`` (float in [-1, 1]) at the
+    model's rate and the video's crops and motion tokens (T', C)."""
     spec = ClipSpec.from_settings(system.hparams.data_spec)
     windows = Windows.cover(len(audio), spec.clip_samples)
     pieces = window_audio(audio.astype(np.float32), windows)
     system = system.to(device).eval()
     count = len(class_indices)
     out = np.zeros((len(windows.starts), count, spec.clip_samples), dtype=np.float32)
+    front_end = system.front_end
+    joiner = MaskJoiner(windows.padded_length, windows.pad, rate, front_end.n_fft, front_end.hop)
     for first in range(0, len(windows.starts), batch_size):
         chosen = range(first, min(first + batch_size, len(windows.starts)))
         frames = []
@@ -134,6 +139,8 @@ def separate_audio(
             threshold=system.threshold,
         )
         out[list(chosen)] = tracks.cpu().numpy()
+        for w, linear in zip(chosen, front_end.unwarp(masks).cpu().numpy(), strict=True):
+            joiner.add(windows.starts[w], linear)
         if progress is not None:
             progress(len(chosen), len(windows.starts))
     tracks = windows.join(out).astype(np.float32)
@@ -141,4 +148,5 @@ def separate_audio(
         "tracks": tracks,
         "residual": (audio - tracks.sum(axis=0)).astype(np.float32),
         "windows": windows,
+        "masks": joiner.timeline(),
     }

@@ -59,4 +59,7 @@ def separate_options(wildcards):
         options.append(f"--detector={settings['detector']}")
     if settings["keep_prepared"]:
         options.append("--keep-prepared")
+    if settings["model_rate"]:
+        options.append("--model-rate")
+    options.append(f"--high-band={settings['high_band']}")
     return options

@@ -125,9 +125,11 @@ def decode_audio(
     rate: int,
     *,
     segment: tuple[float, float] | None = None,
+    channels: int = 1,
     executable: str = "ffmpeg",
 ) -> tuple[np.ndarray, Probe]:
-    """Decode to mono int16 at ``rate``, exactly round(length * rate) samples long.
+    """Decode to int16 at ``rate``, exactly round(length * rate) samples long: mono (L,), or
+    (L, channels) for more than one channel.
 
     Decoders differ by a few samples on the same track, so the result is cropped or zero-padded
     to the length the audio stream states; a shortfall beyond that means a truncated file.
@@ -140,28 +142,29 @@ def decode_audio(
     try:
         raw = _run(
             stream.audio.output(
-                "pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=rate
+                "pipe:", format="s16le", acodec="pcm_s16le", ac=channels, ar=rate
             ).global_args("-nostdin", "-v", "error"),
             executable,
         )
     except ffmpeg.Error as err:
         raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
-    samples = np.frombuffer(raw, dtype="<i2")
+    samples = np.frombuffer(raw, dtype="<i2").reshape(-1, channels)
     expected = round(length * rate)
-    if samples.size < MIN_DECODED_SHARE * expected:
+    if len(samples) < MIN_DECODED_SHARE * expected:
         raise MediaError(
-            f"truncated or undecodable audio: decoded {samples.size / rate:.2f} s of {length:.2f} s"
+            f"truncated or undecodable audio: decoded {len(samples) / rate:.2f} s of {length:.2f} s"
         )
-    out = np.zeros(expected, dtype=np.int16)
-    out[: min(expected, samples.size)] = samples[:expected]
-    return out, meta
+    out = np.zeros((expected, channels), dtype=np.int16)
+    out[: min(expected, len(samples))] = samples[:expected]
+    return (out[:, 0] if channels == 1 else out), meta
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
-    """Mono 16-bit WAV, written to a temp file and renamed into place."""
+    """16-bit WAV of mono (L,) or multichannel (L, C) samples, written to a temp file and
+    renamed into place."""
     with atomic_path(path) as tmp:
         with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(1)
+            w.setnchannels(1 if samples.ndim == 1 else samples.shape[1])
             w.setsampwidth(2)
             w.setframerate(rate)
             w.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())

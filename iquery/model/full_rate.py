@@ -1,0 +1,163 @@
+"""Tracks at the video's own rate and channels, from masks the model estimates at its own rate.
+
+The model hears mono sound at its rate (11025 Hz for MUSIC) and gives, per window and class, a
+mask over its linear STFT bins. Joined over the windows (each frame weighted by its window's
+Hann weight), the masks become a ``MaskTimeline``: one mask per class over the whole sound, on
+the model's STFT grid. ``apply_masks`` then separates each channel of the video's own sound at
+its own rate: an STFT whose frames last as long and hop as far in seconds as the model's, so
+that both grids have the same frequency spacing; the timeline's masks are interpolated onto its
+frames and, below the model's Nyquist frequency, onto its bins. Above it the model heard nothing,
+and ``HIGH_BAND_RULES`` say what each track gets there:
+
+- ``share`` (default): each track's share of the mixture's energy in the top octave the model
+  did hear (a quarter to half its rate), frame by frame, carried upward: cymbals go with the
+  instrument that is loud just below them;
+- ``edge``: the mask of the model's highest bin, carried upward;
+- ``none``: nothing; the whole high band stays in the residual.
+
+The residual is the sound minus every track, at full rate and on every channel, so the tracks
+and the residual add up to the sound exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Imported by the separate command for its --help: torch is imported where it is used.
+HIGH_BAND_RULES = ("share", "edge", "none")
+
+
+@dataclass
+class MaskTimeline:
+    """Each class's mask over the whole sound: ``masks`` (K, F, T) in [0, 1] on the model's
+    linear STFT grid (``n_fft``, ``hop`` at ``rate``); frame i is centred at model sample
+    ``i * hop - offset`` of the sound."""
+
+    masks: np.ndarray
+    rate: int
+    n_fft: int
+    hop: int
+    offset: int
+
+
+class MaskJoiner:
+    """Collects each window's masks (K, F, T_w), framed from the window's first sample, and
+    joins them into a ``MaskTimeline`` with Hann weights over each window's frames (as the
+    waveforms are joined), so that a frame near a window's edge counts little."""
+
+    def __init__(self, padded_length: int, pad: int, rate: int, n_fft: int, hop: int) -> None:
+        self.rate, self.n_fft, self.hop, self.pad = rate, n_fft, hop, pad
+        self.frames = padded_length // hop + 2
+        self.total: np.ndarray | None = None
+        self.weight = np.zeros(self.frames, dtype=np.float64)
+
+    def add(self, start: int, masks: np.ndarray) -> None:
+        """Window masks (K, F, T_w) of the window starting at padded sample ``start``."""
+        k, f, t = masks.shape
+        if self.total is None:
+            self.total = np.zeros((k, f, self.frames), dtype=np.float32)
+        weight = np.hanning(t + 2)[1:-1]
+        position = start / self.hop  # the window's first frame on the timeline, fractional
+        first = int(np.floor(position))
+        part = position - first
+        for index, share in ((first, 1.0 - part), (first + 1, part)):
+            if share <= 0:
+                continue
+            end = min(index + t, self.frames)
+            used = end - index
+            self.total[:, :, index:end] += masks[:, :, :used] * (weight[:used] * share)
+            self.weight[index:end] += weight[:used] * share
+
+    def timeline(self) -> MaskTimeline:
+        if self.total is None:
+            raise ValueError("no window was separated")
+        seen = np.maximum(self.weight, 1e-12)
+        masks = (self.total / seen).astype(np.float32)
+        return MaskTimeline(masks, self.rate, self.n_fft, self.hop, self.pad)
+
+
+def full_rate_grid(timeline: MaskTimeline, rate: int) -> tuple[int, int]:
+    """(n_fft, hop) at ``rate`` spanning the same seconds as the model's frames."""
+    scale = rate / timeline.rate
+    return 2 * max(1, round(timeline.n_fft * scale / 2)), max(1, round(timeline.hop * scale))
+
+
+def masks_at(timeline: MaskTimeline, rate: int, n_fft: int, hop: int, frames: int) -> np.ndarray:
+    """The timeline's masks on the grid of an STFT at ``rate`` (``n_fft``, ``hop``, ``frames``
+    centred frames): (K, n_fft // 2 + 1, frames); bins above the model's Nyquist frequency
+    are NaN (a high-band rule fills them)."""
+    masks = timeline.masks
+    k, model_bins, model_frames = masks.shape
+    # Time: frame j is centred at j * hop / rate seconds.
+    position = (np.arange(frames) * hop / rate * timeline.rate + timeline.offset) / timeline.hop
+    position = np.clip(position, 0, model_frames - 1)
+    first = np.minimum(np.floor(position).astype(int), model_frames - 2)
+    part = (position - first).astype(np.float32)
+    in_time = masks[:, :, first] * (1 - part) + masks[:, :, first + 1] * part
+    # Frequency: bin b is at b * rate / n_fft Hz, the model's bin m at m * model rate / n_fft.
+    position = np.arange(n_fft // 2 + 1) * rate / n_fft * timeline.n_fft / timeline.rate
+    heard = position <= model_bins - 1
+    first = np.minimum(np.floor(position[heard]).astype(int), model_bins - 2)
+    part = (position[heard] - first).astype(np.float32)[:, None]
+    out = np.full((k, n_fft // 2 + 1, frames), np.nan, dtype=np.float32)
+    out[:, heard] = in_time[:, first] * (1 - part) + in_time[:, first + 1] * part
+    return out
+
+
+def fill_high_band(masks: np.ndarray, power: np.ndarray, rule: str, top_octave: np.ndarray):
+    """Fill the NaN bins of ``masks`` (K, F, T) by ``rule``; ``power``: the mixture's energy
+    (F, T) summed over channels; ``top_octave``: the bins of the model's top octave."""
+    if rule not in HIGH_BAND_RULES:
+        raise ValueError(f"high-band rule {rule!r}: use one of {', '.join(HIGH_BAND_RULES)}")
+    high = np.isnan(masks[0, :, 0])
+    if not high.any():
+        return masks
+    if rule == "none":
+        fill = np.zeros((masks.shape[0], masks.shape[2]), dtype=np.float32)
+    elif rule == "edge":
+        fill = masks[:, ~high][:, -1]
+    else:
+        band = power[top_octave]
+        taken = (masks[:, top_octave] * band).sum(axis=1)
+        fill = (taken / np.maximum(band.sum(axis=0), 1e-12)).astype(np.float32)
+    masks[:, high] = fill[:, None, :]
+    return masks
+
+
+def apply_masks(
+    timeline: MaskTimeline,
+    sound: np.ndarray,
+    rate: int,
+    *,
+    high_band: str = "share",
+    threshold: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks (K, C, L) and the residual (C, L) of ``sound`` (C, L), float, at ``rate``, by the
+    timeline's masks (cut at ``threshold`` for a binary-mask model, as training's
+    reconstruction does)."""
+    import torch
+
+    from iquery.model.audio import istft, stft
+
+    sound = np.atleast_2d(np.asarray(sound, dtype=np.float32))
+    n_fft, hop = full_rate_grid(timeline, rate)
+    spectrum = stft(torch.from_numpy(sound), n_fft, hop)  # (C, F, T)
+    frames = spectrum.shape[-1]
+    masks = masks_at(timeline, rate, n_fft, hop, frames)
+    if threshold is not None:
+        heard = ~np.isnan(masks)
+        masks[heard] = (masks[heard] > threshold).astype(np.float32)
+    power = (spectrum.abs() ** 2).sum(dim=0).numpy()
+    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
+    top_octave = (freqs >= timeline.rate / 4) & (freqs <= timeline.rate / 2)
+    masks = fill_high_band(masks, power, high_band, top_octave)
+    tracks = np.stack(
+        [
+            istft(spectrum * torch.from_numpy(m)[None], n_fft, hop, length=sound.shape[-1]).numpy()
+            for m in masks
+        ]
+    )
+    residual = sound - tracks.sum(axis=0)
+    return tracks.astype(np.float32), residual.astype(np.float32)

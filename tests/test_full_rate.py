@@ -1,0 +1,69 @@
+"""Tracks at the video's own rate and channels: masks from the model's rate carried onto the
+video's own STFT, the high band by a rule, and the tracks adding up to the sound exactly."""
+
+import numpy as np
+import pytest
+
+from iquery.model.full_rate import HIGH_BAND_RULES, apply_masks, full_rate_grid
+from iquery.model.separation import separate_audio
+from tests.test_separate import CLIP, RATE, band_masks, jpeg, sdr, tiny_system
+
+FULL = 22050  # the video's rate: twice the model's
+SECONDS = 3 * CLIP / RATE
+
+
+def tone(freq: float, rate: int, amplitude: float = 0.3) -> np.ndarray:
+    t = np.arange(round(SECONDS * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def stereo():
+    """Left: a 110 Hz hum (the low band: cello's); right: a 3 kHz tone (the other class's) and
+    an 8 kHz one, above the model's Nyquist frequency (5512.5 Hz)."""
+    left, right, air = tone(110, FULL), tone(3000, FULL), tone(8000, FULL, 0.1)
+    sound = np.stack([left, right + air])
+    system = tiny_system("nomotion")
+    system.mask_logits = band_masks
+    mono = (tone(110, RATE) + tone(3000, RATE)) / 2
+    result = separate_audio(
+        system,
+        mono,
+        rate=RATE,
+        fps=1.0,
+        n_frames=3,
+        class_indices=[0, 2],
+        crops=lambda k, frames: [jpeg()] * len(frames),
+    )
+    return {"sound": sound, "left": left, "right": right, "air": air, "masks": result["masks"]}
+
+
+def test_the_grid_spans_the_same_seconds():
+    class Timeline:
+        rate, n_fft, hop = 11025, 1022, 256
+
+    assert full_rate_grid(Timeline, 22050) == (2044, 512)
+    assert full_rate_grid(Timeline, 48000) == (4450, 1115)
+
+
+@pytest.mark.parametrize("rule", HIGH_BAND_RULES)
+def test_tracks_at_full_rate_add_up_and_hold_their_band(stereo, rule):
+    tracks, residual = apply_masks(stereo["masks"], stereo["sound"], FULL, high_band=rule)
+    assert tracks.shape == (2, 2, stereo["sound"].shape[1]) and residual.shape == (
+        2,
+        tracks.shape[2],
+    )
+    np.testing.assert_allclose(tracks.sum(axis=0) + residual, stereo["sound"], atol=1e-6)
+    inner = slice(FULL, -FULL)  # away from the two ends
+    cello, other = tracks
+    assert sdr(stereo["left"][inner], cello[0][inner]) > 15
+    high = {"share": stereo["right"] + stereo["air"], "edge": stereo["right"] + stereo["air"]}
+    wanted = high.get(rule, stereo["right"])  # "none" leaves the 8 kHz tone to the residual
+    assert sdr(wanted[inner], other[1][inner]) > 15, rule
+    if rule == "none":
+        assert sdr(stereo["air"][inner], residual[1][inner]) > 15
+
+
+def test_an_unknown_rule_is_named(stereo):
+    with pytest.raises(ValueError, match="high-band rule 'all'"):
+        apply_masks(stereo["masks"], stereo["sound"], FULL, high_band="all")
