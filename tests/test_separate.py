@@ -133,6 +133,15 @@ def test_each_track_holds_what_its_class_mask_selects(order):
         assert sdr(wanted[cls][inner], track[inner]) > 15, (cls, order)
 
 
+def test_detected_spans_merge_the_windows_an_instrument_was_seen_in():
+    from iquery.pipeline.report.heard import detected_spans
+
+    rows = np.array([[f, 1, 0.9, 0, 0, 5, 5] for f in (2, 3, 9)], dtype=np.float32)  # 1 fps
+    windows = [(0, 4), (2, 6), (4, 8), (6, 10)]
+    assert detected_spans(rows, 1, 1.0, windows) == [[0, 6], [6, 10]]
+    assert detected_spans(rows, 0, 1.0, windows) == []
+
+
 def test_present_classes_are_those_seen_often_enough():
     rows = [[f, 0, 0.9, 0, 0, 10, 10] for f in range(1, 6)]  # cello in 5 of 10 frames
     rows += [[1, 2, 0.8, 0, 0, 10, 10], [2, 2, 0.8, 0, 0, 10, 10]]  # xylophone in 2
@@ -182,6 +191,10 @@ def test_separate_a_video(checkpoint, duet, tmp_path):
     facts = separate_cli.main([*base, "--out", str(out)])
     assert facts["classes"] == ["cello", "xylophone"] and facts["windows"] >= 3
     assert facts["output"] == {"rate": 44100, "channels": 2, "high_band": "share"}
+    heard = facts["heard"]
+    assert heard["mixture"]["energy_share"] == 1.0 and heard["mixture"]["loudness_lufs"] < 0
+    assert heard["cello"]["detected"] is None  # the background detector names no class
+    assert 0 < facts["real_time_factor"] == round(facts["seconds_taken"] / 6, 3)
     names = ["mixture", "cello", "xylophone", "residual"]
     for name in names:
         assert probe(out / f"{name}.mp4").has_audio and probe(out / f"{name}.mp4").has_video

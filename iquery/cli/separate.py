@@ -34,6 +34,7 @@ from iquery.pipeline.core.ids import parse_entry
 from iquery.pipeline.core.provenance import provenance
 from iquery.pipeline.detection.rows import select_boxes
 from iquery.pipeline.media.ffmpeg import decode_audio, probe, write_wav
+from iquery.pipeline.report.heard import detected_spans, track_facts
 from iquery.pipeline.report.separation_page import masks_figure, write_page
 from iquery.pipeline.stages.one_video import prepare
 from iquery.pipeline.stages.shards import crop_frame
@@ -228,7 +229,7 @@ def separate_video(args) -> dict:
         rate = recipe["stages"]["audio"]["audio_rate"]
         fps = recipe["stages"]["frames"]["frame_rate"]
         audio = prepared.sound()
-        wanted, chosen_from, result = separate_prepared(
+        wanted, chosen_from, result, rows = separate_prepared(
             args, system, classes, recipe, detector, prepared, audio
         )
         tracks = dict(zip(wanted, result["tracks"], strict=True))
@@ -258,9 +259,13 @@ def separate_video(args) -> dict:
             "detector": detector,
             "recipe": recipe,
             "seconds_taken": round(time.time() - started, 1),
+            "heard": heard(
+                outputs, out_rate, rows, wanted, classes, detector, fps, result["windows"], rate
+            ),
             "train_config_hash": system.hparams.data_spec.get("config_hash"),
             "provenance": provenance(vars(args) | {"checkpoint": str(args.checkpoint)}),
         }
+        facts["real_time_factor"] = round(facts["seconds_taken"] / facts["seconds_audio"], 3)
         write_page(args.out, f"Separated: {Path(args.video).name}", wanted, facts)
         write_json(args.out / "separation.json", facts)
         print(
@@ -303,7 +308,22 @@ def separate_prepared(args, system, classes, recipe: dict, detector: str, prepar
         device=device,
         progress=progress_bar(),
     )
-    return wanted, chosen_from, result
+    return wanted, chosen_from, result, rows
+
+
+def heard(outputs, rate, rows, wanted, classes, detector, fps, windows, model_rate) -> dict:
+    """Each output's loudness and share of the mixture's energy; for each track, where its
+    instrument was detected (only a detector that names classes says)."""
+    facts = track_facts(outputs, rate)
+    half = windows.clip / 2 / model_rate
+    spans = [
+        (windows.centre_seconds(w, model_rate) - half, windows.centre_seconds(w, model_rate) + half)
+        for w in range(len(windows.starts))
+    ]
+    for name in wanted:
+        seen = detected_spans(rows, classes.index(name), fps, spans) if detector == "owl" else None
+        facts[name]["detected"] = seen
+    return facts
 
 
 def choose_classes(args, detector: str, rows, n_frames: int, classes: list[str]):
