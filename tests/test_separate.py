@@ -1,8 +1,12 @@
 """Separating any video: windows joined without clicks, tracks and residual adding back up to the
 mixture, every output written, and clear errors for what cannot be separated."""
 
+import html
 import io
 import json
+import re
+import shutil
+import subprocess
 import wave
 from pathlib import Path
 
@@ -238,3 +242,34 @@ def test_separate_refuses_what_it_cannot_do(checkpoint, duet, media, tmp_path):
         separate_cli.main(["--checkpoint", str(tmp_path / "old.ckpt"), *base[2:]])
     with pytest.raises(SystemExit, match="neither a YouTube id"):
         separate_cli.main([*base[:2], "--video", "ftp://x/y.mp4", "--out", str(tmp_path / "u")])
+
+
+def test_the_page_plays_in_step_with_solo_and_mute(checkpoint, duet, tmp_path):
+    """In a real headless browser: the page plays every track from one transport; soloing a
+    track mutes the others; the tracks' clocks agree."""
+    from tests.test_report import BROWSER_FLAGS
+
+    out = tmp_path / "out"
+    separate_cli.main(
+        ["--checkpoint", str(checkpoint), "--video", str(duet), "--out", str(out)]
+        + ["--classes", "cello", "xylophone"]
+    )
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("chromium not found: run ./setup.sh --test, which installs Debian's chromium")
+    shown = subprocess.run(
+        [browser, *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+        + ["--autoplay-policy=no-user-gesture-required", "--virtual-time-budget=5000"]
+        + ["--dump-dom", (out / "index.html").resolve().as_uri() + "#selftest"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'data-check="([^"]*)"', shown.stdout)
+    assert found, f"the page's self-test never ran:\n{shown.stderr[-2000:]}"
+    state = json.loads(html.unescape(found[1]))
+    assert state["playing"]
+    heard = {t["name"]: not t["muted"] for t in state["tracks"]}
+    assert heard == {"mixture": False, "cello": True, "xylophone": False, "residual": False}
+    times = [t["time"] for t in state["tracks"]] + [state["picture"]]
+    assert max(times) > 0 and max(times) - min(times) < 0.25, times

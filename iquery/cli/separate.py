@@ -238,7 +238,7 @@ def separate_video(args) -> dict:
         else:
             outputs, out_rate = at_full_rate(args, system, prepared.video, wanted, result)
         write_tracks(args.out, prepared.video, outputs, out_rate)
-        write_masks_figure(args.out, audio, tracks, rate)
+        axis = write_masks_figure(args.out, audio, tracks, rate)
         facts = {
             "video": args.video,
             "checkpoint": str(args.checkpoint),
@@ -266,7 +266,7 @@ def separate_video(args) -> dict:
             "provenance": provenance(vars(args) | {"checkpoint": str(args.checkpoint)}),
         }
         facts["real_time_factor"] = round(facts["seconds_taken"] / facts["seconds_audio"], 3)
-        write_page(args.out, f"Separated: {Path(args.video).name}", wanted, facts)
+        write_page(args.out, f"Separated: {Path(args.video).name}", wanted, facts, axis)
         write_json(args.out / "separation.json", facts)
         print(
             f"separate: {', '.join(wanted)} and the residual in {args.out} "
@@ -373,7 +373,9 @@ def write_tracks(out: Path, video: Path, outputs: dict, rate: int) -> None:
         mux(video, wav, out / f"{name}.mp4")
 
 
-def write_masks_figure(out: Path, audio: np.ndarray, tracks: dict, rate: int) -> None:
+def write_masks_figure(
+    out: Path, audio: np.ndarray, tracks: dict, rate: int
+) -> tuple[float, float]:
     """The masks picture, from the model-rate mixture and tracks: what the model decided."""
     import torch
 
@@ -383,7 +385,7 @@ def write_masks_figure(out: Path, audio: np.ndarray, tracks: dict, rate: int) ->
         return stft(torch.from_numpy(x), 1022, 256).abs().numpy()
 
     masks = {name: spectrum(track) for name, track in tracks.items()}
-    masks_figure(spectrum(audio), masks, len(audio) / rate, rate, out / "masks.png")
+    return masks_figure(spectrum(audio), masks, len(audio) / rate, rate, out / "masks.png")
 
 
 def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted: dict[str, int]):
