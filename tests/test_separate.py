@@ -175,12 +175,12 @@ def duet(tmp_path_factory):
     return make_video(
         tmp_path_factory.mktemp("video") / "duet.mp4",
         seconds=6,
-        audio="sine=frequency=440:sample_rate=44100",
+        audio="sine=frequency=440:sample_rate=48000",
     )
 
 
 def test_separate_a_video(checkpoint, duet, tmp_path):
-    """Tracks at the video's own rate and channels (44.1 kHz stereo here) adding up to its
+    """Tracks at the video's own rate and channels (48 kHz stereo here) adding up to its
     sound; with --model-rate, mono tracks at the model's rate."""
     out = tmp_path / "out"
     base = [
@@ -194,7 +194,7 @@ def test_separate_a_video(checkpoint, duet, tmp_path):
     ]
     facts = separate_cli.main([*base, "--out", str(out)])
     assert facts["classes"] == ["cello", "xylophone"] and facts["windows"] >= 3
-    assert facts["output"] == {"rate": 44100, "channels": 2, "high_band": "share"}
+    assert facts["output"] == {"rate": 48000, "channels": 2, "high_band": "share"}
     heard = facts["heard"]
     assert heard["mixture"]["energy_share"] == 1.0 and heard["mixture"]["loudness_lufs"] < 0
     assert heard["cello"]["detected"] is None  # the background detector names no class
@@ -203,7 +203,7 @@ def test_separate_a_video(checkpoint, duet, tmp_path):
     for name in names:
         assert probe(out / f"{name}.mp4").has_audio and probe(out / f"{name}.mp4").has_video
     sounds = {name: read_wav(out / f"{name}.wav") for name in names}
-    assert sounds["mixture"].shape == (round(6 * 44100), 2)
+    assert sounds["mixture"].shape == (round(6 * 48000), 2)
     # Tracks plus residual give back the mixture (to the WAVs' 16-bit rounding).
     rebuilt = sounds["cello"] + sounds["xylophone"] + sounds["residual"]
     assert np.abs(rebuilt - sounds["mixture"]).max() < 4 / 32768
