@@ -104,6 +104,23 @@ def high_band_scores(references, estimates, rate: int, cutoff: float) -> dict:
     }
 
 
+def identity_kept(result: dict, references: np.ndarray, rate: int) -> list[int]:
+    """(windows where each track is closer to its own source than to the other's, windows):
+    an instrument's identity held from window to window."""
+    windows, tracks = result["windows"], result["tracks"]
+    kept = 0
+    for w in range(len(windows.starts)):
+        centre = round(windows.centre_seconds(w, rate) * rate)
+        span = slice(max(0, centre - windows.clip // 2), centre + windows.clip // 2)
+        est, ref = tracks[:, span], references[:, span]
+        if (ref**2).sum(axis=1).min() < 1e-8:
+            continue  # a source silent here says nothing about identity
+        closeness = np.array([[np.dot(e, r) / (np.linalg.norm(e) * np.linalg.norm(r) + 1e-12)
+                               for r in ref] for e in est])  # fmt: skip
+        kept += int(closeness[0, 0] > closeness[0, 1] and closeness[1, 1] > closeness[1, 0])
+    return [kept, len(windows.starts)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     summary = ROOT / "results/demo/iquery/seed-1234/train_summary.json"
@@ -163,6 +180,7 @@ def main() -> None:
                 scores = high_band_scores(refs_full, tracks, rate, model_rate / 2)
                 row[f"high_{rule}"] = {k: v.tolist() for k, v in scores.items()}
             row["mixture_full"] = channel_sdr(refs_full, np.stack([full, full])).tolist()
+            row["windows_kept"] = identity_kept(result, refs_model, model_rate)
             rows.append(row)
             print(json.dumps(row), flush=True)
     report(rows, args.out)
@@ -196,6 +214,10 @@ def report(rows: list[dict], out: Path) -> None:
             f"  {rule:<8} SDR {i.mean:7.2f} [{i.low:.2f}, {i.high:.2f}]   "
             f"share {j.mean:5.2f} [{j.low:.2f}, {j.high:.2f}]"
         )
+    kept = np.array([r["windows_kept"] for r in rows]).sum(axis=0)
+    lines.append(
+        f"windows where each track stays closest to its own source: {kept[0]} of {kept[1]}"
+    )
     energy = per_pair("high_share", "energy_share_of_source")
     lines.append(f"the high band holds {energy.mean():.2%} of a source's energy, on average")
     print("\n".join(lines))
