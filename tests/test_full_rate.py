@@ -67,3 +67,33 @@ def test_tracks_at_full_rate_add_up_and_hold_their_band(stereo, rule):
 def test_an_unknown_rule_is_named(stereo):
     with pytest.raises(ValueError, match="high-band rule 'all'"):
         apply_masks(stereo["masks"], stereo["sound"], FULL, high_band="all")
+
+
+@pytest.mark.parametrize("rule", ["share", "none"])
+def test_blocks_give_what_one_pass_gives(stereo, rule):
+    """Separated in half-second blocks (written as they come), the tracks and residual equal one
+    pass over the whole sound, seams included."""
+    from iquery.model.full_rate import apply_masks_in_blocks
+
+    sound = stereo["sound"]
+    whole = apply_masks(stereo["masks"], sound, FULL, high_band=rule)
+    pieces, starts = [], []
+
+    def write(start, tracks, residual):
+        starts.append(start)
+        pieces.append((tracks, residual))
+
+    apply_masks_in_blocks(
+        stereo["masks"],
+        lambda start, end: sound[:, start:end],
+        sound.shape[1],
+        FULL,
+        write,
+        block_seconds=0.5,
+        high_band=rule,
+    )
+    assert len(pieces) > 4 and starts == sorted(starts)
+    tracks = np.concatenate([t for t, _ in pieces], axis=2)
+    residual = np.concatenate([r for _, r in pieces], axis=1)
+    np.testing.assert_allclose(tracks, whole[0], atol=1e-6)
+    np.testing.assert_allclose(residual, whole[1], atol=1e-6)

@@ -21,6 +21,7 @@ and the residual add up to the sound exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,14 +85,17 @@ def full_rate_grid(timeline: MaskTimeline, rate: int) -> tuple[int, int]:
     return 2 * max(1, round(timeline.n_fft * scale / 2)), max(1, round(timeline.hop * scale))
 
 
-def masks_at(timeline: MaskTimeline, rate: int, n_fft: int, hop: int, frames: int) -> np.ndarray:
-    """The timeline's masks on the grid of an STFT at ``rate`` (``n_fft``, ``hop``, ``frames``
-    centred frames): (K, n_fft // 2 + 1, frames); bins above the model's Nyquist frequency
-    are NaN (a high-band rule fills them)."""
+def masks_at(
+    timeline: MaskTimeline, rate: int, n_fft: int, hop: int, frames: int, first_frame: int = 0
+) -> np.ndarray:
+    """The timeline's masks on the grid of an STFT at ``rate`` (``n_fft``, ``hop``; ``frames``
+    centred frames from frame ``first_frame``): (K, n_fft // 2 + 1, frames); bins above the
+    model's Nyquist frequency are NaN (a high-band rule fills them)."""
     masks = timeline.masks
     k, model_bins, model_frames = masks.shape
     # Time: frame j is centred at j * hop / rate seconds.
-    position = (np.arange(frames) * hop / rate * timeline.rate + timeline.offset) / timeline.hop
+    at = np.arange(first_frame, first_frame + frames) * hop / rate
+    position = (at * timeline.rate + timeline.offset) / timeline.hop
     position = np.clip(position, 0, model_frames - 1)
     first = np.minimum(np.floor(position).astype(int), model_frames - 2)
     part = (position - first).astype(np.float32)
@@ -136,28 +140,70 @@ def apply_masks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tracks (K, C, L) and the residual (C, L) of ``sound`` (C, L), float, at ``rate``, by the
     timeline's masks (cut at ``threshold`` for a binary-mask model, as training's
-    reconstruction does)."""
+    reconstruction does): ``apply_masks_in_blocks`` over one block."""
+    sound = np.atleast_2d(np.asarray(sound, dtype=np.float32))
+    made: list = []
+    apply_masks_in_blocks(
+        timeline,
+        lambda start, end: sound[:, start:end],
+        sound.shape[1],
+        rate,
+        lambda start, tracks, residual: made.append((tracks, residual)),
+        block_seconds=sound.shape[1] / rate + 1,
+        high_band=high_band,
+        threshold=threshold,
+    )
+    ((tracks, residual),) = made
+    return tracks, residual
+
+
+def apply_masks_in_blocks(
+    timeline: MaskTimeline,
+    read: Callable[[int, int], np.ndarray],
+    length: int,
+    rate: int,
+    write: Callable[[int, np.ndarray, np.ndarray], None],
+    *,
+    block_seconds: float = 30.0,
+    high_band: str = "share",
+    threshold: float | None = None,
+) -> None:
+    """Separate a sound of ``length`` samples at ``rate`` block by block, so that no array
+    spans the whole of it: ``read(start, end)`` gives its samples (C, end - start), float;
+    ``write(start, tracks (K, C, n), residual (C, n))`` takes each block's results in order.
+
+    Each block is cut with a margin of one FFT on both sides, from a sample on the frame grid,
+    so that every frame that reaches the block's samples is the whole sound's own frame: the
+    result equals one pass over the whole sound, block seams and all (tested).
+    """
     import torch
 
     from iquery.model.audio import istft, stft
 
-    sound = np.atleast_2d(np.asarray(sound, dtype=np.float32))
     n_fft, hop = full_rate_grid(timeline, rate)
-    spectrum = stft(torch.from_numpy(sound), n_fft, hop)  # (C, F, T)
-    frames = spectrum.shape[-1]
-    masks = masks_at(timeline, rate, n_fft, hop, frames)
-    if threshold is not None:
-        heard = ~np.isnan(masks)
-        masks[heard] = (masks[heard] > threshold).astype(np.float32)
-    power = (spectrum.abs() ** 2).sum(dim=0).numpy()
+    margin = -(-n_fft // hop) * hop
+    block = max(hop, round(block_seconds * rate) // hop * hop)
     freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
     top_octave = (freqs >= timeline.rate / 4) & (freqs <= timeline.rate / 2)
-    masks = fill_high_band(masks, power, high_band, top_octave)
-    tracks = np.stack(
-        [
-            istft(spectrum * torch.from_numpy(m)[None], n_fft, hop, length=sound.shape[-1]).numpy()
-            for m in masks
-        ]
-    )
-    residual = sound - tracks.sum(axis=0)
-    return tracks.astype(np.float32), residual.astype(np.float32)
+    for start in range(0, length, block):
+        end = min(start + block, length)
+        first, last = max(0, start - margin), min(length, end + margin)
+        segment = np.atleast_2d(np.asarray(read(first, last), dtype=np.float32))
+        spectrum = stft(torch.from_numpy(segment), n_fft, hop)  # (C, F, T)
+        masks = masks_at(timeline, rate, n_fft, hop, spectrum.shape[-1], first // hop)
+        if threshold is not None:
+            heard = ~np.isnan(masks)
+            masks[heard] = (masks[heard] > threshold).astype(np.float32)
+        power = (spectrum.abs() ** 2).sum(dim=0).numpy()
+        masks = fill_high_band(masks, power, high_band, top_octave)
+        inner = slice(start - first, end - first)
+        tracks = np.stack(
+            [
+                istft(
+                    spectrum * torch.from_numpy(m)[None], n_fft, hop, length=last - first
+                ).numpy()[:, inner]
+                for m in masks
+            ]
+        ).astype(np.float32)
+        residual = (segment[:, inner] - tracks.sum(axis=0)).astype(np.float32)
+        write(start, tracks, residual)
