@@ -273,3 +273,22 @@ def test_the_page_plays_in_step_with_solo_and_mute(checkpoint, duet, tmp_path):
     assert heard == {"mixture": False, "cello": True, "xylophone": False, "residual": False}
     times = [t["time"] for t in state["tracks"]] + [state["picture"]]
     assert max(times) > 0 and max(times) - min(times) < 0.25, times
+
+
+@pytest.mark.parametrize("rate,channels", [(22050, 2), (48000, 2), (44100, 1)])
+def test_loudness_fed_in_pieces_is_pyloudnorms_of_the_whole(rate, channels):
+    import pyloudnorm
+
+    from iquery.pipeline.report.heard import LoudnessMeter
+
+    rng = np.random.default_rng(0)
+    n = 7 * rate + 123
+    sound = rng.standard_normal((n, channels)) * np.linspace(0.01, 0.3, n)[:, None]
+    whole = pyloudnorm.Meter(rate).integrated_loudness(sound[:, 0] if channels == 1 else sound)
+    meter = LoudnessMeter(rate, channels)
+    for start in range(0, n, 5000):
+        meter.add(sound[start : start + 5000])
+    assert abs(meter.loudness() - whole) < 0.02
+    silent = LoudnessMeter(rate, channels)
+    silent.add(np.zeros((rate, channels)))
+    assert silent.loudness() is None

@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,8 @@ from iquery.pipeline.core.files import atomic_path, write_json
 from iquery.pipeline.core.ids import parse_entry
 from iquery.pipeline.core.provenance import provenance
 from iquery.pipeline.detection.rows import select_boxes
-from iquery.pipeline.media.ffmpeg import decode_audio, probe, write_wav
-from iquery.pipeline.report.heard import detected_spans, track_facts
+from iquery.pipeline.media.ffmpeg import decode_to_wav, probe
+from iquery.pipeline.report.heard import TrackFiles, detected_spans
 from iquery.pipeline.report.separation_page import masks_figure, write_page
 from iquery.pipeline.stages.one_video import prepare
 from iquery.pipeline.stages.shards import crop_frame
@@ -233,11 +234,20 @@ def separate_video(args) -> dict:
             args, system, classes, recipe, detector, prepared, audio
         )
         tracks = dict(zip(wanted, result["tracks"], strict=True))
+        names = ["mixture", *wanted, "residual"]
         if args.model_rate:
-            outputs, out_rate = {"mixture": audio, **tracks, "residual": result["residual"]}, rate
+            with TrackFiles(args.out, names, rate, 1) as files:
+                for name, signal in {
+                    "mixture": audio,
+                    **tracks,
+                    "residual": result["residual"],
+                }.items():
+                    files.write(name, signal)
+            output = {"rate": rate, "channels": 1}
         else:
-            outputs, out_rate = at_full_rate(args, system, prepared.video, wanted, result)
-        write_tracks(args.out, prepared.video, outputs, out_rate)
+            files, output = at_full_rate(args, system, prepared.video, wanted, result, work)
+        for name in names:
+            mux(prepared.video, args.out / f"{name}.wav", args.out / f"{name}.mp4")
         axis = write_masks_figure(args.out, audio, tracks, rate)
         facts = {
             "video": args.video,
@@ -248,11 +258,7 @@ def separate_video(args) -> dict:
             "model_classes": classes,
             "audio_rate": rate,
             "frame_rate": fps,
-            "output": {  # the WAVs and MP4s
-                "rate": out_rate,
-                "channels": 1 if outputs["mixture"].ndim == 1 else len(outputs["mixture"]),
-                "high_band": None if args.model_rate else args.high_band,
-            },
+            "output": output | {"high_band": None if args.model_rate else args.high_band},
             "seconds_audio": len(audio) / rate,
             "windows": len(result["windows"].starts),
             "window_samples": result["windows"].clip,
@@ -260,7 +266,7 @@ def separate_video(args) -> dict:
             "recipe": recipe,
             "seconds_taken": round(time.time() - started, 1),
             "heard": heard(
-                outputs, out_rate, rows, wanted, classes, detector, fps, result["windows"], rate
+                files.heard(), rows, wanted, classes, detector, fps, result["windows"], rate
             ),
             "train_config_hash": system.hparams.data_spec.get("config_hash"),
             "provenance": provenance(vars(args) | {"checkpoint": str(args.checkpoint)}),
@@ -311,10 +317,9 @@ def separate_prepared(args, system, classes, recipe: dict, detector: str, prepar
     return wanted, chosen_from, result, rows
 
 
-def heard(outputs, rate, rows, wanted, classes, detector, fps, windows, model_rate) -> dict:
-    """Each output's loudness and share of the mixture's energy; for each track, where its
-    instrument was detected (only a detector that names classes says)."""
-    facts = track_facts(outputs, rate)
+def heard(facts, rows, wanted, classes, detector, fps, windows, model_rate) -> dict:
+    """Each output's loudness and share of the mixture's energy (``facts``); for each track,
+    where its instrument was detected (only a detector that names classes says)."""
     half = windows.clip / 2 / model_rate
     spans = [
         (windows.centre_seconds(w, model_rate) - half, windows.centre_seconds(w, model_rate) + half)
@@ -344,33 +349,45 @@ def choose_classes(args, detector: str, rows, n_frames: int, classes: list[str])
     return wanted, f"from the detections (seen in at least {args.presence:.0%} of frames)"
 
 
-def at_full_rate(args, system, video: Path, wanted: list[str], result: dict):
-    """The mixture, each track and the residual at the video's own rate and channels, each
-    (C, L): the model's masks applied to the video's own sound (``iquery.model.full_rate``)."""
-    from iquery.model.full_rate import apply_masks
+def at_full_rate(args, system, video: Path, wanted: list[str], result: dict, work: Path):
+    """The mixture, each track and the residual at the video's own rate and channels, written
+    block by block: the model's masks applied to the video's own sound, decoded once to a file
+    and read a block at a time (``iquery.model.full_rate``)."""
+    from iquery.model.full_rate import apply_masks_in_blocks
 
     meta = probe(video)
-    samples, _ = decode_audio(video, meta.audio_rate, channels=meta.audio_channels)
-    sound = (samples.reshape(len(samples), -1).T / 32768.0).astype(np.float32)
-    tracks, residual = apply_masks(
-        result["masks"],
-        sound,
-        meta.audio_rate,
-        high_band=args.high_band,
-        threshold=system.threshold,
-    )
-    outputs = {"mixture": sound, **dict(zip(wanted, tracks, strict=True)), "residual": residual}
-    return outputs, meta.audio_rate
+    rate, channels = meta.audio_rate, meta.audio_channels
+    sound = work / "full-rate.wav"
+    decode_to_wav(video, sound, rate, channels)
+    length = round(meta.audio_duration * rate)
+    with (
+        wave.open(str(sound), "rb") as source,
+        TrackFiles(args.out, ["mixture", *wanted, "residual"], rate, channels) as files,
+    ):
 
+        def read(start: int, end: int) -> np.ndarray:
+            source.setpos(min(start, source.getnframes()))
+            raw = np.frombuffer(source.readframes(end - start), "<i2").reshape(-1, channels)
+            block = np.zeros((end - start, channels), dtype=np.float32)
+            block[: len(raw)] = raw / 32768.0  # past the decoded end: silence, as decode_audio
+            return block.T
 
-def write_tracks(out: Path, video: Path, outputs: dict, rate: int) -> None:
-    """A WAV and an MP4 (the video's pictures, the track's sound) per track, the mixture and
-    the residual; each signal (L,) or (C, L)."""
-    for name, signal in outputs.items():
-        wav = out / f"{name}.wav"
-        samples = np.round(np.clip(signal, -1, 1) * 32767).astype(np.int16)
-        write_wav(wav, samples.T if samples.ndim == 2 else samples, rate)
-        mux(video, wav, out / f"{name}.mp4")
+        def write(start: int, tracks: np.ndarray, residual: np.ndarray) -> None:
+            files.write("mixture", read(start, start + residual.shape[1]))
+            for name, track in zip(wanted, tracks, strict=True):
+                files.write(name, track)
+            files.write("residual", residual)
+
+        apply_masks_in_blocks(
+            result["masks"],
+            read,
+            length,
+            rate,
+            write,
+            high_band=args.high_band,
+            threshold=system.threshold,
+        )
+    return files, {"rate": rate, "channels": channels}
 
 
 def write_masks_figure(

@@ -159,6 +159,23 @@ def decode_audio(
     return (out[:, 0] if channels == 1 else out), meta
 
 
+def decode_to_wav(
+    path: str | Path, wav: str | Path, rate: int, channels: int, executable: str = "ffmpeg"
+) -> None:
+    """The video's sound as a 16-bit WAV at ``rate`` with ``channels``, decoded straight to the
+    file (a long video's sound is never held in memory)."""
+    command = (
+        ffmpeg.input(str(path))
+        .audio.output(str(wav), format="wav", acodec="pcm_s16le", ac=channels, ar=rate)
+        .global_args("-nostdin", "-v", "error")
+        .overwrite_output()
+    )
+    try:
+        command.run(cmd=executable, capture_stdout=True, capture_stderr=True)
+    except ffmpeg.Error as err:
+        raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+
+
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
     """16-bit WAV of mono (L,) or multichannel (L, C) samples, written to a temp file and
     renamed into place."""
