@@ -292,3 +292,21 @@ def test_loudness_fed_in_pieces_is_pyloudnorms_of_the_whole(rate, channels):
     silent = LoudnessMeter(rate, channels)
     silent.add(np.zeros((rate, channels)))
     assert silent.loudness() is None
+
+
+def test_the_masks_picture_pools_a_long_sound_without_holding_its_spectrogram():
+    from iquery.cli.separate import PICTURE_COLUMNS, overview
+    from iquery.model.audio import stft
+
+    rng = np.random.default_rng(0)
+    short = rng.standard_normal(RATE * 20).astype(np.float32)
+    whole = stft(torch.from_numpy(short), 1022, 256).abs().numpy()
+    np.testing.assert_allclose(overview(short), whole, rtol=1e-5, atol=1e-5)
+    long = rng.standard_normal(RATE * 300).astype(np.float32)
+    whole = stft(torch.from_numpy(long), 1022, 256).abs().numpy()
+    group = -(-whole.shape[1] // PICTURE_COLUMNS)
+    pooled = np.stack(
+        [whole[:, i : i + group].mean(axis=1) for i in range(0, whole.shape[1], group)], axis=1
+    )
+    assert overview(long).shape[1] <= PICTURE_COLUMNS
+    np.testing.assert_allclose(overview(long), pooled, rtol=1e-4, atol=1e-5)

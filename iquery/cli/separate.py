@@ -390,19 +390,47 @@ def at_full_rate(args, system, video: Path, wanted: list[str], result: dict, wor
     return files, {"rate": rate, "channels": channels}
 
 
+# The masks picture's columns at most: a long video's spectrogram is pooled to this many.
+PICTURE_COLUMNS = 2000
+
+
 def write_masks_figure(
     out: Path, audio: np.ndarray, tracks: dict, rate: int
 ) -> tuple[float, float]:
     """The masks picture, from the model-rate mixture and tracks: what the model decided."""
+    masks = {name: overview(track) for name, track in tracks.items()}
+    return masks_figure(overview(audio), masks, len(audio) / rate, rate, out / "masks.png")
+
+
+def overview(x: np.ndarray, n_fft: int = 1022, hop: int = 256) -> np.ndarray:
+    """The magnitude spectrogram (n_fft // 2 + 1, at most PICTURE_COLUMNS) of ``x``, its frames
+    averaged in groups and computed a group at a time: a long video's whole spectrogram is
+    never held."""
     import torch
 
-    from iquery.model.audio import stft
-
-    def spectrum(x: np.ndarray) -> np.ndarray:
-        return stft(torch.from_numpy(x), 1022, 256).abs().numpy()
-
-    masks = {name: spectrum(track) for name, track in tracks.items()}
-    return masks_figure(spectrum(audio), masks, len(audio) / rate, rate, out / "masks.png")
+    frames = 1 + len(x) // hop
+    group = -(-frames // PICTURE_COLUMNS)
+    padded = np.pad(np.asarray(x, dtype=np.float32), n_fft // 2, mode="reflect")
+    columns = []
+    for first in range(0, frames, group * 256):  # 256 columns per piece
+        count = min(group * 256, frames - first)
+        piece = padded[first * hop : (first + count - 1) * hop + n_fft]
+        window = torch.hann_window(n_fft, periodic=True)
+        spec = torch.stft(
+            torch.from_numpy(np.ascontiguousarray(piece)),
+            n_fft,
+            hop,
+            window=window,
+            center=False,
+            return_complex=True,
+        )
+        spec = spec.abs().numpy()
+        usable = count // group * group
+        pooled = spec[:, :usable].reshape(spec.shape[0], -1, group).mean(axis=2)
+        if usable < count:
+            pooled = np.concatenate([pooled, spec[:, usable:].mean(axis=1, keepdims=True)], axis=1)
+        columns.append(pooled)
+    return np.concatenate(columns, axis=1)
 
 
 def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted: dict[str, int]):
