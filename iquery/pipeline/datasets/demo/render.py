@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from iquery.pipeline.core.files import atomic_path
 from iquery.pipeline.datasets.demo.drawing import background, compose, random_look
 from iquery.pipeline.datasets.demo.melody import loudness_at, melody, onset_strength, render
 from iquery.pipeline.datasets.demo.naming import INSTRUMENT_PROGRAMS
+from iquery.pipeline.media.ffmpeg import write_wav
 
 # H.264 video and AAC audio in a +faststart MP4, bit-exact so the same seed gives the same file.
 _ENCODE = (
@@ -22,14 +22,6 @@ _ENCODE = (
     + ["-movflags", "+faststart", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
     + ["-flags:a", "+bitexact", "-map_metadata", "-1", "-shortest", "-f", "mp4"]
 )
-
-
-def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def frames_and_boxes(cls, notes, audio, *, seconds, width, height, fps, sample_rate, rng):
@@ -66,7 +58,7 @@ def encode_mp4(path: Path, frames: np.ndarray, audio: np.ndarray, *, fps: float,
     height, width = frames.shape[1:3]
     with tempfile.TemporaryDirectory(prefix="demo-") as tmp, atomic_path(path) as part:
         wav = Path(tmp) / "audio.wav"
-        _write_wav(wav, audio, rate)
+        write_wav(wav, (np.clip(audio, -1, 1) * 32767).astype("<i2"), rate)  # (L, 2): stereo
         command = [ffmpeg, "-nostdin", "-v", "error", "-y"]
         command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"]
         command += ["-r", str(fps), "-i", "pipe:", "-i", str(wav), *_ENCODE, "-ar", str(rate)]
