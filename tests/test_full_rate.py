@@ -79,7 +79,7 @@ def test_blocks_give_what_one_pass_gives(stereo, rule):
     whole = apply_masks(stereo["masks"], sound, FULL, high_band=rule)
     pieces, starts = [], []
 
-    def write(start, tracks, residual):
+    def write(start, block, tracks, residual):
         starts.append(start)
         pieces.append((tracks, residual))
 

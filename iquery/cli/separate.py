@@ -372,8 +372,8 @@ def at_full_rate(args, system, video: Path, wanted: list[str], result: dict, wor
             block[: len(raw)] = raw / 32768.0  # past the decoded end: silence, as decode_audio
             return block.T
 
-        def write(start: int, tracks: np.ndarray, residual: np.ndarray) -> None:
-            files.write("mixture", read(start, start + residual.shape[1]))
+        def write(start: int, sound: np.ndarray, tracks: np.ndarray, residual: np.ndarray):
+            files.write("mixture", sound)
             for name, track in zip(wanted, tracks, strict=True):
                 files.write(name, track)
             files.write("residual", residual)

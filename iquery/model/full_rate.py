@@ -148,7 +148,7 @@ def apply_masks(
         lambda start, end: sound[:, start:end],
         sound.shape[1],
         rate,
-        lambda start, tracks, residual: made.append((tracks, residual)),
+        lambda start, block, tracks, residual: made.append((tracks, residual)),
         block_seconds=sound.shape[1] / rate + 1,
         high_band=high_band,
         threshold=threshold,
@@ -162,7 +162,7 @@ def apply_masks_in_blocks(
     read: Callable[[int, int], np.ndarray],
     length: int,
     rate: int,
-    write: Callable[[int, np.ndarray, np.ndarray], None],
+    write: Callable[[int, np.ndarray, np.ndarray, np.ndarray], None],
     *,
     block_seconds: float = 30.0,
     high_band: str = "share",
@@ -170,7 +170,8 @@ def apply_masks_in_blocks(
 ) -> None:
     """Separate a sound of ``length`` samples at ``rate`` block by block, so that no array
     spans the whole of it: ``read(start, end)`` gives its samples (C, end - start), float;
-    ``write(start, tracks (K, C, n), residual (C, n))`` takes each block's results in order.
+    ``write(start, sound (C, n), tracks (K, C, n), residual (C, n))`` takes each block's sound
+    and results in order.
 
     Each block is cut with a margin of one FFT on both sides, from a sample on the frame grid,
     so that every frame that reaches the block's samples is the whole sound's own frame: the
@@ -205,5 +206,5 @@ def apply_masks_in_blocks(
                 for m in masks
             ]
         ).astype(np.float32)
-        residual = (segment[:, inner] - tracks.sum(axis=0)).astype(np.float32)
-        write(start, tracks, residual)
+        sound = segment[:, inner]
+        write(start, sound, tracks, (sound - tracks.sum(axis=0)).astype(np.float32))

@@ -25,7 +25,9 @@ class LoudnessMeter:
 
         self.rate, self.channels = rate, channels
         self.filters = list(pyloudnorm.Meter(rate)._filters.values())
-        self.state: list | None = None
+        # each filter's state per channel, carried from piece to piece; at rest at first
+        size = [max(len(f.a), len(f.b)) - 1 for f in self.filters]
+        self.state = [[np.zeros(n) for _ in range(channels)] for n in size]
         self.step = round(0.1 * rate)  # samples between gating blocks
         self.carry = np.zeros((0, channels))
         self.parts: list[np.ndarray] = []  # per 100 ms: the channels' sums of squares
@@ -33,13 +35,9 @@ class LoudnessMeter:
 
     def add(self, piece: np.ndarray) -> None:
         """``piece``: (n,) or (n, channels) samples, float."""
-        from scipy.signal import lfilter, lfilter_zi
+        from scipy.signal import lfilter
 
         data = np.asarray(piece, dtype=np.float64).reshape(len(piece), -1)
-        if self.state is None:
-            self.state = [
-                [lfilter_zi(f.b, f.a) * 0 for _ in range(self.channels)] for f in self.filters
-            ]
         for k, f in enumerate(self.filters):
             for c in range(self.channels):
                 data[:, c], self.state[k][c] = lfilter(f.b, f.a, data[:, c], zi=self.state[k][c])
