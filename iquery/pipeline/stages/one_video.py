@@ -19,12 +19,18 @@ from iquery.pipeline.detection.rows import empty
 from iquery.pipeline.media.ffmpeg import read_wav
 from iquery.pipeline.motion.tokens import load_tokens
 from iquery.pipeline.stages.batches import run_batch
+from iquery.pipeline.stages.download import DownloadSettings
 from iquery.pipeline.stages.framework import StageJob
 from iquery.pipeline.stages.recipe import stage_settings
 from iquery.pipeline.stages.registry import STAGES
 
 # The scratch dataset's name and class folder: nothing else lives in the scratch data folder.
 DATASET, FOLDER = "video", "video"
+# A URL is fetched as a dataset's videos are, but at up to 720p: the video is also what the
+# separated tracks are shown with.
+DOWNLOAD = DownloadSettings(
+    chunks=1, format="best[height<=720]/best", attempts=3, backoff_s=5, socket_timeout_s=30
+)
 
 
 @dataclass
@@ -83,9 +89,8 @@ def prepare(
     video = Video(FOLDER, vid, url)
     if url.startswith("file:"):  # a local file: the download stage finds it on disk
         link(Path(unquote(urlparse(url).path)), layout.video(DATASET, FOLDER, vid))
-    download = stage_settings_for_download()
     settings = {
-        "download": download,
+        "download": DOWNLOAD,
         "audio": stage_settings(recipe, "audio", min_seconds=0.1, trim_to_segment=False),
         "frames": stage_settings(recipe, "frames", min_frames=1, trim_to_segment=False),
     }
@@ -95,11 +100,9 @@ def prepare(
     if motion and "motion" in recipe["stages"]:
         settings["motion"] = stage_settings(recipe, "motion")
     records: dict[str, dict] = {}
-    for name, stage_settings_ in settings.items():
+    for name, chosen in settings.items():
         stage = STAGES[name]
-        job = StageJob(
-            layout, DATASET, stage_settings_, offline=offline, device=device, threads=threads
-        )
+        job = StageJob(layout, DATASET, chosen, offline=offline, device=device, threads=threads)
         upstream = {(FOLDER, vid): records[stage.reads]} if stage.reads else None
         table = layout.chunk_table(DATASET, name, 0)
         (record,) = run_batch(name, stage.steps(job, [video], upstream), table)
@@ -113,18 +116,4 @@ def prepare(
         detections=Path(layout.detections(DATASET, FOLDER, vid)) if detect else None,
         motion=Path(layout.motion(DATASET, FOLDER, vid)) if "motion" in records else None,
         records=records,
-    )
-
-
-def stage_settings_for_download():
-    """A URL is fetched as a dataset's videos are, but at up to 720p: the video is also what
-    the separated tracks are shown with."""
-    from iquery.pipeline.stages.download import DownloadSettings
-
-    return DownloadSettings(
-        chunks=1,
-        format="best[height<=720]/best",
-        attempts=3,
-        backoff_s=5,
-        socket_timeout_s=30,
     )
