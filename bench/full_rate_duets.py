@@ -28,16 +28,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from iquery.cli.separate import separate_prepared  # noqa: E402
 from iquery.model.evaluation import find_checkpoint  # noqa: E402
 from iquery.model.full_rate import HIGH_BAND_RULES, apply_masks  # noqa: E402
 from iquery.model.intervals import interval, paired_difference  # noqa: E402
-from iquery.model.separation import separate_audio  # noqa: E402
 from iquery.model.system import load_system  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
@@ -148,19 +149,11 @@ def main() -> None:
             rate, channels = meta.audio_rate, meta.audio_channels
             prepared = prepare(duet.resolve().as_uri(), "duet", Path(tmp) / "work", recipe)
             audio = prepared.sound()
-            jpgs, rows_, motion = prepared.frame_files(), prepared.rows(), prepared.tokens()
-            from iquery.cli.separate import Crops
-
-            side, own = recipe["shards"]["crop_side"], recipe["box_rule"] == "own_class"
-            result = separate_audio(
-                system,
-                audio,
-                rate=model_rate,
-                fps=recipe["stages"]["frames"]["frame_rate"],
-                n_frames=len(jpgs),
-                class_indices=[classes.index(ca), classes.index(cb)],
-                crops=Crops(jpgs, rows_, side=side, own_class=own),
-                motion=motion,
+            # The classes named, nothing kept: the command's own separation step.
+            named = SimpleNamespace(classes=[ca, cb], keep_prepared=False, batch_size=4)
+            detector = recipe["stages"]["detect"]["detector"]
+            *_, result, _ = separate_prepared(
+                named, system, classes, recipe, detector, prepared, audio
             )
             full = sound_of(duet, rate, channels, round(meta.audio_duration * rate))
             refs_full = np.stack([sound_of(v, rate, channels, full.shape[1]) for v in videos])
