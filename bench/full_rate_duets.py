@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 
 from iquery.cli.separate import separate_prepared  # noqa: E402
 from iquery.model.evaluation import find_checkpoint  # noqa: E402
-from iquery.model.full_rate import HIGH_BAND_RULES, apply_masks  # noqa: E402
+from iquery.model.full_rate import HIGH_BAND_RULES, MaskStore, apply_masks  # noqa: E402
 from iquery.model.intervals import interval, paired_difference  # noqa: E402
 from iquery.model.system import load_system  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
-from iquery.pipeline.media.ffmpeg import decode_audio, probe  # noqa: E402
+from iquery.pipeline.media.ffmpeg import WavReader, decode_audio, probe  # noqa: E402
 from iquery.pipeline.stages.one_video import prepare  # noqa: E402
 
 
@@ -149,12 +149,28 @@ def main() -> None:
             rate, channels = meta.audio_rate, meta.audio_channels
             prepared = prepare(duet.resolve().as_uri(), "duet", Path(tmp) / "work", recipe)
             audio = prepared.sound()
-            # The classes named, nothing kept: the command's own separation step.
-            named = SimpleNamespace(classes=[ca, cb], keep_prepared=False, batch_size=4)
-            detector = recipe["stages"]["detect"]["detector"]
-            *_, result, _ = separate_prepared(
-                named, system, classes, recipe, detector, prepared, audio
-            )
+            # The classes named, nothing kept: the command's own separation step, its tracks
+            # and masks kept in memory (a duet is seconds long).
+            named = SimpleNamespace(keep_prepared=False, batch_size=4)
+            pieces, masks = [], MaskStore()
+            with WavReader(prepared.audio) as sound:
+                windows = separate_prepared(
+                    named,
+                    system,
+                    classes,
+                    recipe,
+                    prepared,
+                    [ca, cb],
+                    prepared.rows(),
+                    sound,
+                    pieces.append,
+                    masks,
+                )
+            result = {
+                "tracks": np.concatenate(pieces, axis=-1),
+                "windows": windows,
+                "masks": masks.timeline(),
+            }
             full = sound_of(duet, rate, channels, round(meta.audio_duration * rate))
             refs_full = np.stack([sound_of(v, rate, channels, full.shape[1]) for v in videos])
             refs_model = np.stack([sound_of(v, model_rate, 1, len(audio))[0] for v in videos])

@@ -97,3 +97,57 @@ def test_blocks_give_what_one_pass_gives(stereo, rule):
     residual = np.concatenate([r for _, r in pieces], axis=1)
     np.testing.assert_allclose(tracks, whole[0], atol=1e-6)
     np.testing.assert_allclose(residual, whole[1], atol=1e-6)
+
+
+def test_streaming_hands_out_what_one_pass_would(tmp_path):
+    """A sound separated a window at a time, its tracks handed out as they are final and its
+    masks written to a file, must equal the separation held whole, for any batch of windows:
+    a long video is separated in the memory of a few windows, and nothing changes."""
+    from iquery.model.full_rate import MaskStore
+    from iquery.model.separation import array_reader, separate_stream
+
+    system = tiny_system("nomotion")
+    rng = np.random.default_rng(3)
+    mono = (0.3 * rng.standard_normal(5 * CLIP + 123)).astype(np.float32)
+    options = {
+        "rate": RATE,
+        "fps": 1.0,
+        "n_frames": 6,
+        "class_indices": [0, 2],
+        "crops": lambda k, frames: [jpeg()] * len(frames),
+    }
+    whole = separate_audio(system, mono, batch_size=64, **options)
+    for batch_size, store in [(1, MaskStore(tmp_path / "masks.f32")), (3, MaskStore())]:
+        pieces = []
+        windows = separate_stream(
+            system,
+            array_reader(mono),
+            len(mono),
+            tracks_to=pieces.append,
+            masks_to=store,
+            batch_size=batch_size,
+            **options,
+        )
+        assert len(pieces) > 2  # handed out as it went, not at the end
+        np.testing.assert_allclose(np.concatenate(pieces, axis=-1), whole["tracks"], atol=1e-6)
+        timeline = store.timeline()
+        assert timeline.shape == whole["masks"].shape and windows == whole["windows"]
+        frames = timeline.shape[2]
+        np.testing.assert_allclose(
+            timeline.frames(0, frames), whole["masks"].frames(0, frames), atol=1e-6
+        )
+        np.testing.assert_array_equal(timeline.frames(7, 9), timeline.frames(0, frames)[..., 7:9])
+
+
+def test_a_wav_is_read_a_stretch_at_a_time_with_silence_beyond_its_ends(tmp_path):
+    from iquery.pipeline.media.ffmpeg import WavReader, write_wav
+
+    samples = (np.arange(200, dtype=np.int16) * 100).reshape(100, 2)
+    write_wav(tmp_path / "s.wav", samples, 8000)
+    with WavReader(tmp_path / "s.wav") as sound:
+        assert (sound.rate, sound.channels, sound.length) == (8000, 2, 100)
+        stretch = sound.read(-3, 5)
+        assert stretch.shape == (2, 8)
+        np.testing.assert_array_equal(stretch[:, :3], 0)
+        np.testing.assert_allclose(stretch[:, 3:] * 32768, samples[:5].T)
+        assert not sound.read(98, 104)[:, 2:].any() and sound.read(98, 104)[0, 0] != 0

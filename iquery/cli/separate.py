@@ -21,20 +21,20 @@ import shutil
 import sys
 import tempfile
 import time
-import wave
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from iquery.model.full_rate import HIGH_BAND_RULES
+from iquery.model.full_rate import HIGH_BAND_RULES, MaskStore
 from iquery.pipeline.cluster.gpu_slots import add_gpus_argument, claim_gpus
 from iquery.pipeline.core.errors import ConfigError, InvalidEntry, MediaError
 from iquery.pipeline.core.files import atomic_path, write_json
 from iquery.pipeline.core.ids import parse_entry
 from iquery.pipeline.core.provenance import provenance
 from iquery.pipeline.detection.rows import select_boxes
-from iquery.pipeline.media.ffmpeg import decode_to_wav, probe
+from iquery.pipeline.media.ffmpeg import WavReader, decode_to_wav, probe
 from iquery.pipeline.report.heard import TrackFiles, detected_spans
 from iquery.pipeline.report.separation_page import masks_figure, write_page
 from iquery.pipeline.stages.one_video import prepare
@@ -83,14 +83,18 @@ def present_classes(rows: np.ndarray, n_frames: int, classes: list[str], share: 
 
 
 class Crops:
-    """Each class's object crop of a frame, by the shards' box rule and crop, cut once when
-    first asked for."""
+    """Each class's object crop of a frame, by the shards' box rule and crop, cut when asked
+    for; the last ``keep`` crops are kept (neighbouring windows share frames), not a long
+    video's every crop."""
 
-    def __init__(self, jpgs: list[Path], rows: np.ndarray, *, side: int, own_class: bool):
+    def __init__(
+        self, jpgs: list[Path], rows: np.ndarray, *, side: int, own_class: bool, keep: int = 256
+    ):
         self.jpgs, self.rows, self.side, self.own_class = jpgs, rows, side, own_class
         self.size = Image.open(jpgs[0]).size
         self.boxes: dict[int, np.ndarray] = {}
-        self.cache: dict[tuple[int, int], bytes] = {}
+        self.cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self.keep = keep
 
     def __call__(self, class_index: int, frames: list[int]) -> list[bytes]:
         if class_index not in self.boxes:
@@ -99,11 +103,17 @@ class Crops:
             self.boxes[class_index] = select_boxes(
                 self.rows, len(self.jpgs), width=width, height=height, own_class=own
             )
+        out = []
         for f in frames:
-            if (class_index, f) not in self.cache:
+            key = (class_index, f)
+            if key not in self.cache:
                 box = self.boxes[class_index][f]
-                self.cache[class_index, f] = crop_frame(Image.open(self.jpgs[f]), box, self.side)
-        return [self.cache[class_index, f] for f in frames]
+                self.cache[key] = crop_frame(Image.open(self.jpgs[f]), box, self.side)
+                if len(self.cache) > self.keep:
+                    self.cache.popitem(last=False)
+            self.cache.move_to_end(key)
+            out.append(self.cache[key])
+        return out
 
 
 def mux(video: Path, wav: Path, out: Path) -> None:
@@ -229,26 +239,28 @@ def separate_video(args) -> dict:
         )
         rate = recipe["stages"]["audio"]["audio_rate"]
         fps = recipe["stages"]["frames"]["frame_rate"]
-        audio = prepared.sound()
-        wanted, chosen_from, result, rows = separate_prepared(
-            args, system, classes, recipe, detector, prepared, audio
-        )
-        tracks = dict(zip(wanted, result["tracks"], strict=True))
+        rows = prepared.rows()
+        wanted, chosen_from = choose_classes(args, detector, rows, prepared.count(), classes)
         names = ["mixture", *wanted, "residual"]
+        # The model's own tracks: the output with --model-rate, else what the picture shows.
+        at_model_rate = args.out if args.model_rate else work / "model-rate"
+        at_model_rate.mkdir(exist_ok=True)
+        masks = None if args.model_rate else MaskStore(work / "masks.f32")
+        with (
+            WavReader(prepared.audio) as sound,
+            TrackFiles(at_model_rate, names, rate, 1) as model_files,
+        ):
+            write = model_rate_writer(model_files, sound, wanted)
+            windows = separate_prepared(
+                args, system, classes, recipe, prepared, wanted, rows, sound, write, masks
+            )
         if args.model_rate:
-            with TrackFiles(args.out, names, rate, 1) as files:
-                for name, signal in {
-                    "mixture": audio,
-                    **tracks,
-                    "residual": result["residual"],
-                }.items():
-                    files.write(name, signal)
-            output = {"rate": rate, "channels": 1}
+            files, output = model_files, {"rate": rate, "channels": 1}
         else:
-            files, output = at_full_rate(args, system, prepared.video, wanted, result, work)
+            files, output = at_full_rate(args, system, prepared.video, wanted, masks, work)
         for name in names:
             mux(prepared.video, args.out / f"{name}.wav", args.out / f"{name}.mp4")
-        axis = write_masks_figure(args.out, audio, tracks, rate)
+        axis = write_masks_figure(args.out, at_model_rate, wanted)
         facts = {
             "video": args.video,
             "checkpoint": str(args.checkpoint),
@@ -259,15 +271,13 @@ def separate_video(args) -> dict:
             "audio_rate": rate,
             "frame_rate": fps,
             "output": output | {"high_band": None if args.model_rate else args.high_band},
-            "seconds_audio": len(audio) / rate,
-            "windows": len(result["windows"].starts),
-            "window_samples": result["windows"].clip,
+            "seconds_audio": sound.length / rate,
+            "windows": len(windows.starts),
+            "window_samples": windows.clip,
             "detector": detector,
             "recipe": recipe,
             "seconds_taken": round(time.time() - started, 1),
-            "heard": heard(
-                files.heard(), rows, wanted, classes, detector, fps, result["windows"], rate
-            ),
+            "heard": heard(files.heard(), rows, wanted, classes, detector, fps, windows, rate),
             "train_config_hash": system.hparams.data_spec.get("config_hash"),
             "provenance": provenance(vars(args) | {"checkpoint": str(args.checkpoint)}),
         }
@@ -279,42 +289,60 @@ def separate_video(args) -> dict:
             f"({facts['seconds_taken']} s for {facts['seconds_audio']:.1f} s of sound)",
             file=sys.stderr,
         )
-        return facts | {"tracks": tracks, "residual": result["residual"], "mixture": audio}
+        return facts
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def separate_prepared(args, system, classes, recipe: dict, detector: str, prepared, audio):
-    """The prepared video's chosen instruments separated from its sound ``audio``: (classes,
-    how they were chosen, the separation's result)."""
+def separate_prepared(
+    args, system, classes, recipe: dict, prepared, wanted, rows, sound: WavReader, tracks_to, masks
+):
+    """Separate the prepared video's instruments ``wanted`` from its sound at the model's rate
+    (read a window at a time): its tracks go to ``tracks_to`` and its masks to ``masks`` (a
+    ``MaskStore``, or None) as they are made (``separate_stream``). Returns the windows."""
     import torch
 
-    from iquery.model.separation import separate_audio
+    from iquery.model.separation import separate_stream
 
-    rate = recipe["stages"]["audio"]["audio_rate"]
-    fps = recipe["stages"]["frames"]["frame_rate"]
-    jpgs, rows, motion = prepared.frame_files(), prepared.rows(), prepared.tokens()
-    wanted, chosen_from = choose_classes(args, detector, rows, len(jpgs), classes)
+    jpgs, motion = prepared.frame_files(), prepared.tokens()
     side = recipe["shards"]["crop_side"]
     crops = Crops(jpgs, rows, side=side, own_class=recipe["box_rule"] == "own_class")
     if args.keep_prepared:
         wanted_indices = {name: classes.index(name) for name in wanted}
         keep_prepared(args.out / "prepared", prepared.frames, rows, crops, motion, wanted_indices)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    result = separate_audio(
+    return separate_stream(
         system,
-        audio,
-        rate=rate,
-        fps=fps,
+        sound.mono,
+        sound.length,
+        rate=recipe["stages"]["audio"]["audio_rate"],
+        fps=recipe["stages"]["frames"]["frame_rate"],
         n_frames=len(jpgs),
         class_indices=[classes.index(c) for c in wanted],
         crops=crops,
+        tracks_to=tracks_to,
+        masks_to=masks,
         motion=motion,
         batch_size=args.batch_size,
-        device=device,
+        device="cuda" if torch.cuda.is_available() else "cpu",
         progress=progress_bar(),
     )
-    return wanted, chosen_from, result, rows
+
+
+def model_rate_writer(files: TrackFiles, sound: WavReader, wanted: list[str]):
+    """What takes the tracks at the model's rate as they are made: each stretch written with
+    the mixture's and the residual's."""
+    done = 0
+
+    def write(tracks: np.ndarray) -> None:
+        nonlocal done
+        mixture = sound.mono(done, done + tracks.shape[1])
+        files.write("mixture", mixture)
+        for name, track in zip(wanted, tracks, strict=True):
+            files.write(name, track)
+        files.write("residual", (mixture - tracks.sum(axis=0)).astype(np.float32))
+        done += tracks.shape[1]
+
+    return write
 
 
 def heard(facts, rows, wanted, classes, detector, fps, windows, model_rate) -> dict:
@@ -349,38 +377,30 @@ def choose_classes(args, detector: str, rows, n_frames: int, classes: list[str])
     return wanted, f"from the detections (seen in at least {args.presence:.0%} of frames)"
 
 
-def at_full_rate(args, system, video: Path, wanted: list[str], result: dict, work: Path):
+def at_full_rate(args, system, video: Path, wanted: list[str], masks, work: Path):
     """The mixture, each track and the residual at the video's own rate and channels, written
-    block by block: the model's masks applied to the video's own sound, decoded once to a file
-    and read a block at a time (``iquery.model.full_rate``)."""
+    block by block: the model's masks (a ``MaskStore``) applied to the video's own sound,
+    decoded once to a file and read a block at a time (``iquery.model.full_rate``)."""
     from iquery.model.full_rate import apply_masks_in_blocks
 
     meta = probe(video)
     rate, channels = meta.audio_rate, meta.audio_channels
-    sound = work / "full-rate.wav"
-    decode_to_wav(video, sound, rate, channels)
+    decode_to_wav(video, work / "full-rate.wav", rate, channels)
     length = round(meta.audio_duration * rate)
     with (
-        wave.open(str(sound), "rb") as source,
+        WavReader(work / "full-rate.wav") as sound,
         TrackFiles(args.out, ["mixture", *wanted, "residual"], rate, channels) as files,
     ):
 
-        def read(start: int, end: int) -> np.ndarray:
-            source.setpos(min(start, source.getnframes()))
-            raw = np.frombuffer(source.readframes(end - start), "<i2").reshape(-1, channels)
-            block = np.zeros((end - start, channels), dtype=np.float32)
-            block[: len(raw)] = raw / 32768.0  # past the decoded end: silence, as decode_audio
-            return block.T
-
-        def write(start: int, sound: np.ndarray, tracks: np.ndarray, residual: np.ndarray):
-            files.write("mixture", sound)
+        def write(start: int, block: np.ndarray, tracks: np.ndarray, residual: np.ndarray):
+            files.write("mixture", block)
             for name, track in zip(wanted, tracks, strict=True):
                 files.write(name, track)
             files.write("residual", residual)
 
         apply_masks_in_blocks(
-            result["masks"],
-            read,
+            masks.timeline(),
+            sound.read,
             length,
             rate,
             write,
@@ -394,30 +414,35 @@ def at_full_rate(args, system, video: Path, wanted: list[str], result: dict, wor
 PICTURE_COLUMNS = 2000
 
 
-def write_masks_figure(
-    out: Path, audio: np.ndarray, tracks: dict, rate: int
-) -> tuple[float, float]:
-    """The masks picture, from the model-rate mixture and tracks: what the model decided."""
-    masks = {name: overview(track) for name, track in tracks.items()}
-    return masks_figure(overview(audio), masks, len(audio) / rate, rate, out / "masks.png")
+def write_masks_figure(out: Path, model_rate: Path, wanted: list[str]) -> tuple[float, float]:
+    """The masks picture, from the mixture and the tracks at the model's rate (the WAVs in
+    ``model_rate``): what the model decided."""
+    with WavReader(model_rate / "mixture.wav") as mixture:
+        rate, length = mixture.rate, mixture.length
+        sound = overview(mixture.mono, length)
+    masks = {}
+    for name in wanted:
+        with WavReader(model_rate / f"{name}.wav") as track:
+            masks[name] = overview(track.mono, length)
+    return masks_figure(sound, masks, length / rate, rate, out / "masks.png")
 
 
-def overview(x: np.ndarray, n_fft: int = 1022, hop: int = 256) -> np.ndarray:
-    """The magnitude spectrogram (n_fft // 2 + 1, at most PICTURE_COLUMNS) of ``x``, its frames
-    averaged in groups and computed a group at a time: a long video's whole spectrogram is
-    never held."""
+def overview(read, length: int, n_fft: int = 1022, hop: int = 256) -> np.ndarray:
+    """The magnitude spectrogram (n_fft // 2 + 1, at most PICTURE_COLUMNS) of a sound of
+    ``length`` samples, read a piece at a time (``read(start, end)``, silence beyond its ends):
+    its frames averaged in groups, a long video's whole spectrogram never held."""
     import torch
 
-    frames = 1 + len(x) // hop
+    frames = 1 + length // hop
     group = -(-frames // PICTURE_COLUMNS)
-    padded = np.pad(np.asarray(x, dtype=np.float32), n_fft // 2, mode="reflect")
+    window = torch.hann_window(n_fft, periodic=True)
     columns = []
     for first in range(0, frames, group * 256):  # 256 columns per piece
         count = min(group * 256, frames - first)
-        piece = padded[first * hop : (first + count - 1) * hop + n_fft]
-        window = torch.hann_window(n_fft, periodic=True)
+        start = first * hop - n_fft // 2  # frames centred on their sample
+        piece = reflected(read, length, start, start + (count - 1) * hop + n_fft)
         spec = torch.stft(
-            torch.from_numpy(np.ascontiguousarray(piece)),
+            torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32)),
             n_fft,
             hop,
             window=window,
@@ -433,6 +458,15 @@ def overview(x: np.ndarray, n_fft: int = 1022, hop: int = 256) -> np.ndarray:
     return np.concatenate(columns, axis=1)
 
 
+def reflected(read, length: int, start: int, end: int) -> np.ndarray:
+    """Samples ``start`` to ``end`` of a sound, mirrored at its ends (as a centred STFT pads)."""
+    at = np.arange(start, end)
+    at = np.where(at < 0, -at, at)
+    at = np.where(at >= length, 2 * (length - 1) - at, at)
+    lo = int(at.min())
+    return read(lo, int(at.max()) + 1)[at - lo]
+
+
 def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted: dict[str, int]):
     """What the video became before separation: frames/, detections.npy (K, 7), crops/CLASS/
     (each frame's crop, JPEG, as a shard stores it) and motion.npy (T', C)."""
@@ -443,10 +477,10 @@ def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted
     np.save(folder / "detections.npy", rows)
     if motion is not None:
         np.save(folder / "motion.npy", motion)
-    all_frames = list(range(len(crops.jpgs)))
     for name, index in wanted.items():
         (folder / "crops" / name).mkdir(parents=True)
-        for k, jpeg in enumerate(crops(index, all_frames)):
+        for k in range(len(crops.jpgs)):
+            (jpeg,) = crops(index, [k])
             (folder / "crops" / name / f"{k + 1:06d}.jpg").write_bytes(jpeg)
 
 

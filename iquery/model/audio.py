@@ -320,7 +320,17 @@ class SpectralFrontEnd(nn.Module):
         as Sound of Pixels does), multiplied with the mixture magnitude and inverted with the
         mixture phase; output (B, N, length) clipped to [-1, 1] as the evaluation expects.
         """
-        linear = self.unwarp(masks)
+        return self.reconstruct_linear(self.unwarp(masks), mix_mag, mix_phase, length, threshold)
+
+    def reconstruct_linear(
+        self,
+        linear: Tensor,
+        mix_mag: Tensor,
+        mix_phase: Tensor,
+        length: int | None = None,
+        threshold: float | None = None,
+    ) -> Tensor:
+        """``reconstruct`` from masks already on linear bins (B, N, 512, T)."""
         if threshold is not None:
             linear = (linear > threshold).to(linear.dtype)
         mag = linear * mix_mag

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,53 +31,130 @@ import numpy as np
 HIGH_BAND_RULES = ("share", "edge", "none")
 
 
-@dataclass
-class MaskTimeline:
-    """Each class's mask over the whole sound: ``masks`` (K, F, T) in [0, 1] on the model's
-    linear STFT grid (``n_fft``, ``hop`` at ``rate``); frame i is centred at model sample
-    ``i * hop - offset`` of the sound."""
+@dataclass(frozen=True)
+class MaskGrid:
+    """The model's linear STFT grid: ``n_fft`` and ``hop`` at ``rate``; mask frame i is centred
+    at model sample ``i * hop - offset`` of the sound."""
 
-    masks: np.ndarray
     rate: int
     n_fft: int
     hop: int
     offset: int
 
 
-class MaskJoiner:
-    """Collects each window's masks (K, F, T_w), framed from the window's first sample, and
-    joins them into a ``MaskTimeline`` with Hann weights over each window's frames (as the
-    waveforms are joined), so that a frame near a window's edge counts little."""
+class MaskTimeline:
+    """Each class's mask over the whole sound, (K, F, T) in [0, 1] on a ``MaskGrid``, read a
+    stretch of frames at a time (``frames``): held in memory, or in a file a long video's masks
+    are written to as they are made (``MaskStore``)."""
 
-    def __init__(self, padded_length: int, pad: int, rate: int, n_fft: int, hop: int) -> None:
-        self.rate, self.n_fft, self.hop, self.pad = rate, n_fft, hop, pad
+    def __init__(self, grid: MaskGrid, shape: tuple[int, int, int], read) -> None:
+        self.grid, self.shape, self._read = grid, shape, read
+        self.rate, self.n_fft, self.hop, self.offset = grid.rate, grid.n_fft, grid.hop, grid.offset
+
+    @classmethod
+    def of_array(cls, masks: np.ndarray, grid: MaskGrid) -> MaskTimeline:
+        return cls(grid, masks.shape, lambda lo, hi: masks[:, :, lo:hi])
+
+    def frames(self, lo: int, hi: int) -> np.ndarray:
+        """Frames ``lo`` to ``hi`` (exclusive): (K, F, hi - lo) float32."""
+        return self._read(lo, hi)
+
+
+class MaskStore:
+    """Where joined mask frames go, in order: kept in memory, or (given ``path``) appended to
+    that file frame by frame, (T, K, F) float32, and read back a stretch at a time."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path, self.pieces, self.grid, self.count, self.size = path, [], None, 0, None
+        if path is not None:
+            path.write_bytes(b"")
+
+    def begin(self, grid: MaskGrid) -> None:
+        self.grid = grid
+
+    def add(self, frames: np.ndarray) -> None:
+        """Frames (K, F, n) following the ones added before."""
+        self.size = frames.shape[:2]
+        self.count += frames.shape[2]
+        if self.path is None:
+            self.pieces.append(frames)
+        else:
+            with self.path.open("ab") as file:
+                file.write(np.ascontiguousarray(frames.transpose(2, 0, 1), "<f4").tobytes())
+
+    def timeline(self) -> MaskTimeline:
+        if self.grid is None or not self.count:
+            raise ValueError("no window was separated")
+        if self.path is None:
+            return MaskTimeline.of_array(np.concatenate(self.pieces, axis=2), self.grid)
+        k, f = self.size
+        path = self.path
+
+        def read(lo: int, hi: int) -> np.ndarray:
+            with path.open("rb") as file:
+                file.seek(lo * k * f * 4)
+                flat = np.fromfile(file, "<f4", count=(hi - lo) * k * f)
+            return flat.reshape(hi - lo, k, f).transpose(1, 2, 0)
+
+        return MaskTimeline(self.grid, (k, f, self.count), read)
+
+
+class MaskJoiner:
+    """Joins each window's masks (K, F, T_w), framed from the window's first sample and added
+    in order, with Hann weights over each window's frames (as the waveforms are joined), so that
+    a frame near a window's edge counts little. Frames no later window reaches are handed to a
+    ``MaskStore`` as soon as they are final (``release``): only a few windows' frames are held."""
+
+    def __init__(
+        self, padded_length: int, pad: int, rate: int, n_fft: int, hop: int, store: MaskStore
+    ) -> None:
+        self.hop, self.store = hop, store
+        store.begin(MaskGrid(rate, n_fft, hop, pad))
         self.frames = padded_length // hop + 2
+        self.origin = 0  # the timeline frame of the buffers' first column
         self.total: np.ndarray | None = None
-        self.weight = np.zeros(self.frames, dtype=np.float64)
+        self.weight = np.zeros(0, dtype=np.float64)
+
+    def _reach(self, end: int) -> None:
+        """Grow the buffers to hold frames up to ``end`` (exclusive)."""
+        more = end - self.origin - len(self.weight)
+        if more > 0:
+            self.total = np.concatenate(
+                [self.total, np.zeros(self.total.shape[:2] + (more,), np.float32)], axis=2
+            )
+            self.weight = np.concatenate([self.weight, np.zeros(more)])
 
     def add(self, start: int, masks: np.ndarray) -> None:
         """Window masks (K, F, T_w) of the window starting at padded sample ``start``."""
         k, f, t = masks.shape
         if self.total is None:
-            self.total = np.zeros((k, f, self.frames), dtype=np.float32)
+            self.total = np.zeros((k, f, 0), dtype=np.float32)
         weight = np.hanning(t + 2)[1:-1]
         position = start / self.hop  # the window's first frame on the timeline, fractional
         first = int(np.floor(position))
         part = position - first
+        self._reach(min(first + 1 + t, self.frames))
         for index, share in ((first, 1.0 - part), (first + 1, part)):
             if share <= 0:
                 continue
             end = min(index + t, self.frames)
             used = end - index
-            self.total[:, :, index:end] += masks[:, :, :used] * (weight[:used] * share)
-            self.weight[index:end] += weight[:used] * share
+            at = slice(index - self.origin, end - self.origin)
+            self.total[:, :, at] += masks[:, :, :used] * (weight[:used] * share)
+            self.weight[at] += weight[:used] * share
 
-    def timeline(self) -> MaskTimeline:
-        if self.total is None:
-            raise ValueError("no window was separated")
-        seen = np.maximum(self.weight, 1e-12)
-        masks = (self.total / seen).astype(np.float32)
-        return MaskTimeline(masks, self.rate, self.n_fft, self.hop, self.pad)
+    def release(self, next_start: int | None = None) -> None:
+        """Hand the store the frames before the window starting at padded sample
+        ``next_start`` (no later window reaches them); all of them with None."""
+        upto = self.frames if next_start is None else min(next_start // self.hop, self.frames)
+        if self.total is None or upto <= self.origin:
+            return
+        self._reach(upto)
+        n = upto - self.origin
+        seen = np.maximum(self.weight[:n], 1e-12)
+        self.store.add((self.total[:, :, :n] / seen).astype(np.float32))
+        self.total, self.weight = self.total[:, :, n:], self.weight[n:]
+        self.origin = upto
 
 
 def full_rate_grid(timeline: MaskTimeline, rate: int) -> tuple[int, int]:
@@ -91,15 +169,16 @@ def masks_at(
     """The timeline's masks on the grid of an STFT at ``rate`` (``n_fft``, ``hop``; ``frames``
     centred frames from frame ``first_frame``): (K, n_fft // 2 + 1, frames); bins above the
     model's Nyquist frequency are NaN (a high-band rule fills them)."""
-    masks = timeline.masks
-    k, model_bins, model_frames = masks.shape
+    k, model_bins, model_frames = timeline.shape
     # Time: frame j is centred at j * hop / rate seconds.
     at = np.arange(first_frame, first_frame + frames) * hop / rate
     position = (at * timeline.rate + timeline.offset) / timeline.hop
     position = np.clip(position, 0, model_frames - 1)
     first = np.minimum(np.floor(position).astype(int), model_frames - 2)
     part = (position - first).astype(np.float32)
-    in_time = masks[:, :, first] * (1 - part) + masks[:, :, first + 1] * part
+    lo = int(first.min())
+    masks = timeline.frames(lo, int(first.max()) + 2)  # only the frames this stretch needs
+    in_time = masks[:, :, first - lo] * (1 - part) + masks[:, :, first + 1 - lo] * part
     # Frequency: bin b is at b * rate / n_fft Hz, the model's bin m at m * model rate / n_fft.
     position = np.arange(n_fft // 2 + 1) * rate / n_fft * timeline.n_fft / timeline.rate
     heard = position <= model_bins - 1

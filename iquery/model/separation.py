@@ -10,6 +10,10 @@ Each window's visual input is the class's object crops at the window's centre (t
 crops as training cut them, ``iquery/model/shard_dataset.py``), and the video's motion tokens, as
 training gives them. The residual is the mixture minus every track, so tracks plus residual
 give back the mixture.
+
+Nothing spans the whole sound: ``separate_stream`` reads the sound a window at a time, and hands
+out each stretch of the tracks, and of the masks joined over the windows, as soon as no later
+window reaches it, so a video of any length is separated in the memory of a few windows.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from iquery.model.full_rate import MaskJoiner
+from iquery.model.full_rate import MaskJoiner, MaskStore
 from iquery.model.shard_dataset import ClipSpec, _frames_tensor, clip_frames
 
 # The crops of one class at some frames (0-based indices): JPEG bytes per frame.
 CropSource = Callable[[int, list[int]], list[bytes]]
+# Samples start to end (exclusive) of a mono sound, zero beyond its ends: float32 (end - start,).
+SoundReader = Callable[[int, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -56,20 +62,74 @@ class Windows:
 
     def join(self, pieces: np.ndarray) -> np.ndarray:
         """Overlap-add ``pieces`` (W, ..., clip) into (..., length)."""
-        weight = np.hanning(self.clip + 2)[1:-1]  # never zero: every sample counts
-        total = np.zeros(pieces.shape[1:-1] + (self.padded_length,), dtype=np.float64)
-        norm = np.zeros(self.padded_length, dtype=np.float64)
+        joined = OverlapAdd(self, pieces.shape[1:-1])
         for start, piece in zip(self.starts, pieces, strict=True):
-            total[..., start : start + self.clip] += piece * weight
-            norm[start : start + self.clip] += weight
-        return (total / norm)[..., self.pad : self.pad + self.length]
+            joined.add(start, piece)
+        return joined.release()
+
+
+class OverlapAdd:
+    """Joins windows' pieces (..., clip), added in window order, by overlap-add with a Hann
+    window normalised by the summed weight at every sample; ``release`` hands out the samples
+    no later window reaches, so only a few windows' samples are held."""
+
+    def __init__(self, windows: Windows, shape: tuple[int, ...] = ()) -> None:
+        self.windows = windows
+        self.weight = np.hanning(windows.clip + 2)[1:-1]  # never zero: every sample counts
+        self.origin = 0  # the padded sample of the buffers' first column
+        self.total = np.zeros(shape + (0,), dtype=np.float64)
+        self.norm = np.zeros(0, dtype=np.float64)
+
+    def add(self, start: int, piece: np.ndarray) -> None:
+        """The piece of the window starting at padded sample ``start``."""
+        end = start + self.windows.clip
+        more = end - self.origin - len(self.norm)
+        if more > 0:
+            grown = np.zeros(self.total.shape[:-1] + (more,))
+            self.total = np.concatenate([self.total, grown], axis=-1)
+            self.norm = np.concatenate([self.norm, np.zeros(more)])
+        at = slice(start - self.origin, end - self.origin)
+        self.total[..., at] += piece * self.weight
+        self.norm[at] += self.weight
+
+    def release(self, next_start: int | None = None) -> np.ndarray:
+        """The joined signal's samples (..., n) up to the window starting at padded sample
+        ``next_start`` (all that remain with None), in the signal's own samples."""
+        w = self.windows
+        upto = w.padded_length if next_start is None else next_start
+        n = max(0, upto - self.origin)
+        done = self.total[..., :n] / np.maximum(self.norm[:n], 1e-300)
+        lo, hi = max(self.origin, w.pad), min(upto, w.pad + w.length)
+        out = done[..., max(0, lo - self.origin) : max(0, hi - self.origin)]
+        self.total, self.norm = self.total[..., n:], self.norm[n:]
+        self.origin += n
+        return out
 
 
 def window_audio(audio: np.ndarray, windows: Windows) -> np.ndarray:
     """(W, clip) windows of ``audio``, zero beyond its ends."""
-    padded = np.zeros(windows.padded_length, dtype=np.float32)
-    padded[windows.pad : windows.pad + windows.length] = audio
-    return np.stack([padded[s : s + windows.clip] for s in windows.starts])
+    read = array_reader(audio)
+    return np.stack([window_samples(read, windows, w) for w in range(len(windows.starts))])
+
+
+def array_reader(audio: np.ndarray) -> SoundReader:
+    """A ``SoundReader`` over a mono sound held in memory."""
+    audio = np.asarray(audio, dtype=np.float32)
+
+    def read(start: int, end: int) -> np.ndarray:
+        out = np.zeros(end - start, dtype=np.float32)
+        lo, hi = max(start, 0), min(end, len(audio))
+        if hi > lo:
+            out[lo - start : hi - start] = audio[lo:hi]
+        return out
+
+    return read
+
+
+def window_samples(read: SoundReader, windows: Windows, index: int) -> np.ndarray:
+    """Window ``index``'s samples (clip,), zero beyond the sound's ends."""
+    start = windows.starts[index] - windows.pad
+    return read(start, start + windows.clip)
 
 
 def frame_indices(centre_seconds: float, fps: float, n_frames: int, spec: ClipSpec) -> list[int]:
@@ -78,75 +138,129 @@ def frame_indices(centre_seconds: float, fps: float, n_frames: int, spec: ClipSp
     return clip_frames(centre, n_frames, spec)
 
 
+def separate_audio(system, audio: np.ndarray, **options) -> dict:
+    """Tracks (K, L) for ``class_indices``, the residual (L,), the windows and each class's
+    masks over the whole sound (a ``MaskTimeline``, to separate the video's own sound at its
+    own rate: ``iquery.model.full_rate``), from a mono ``audio`` (float in [-1, 1]) held in
+    memory: ``separate_stream`` with everything kept. ``options``: as ``separate_stream``'s."""
+    pieces, masks = [], MaskStore()
+    windows = separate_stream(
+        system, array_reader(audio), len(audio), tracks_to=pieces.append, masks_to=masks, **options
+    )
+    tracks = np.concatenate(pieces, axis=-1).astype(np.float32)
+    return {
+        "tracks": tracks,
+        "residual": (audio - tracks.sum(axis=0)).astype(np.float32),
+        "windows": windows,
+        "masks": masks.timeline(),
+    }
+
+
 @torch.no_grad()
-def separate_audio(
+def separate_stream(
     system,
-    audio: np.ndarray,
+    read: SoundReader,
+    length: int,
     *,
     rate: int,
     fps: float,
     n_frames: int,
     class_indices: list[int],
     crops: CropSource,
+    tracks_to: Callable[[np.ndarray], None],
+    masks_to: MaskStore | None = None,
     motion: np.ndarray | None = None,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Tracks (K, L) for ``class_indices``, the residual (L,), the windows and each class's
-    masks over the whole sound (a ``MaskTimeline``, to separate the video's own sound at its
-    own rate: ``iquery.model.full_rate``), from a mono ``audio`` (float in [-1, 1]) at the
-    model's rate and the video's crops and motion tokens (T', C)."""
+) -> Windows:
+    """Separate a mono sound of ``length`` samples at the model's rate, read a window at a
+    time (``read``), for ``class_indices``, with the video's crops and motion tokens (T', C).
+
+    ``tracks_to`` gets the tracks (K, n) in order, a stretch at a time, as soon as no later
+    window reaches them (``length`` samples in all); ``masks_to``, where given, likewise gets
+    the masks joined over the windows on the model's linear STFT grid. Returns the windows.
+    """
     spec = ClipSpec.from_settings(system.hparams.data_spec)
-    windows = Windows.cover(len(audio), spec.clip_samples)
-    pieces = window_audio(audio.astype(np.float32), windows)
+    windows = Windows.cover(length, spec.clip_samples)
     system = system.to(device).eval()
-    count = len(class_indices)
-    out = np.zeros((len(windows.starts), count, spec.clip_samples), dtype=np.float32)
     front_end = system.front_end
-    joiner = MaskJoiner(windows.padded_length, windows.pad, rate, front_end.n_fft, front_end.hop)
-    for first in range(0, len(windows.starts), batch_size):
-        chosen = range(first, min(first + batch_size, len(windows.starts)))
-        frames = []
-        for w in chosen:
-            at = frame_indices(windows.centre_seconds(w, rate), fps, n_frames, spec)
-            per_class = [
-                _frames_tensor([np.frombuffer(j, np.uint8) for j in crops(k, at)], spec, None)
-                for k in class_indices
-            ]
-            frames.append(torch.stack(per_class))
-        batch = {
-            "frames": torch.stack(frames).to(device),
-            "class_index": torch.tensor([class_indices] * len(chosen), device=device),
-        }
-        if system.uses_motion:
-            if motion is None:
-                raise ValueError("this model uses motion: give the video's motion tokens")
-            tokens = torch.as_tensor(motion, dtype=torch.float32, device=device)
-            batch["motion"] = tokens.expand(len(chosen), count, *tokens.shape)
-            batch["motion_padding"] = torch.zeros(
-                len(chosen), count, tokens.shape[0], dtype=torch.bool, device=device
-            )
-        wave = torch.from_numpy(pieces[list(chosen)]).to(device)
+    joined = OverlapAdd(windows, (len(class_indices),))
+    joiner = None
+    if masks_to is not None:
+        joiner = MaskJoiner(
+            windows.padded_length, windows.pad, rate, front_end.n_fft, front_end.hop, masks_to
+        )
+    seen = VisualInputs(windows, spec, rate, fps, n_frames, class_indices, crops, motion, device)
+    starts = windows.starts
+    for first in range(0, len(starts), batch_size):
+        chosen = range(first, min(first + batch_size, len(starts)))
+        batch = seen.batch(chosen, system.uses_motion)
+        wave = torch.from_numpy(np.stack([window_samples(read, windows, w) for w in chosen]))
         # The window is the mixture: one "source", not divided (it is already what was heard).
-        mixture = system.front_end(wave[:, None, :], divide=False)
+        mixture = front_end(wave.to(device)[:, None, :], divide=False)
         masks = torch.sigmoid(system.mask_logits(batch, mixture).float())
-        tracks = system.front_end.reconstruct(
-            masks,
+        linear = front_end.unwarp(masks)
+        tracks = front_end.reconstruct_linear(
+            linear,
             mixture.mix_mag,
             mixture.mix_phase,
             length=spec.clip_samples,
             threshold=system.threshold,
         )
-        out[list(chosen)] = tracks.cpu().numpy()
-        for w, linear in zip(chosen, front_end.unwarp(masks).cpu().numpy(), strict=True):
-            joiner.add(windows.starts[w], linear)
+        following = starts[chosen[-1] + 1] if chosen[-1] + 1 < len(starts) else None
+        for w, piece in zip(chosen, tracks.cpu().numpy(), strict=True):
+            joined.add(starts[w], piece)
+        released = joined.release(following)
+        if released.shape[-1]:
+            tracks_to(released.astype(np.float32))
+        if joiner is not None:
+            for w, mask in zip(chosen, linear.cpu().numpy(), strict=True):
+                joiner.add(starts[w], mask)
+            joiner.release(following)
         if progress is not None:
-            progress(len(chosen), len(windows.starts))
-    tracks = windows.join(out).astype(np.float32)
-    return {
-        "tracks": tracks,
-        "residual": (audio - tracks.sum(axis=0)).astype(np.float32),
-        "windows": windows,
-        "masks": joiner.timeline(),
-    }
+            progress(len(chosen), len(starts))
+    return windows
+
+
+@dataclass(frozen=True)
+class VisualInputs:
+    """What the model sees of the video for each window: each class's crops at the window's
+    centre (the frames training would pick), and the video's motion tokens."""
+
+    windows: Windows
+    spec: ClipSpec
+    rate: int
+    fps: float
+    n_frames: int
+    class_indices: list[int]
+    crops: CropSource
+    motion: np.ndarray | None
+    device: str | torch.device
+
+    def batch(self, chosen: range, uses_motion: bool) -> dict:
+        frames = []
+        for w in chosen:
+            centre = self.windows.centre_seconds(w, self.rate)
+            at = frame_indices(centre, self.fps, self.n_frames, self.spec)
+            per_class = [
+                _frames_tensor(
+                    [np.frombuffer(j, np.uint8) for j in self.crops(k, at)], self.spec, None
+                )
+                for k in self.class_indices
+            ]
+            frames.append(torch.stack(per_class))
+        batch = {
+            "frames": torch.stack(frames).to(self.device),
+            "class_index": torch.tensor([self.class_indices] * len(chosen), device=self.device),
+        }
+        if uses_motion:
+            if self.motion is None:
+                raise ValueError("this model uses motion: give the video's motion tokens")
+            count = len(self.class_indices)
+            tokens = torch.as_tensor(self.motion, dtype=torch.float32, device=self.device)
+            batch["motion"] = tokens.expand(len(chosen), count, *tokens.shape)
+            batch["motion_padding"] = torch.zeros(
+                len(chosen), count, tokens.shape[0], dtype=torch.bool, device=self.device
+            )
+        return batch

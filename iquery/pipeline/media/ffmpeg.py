@@ -194,6 +194,43 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
 
 
+class WavReader:
+    """A 16-bit WAV read a stretch at a time (a long video's sound is never held whole):
+    ``read(start, end)`` gives samples (C, end - start) as float32 in [-1, 1), silence before
+    its start and past its end."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.file = wave.open(str(path), "rb")
+        if self.file.getsampwidth() != 2:
+            self.file.close()
+            raise ValueError(f"{path}: expected a 16-bit WAV")
+        self.rate, self.channels = self.file.getframerate(), self.file.getnchannels()
+        self.length = self.file.getnframes()
+
+    def read(self, start: int, end: int) -> np.ndarray:
+        out = np.zeros((self.channels, end - start), dtype=np.float32)
+        lo, hi = max(start, 0), min(end, self.length)
+        if hi > lo:
+            self.file.setpos(lo)
+            raw = np.frombuffer(self.file.readframes(hi - lo), "<i2").reshape(-1, self.channels)
+            out[:, lo - start : lo - start + len(raw)] = raw.T / 32768.0
+        return out
+
+    def mono(self, start: int, end: int) -> np.ndarray:
+        """``read`` of a mono WAV, as (end - start,)."""
+        return self.read(start, end)[0]
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> WavReader:
+        return self
+
+    def __exit__(self, *failure) -> None:
+        self.close()
+
+
 def extract_frames(
     path: str | Path,
     out_dir: str | Path,

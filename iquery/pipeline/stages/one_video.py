@@ -49,6 +49,10 @@ class PreparedVideo:
         samples, _ = read_wav(self.audio)
         return samples.astype(np.float32) / 32768.0
 
+    def count(self) -> int:
+        """How many frames the frames stage made."""
+        return int(self.records["frames"]["info"]["count"])
+
     def frame_files(self) -> list[Path]:
         return sorted(self.frames.glob("*.jpg"))
 
