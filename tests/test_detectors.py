@@ -40,7 +40,7 @@ def test_background_on_an_empty_room():
     video = np.repeat(swaying_object(3)[0][:1], 5, axis=0)  # nothing moves: nothing found
     assert background_boxes(video).shape == (0, 7)
     with pytest.raises(ValueError, match="shape"):
-        background_boxes(video[..., 0])
+        background_boxes(video[..., 0])  # frames without their colours
 
 
 def test_precomputed_conventions(tmp_path):
@@ -72,3 +72,24 @@ def test_owl_rows_format_and_batching(tiny_owl):
     # Batching does not change the answer.
     one_by_one = detector.detect(images, prompts, first_frame=1, batch_size=1)
     assert np.allclose(np.sort(rows, axis=0), np.sort(one_by_one, axis=0), atol=1e-4)
+    # Nor does taking the images from an iterator, a batch at a time (a long video's frames).
+    lazily = detector.detect((im for im in images), prompts, first_frame=1, batch_size=2)
+    np.testing.assert_array_equal(lazily, rows)
+
+
+def test_background_reads_a_long_video_a_frame_at_a_time(tmp_path):
+    """A video longer than the frames the background is the median of: read from its folder
+    one frame at a time, it gives what the frames held together give, and finds the object."""
+    from iquery.pipeline.detection.backends import FrameFolder
+    from iquery.pipeline.detection.background import MEDIAN_FRAMES
+
+    video, truth = swaying_object(frames=MEDIAN_FRAMES + 60)
+    for k, frame in enumerate(video):
+        Image.fromarray(frame).save(tmp_path / f"{k + 1:06d}.jpg", quality=95)
+    folder = FrameFolder(tmp_path)
+    assert len(folder) == len(video) and folder[0].shape == (120, 160, 3)
+    rows = background_boxes(folder)
+    held = np.stack([folder[k] for k in range(len(folder))])
+    np.testing.assert_array_equal(rows, background_boxes(held))
+    boxes = select_boxes(rows, len(video), width=160, height=120)
+    assert (iou(boxes, truth) >= 0.7).mean() >= 0.9

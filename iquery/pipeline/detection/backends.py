@@ -7,7 +7,7 @@ files. See ``iquery/pipeline/detection/rows.py`` for the row format.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +15,27 @@ from PIL import Image
 
 BACKENDS = ("background", "owl", "precomputed")
 
-# frames (T, H, W, 3) uint8 and, for ``precomputed``, the video's file → rows (K, 7)
-Detector = Callable[[np.ndarray, Path | None], np.ndarray]
+# A video's frames, each (H, W, 3) uint8 (a ``FrameFolder``, or an array (T, H, W, 3)), and,
+# for ``precomputed``, the video's file → rows (K, 7)
+Frames = Sequence[np.ndarray]
+Detector = Callable[[Frames, Path | None], np.ndarray]
 
 
-def load_frame_folder(folder: str | Path) -> np.ndarray:
-    """All JPEGs of a frame folder, in order, as (T, H, W, 3) uint8."""
-    jpgs = sorted(Path(folder).glob("*.jpg"))
-    if not jpgs:
-        raise FileNotFoundError(f"{folder}: no frames; rerun the frames stage")
-    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpgs])
+class FrameFolder(Sequence):
+    """The JPEGs of a frame folder, in order, each read as (H, W, 3) uint8 when asked for: a
+    long video's frames are never held together."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.files = sorted(Path(folder).glob("*.jpg"))
+        if not self.files:
+            raise FileNotFoundError(f"{folder}: no frames; rerun the frames stage")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        with Image.open(self.files[index]) as image:
+            return np.asarray(image.convert("RGB"))
 
 
 def make_detector(
@@ -50,7 +61,7 @@ def make_detector(
         owl = OwlDetector(owl_model, device=device, threshold=threshold)
         prompts = prompts_for(classes)
         return lambda frames, _: owl.detect(
-            [Image.fromarray(f) for f in frames], prompts, batch_size=batch_size
+            (Image.fromarray(f) for f in frames), prompts, batch_size=batch_size
         )
     if backend == "precomputed":
         from iquery.pipeline.detection.precomputed import import_rows
@@ -58,7 +69,7 @@ def make_detector(
         def imported(frames: np.ndarray, source: Path | None) -> np.ndarray:
             if source is None:
                 raise ValueError("the precomputed backend needs each video's file")
-            n, h, w = frames.shape[:3]
+            n, (h, w) = len(frames), frames[0].shape[:2]
             return import_rows(
                 source,
                 class_offset=class_offset,

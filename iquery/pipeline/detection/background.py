@@ -1,26 +1,34 @@
 """A detector without weights, for static-camera footage: what differs from the background.
 
 The background of a fixed shot is the per-pixel median of its frames (the player moves, the
-room does not). In each frame, pixels far from it form the foreground; the largest connected
+room does not); of a long video's, the median of ``MEDIAN_FRAMES`` frames spread evenly over it,
+so that memory does not grow with its length (a video of that many frames or fewer uses them
+all). In each frame, pixels far from it form the foreground; the largest connected
 region, after closing small gaps, is the player with the instrument. Works on the demo and on
 real static-camera recordings; a moving camera needs a learned detector (OWLv2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 
+# Frames the background is the median of, at most (spread evenly over a longer video).
+MEDIAN_FRAMES = 300
+
 
 def background_boxes(
-    frames: np.ndarray,
+    frames: Sequence[np.ndarray],
     *,
     threshold: float = 30.0,
     min_area: float = 0.002,
     join: float = 0.05,
     work_side: int = 160,
 ) -> np.ndarray:
-    """(K, 7) class-agnostic rows for frames (T, H, W, 3) uint8; frames are numbered from 1.
+    """(K, 7) class-agnostic rows for frames, each (H, W, 3) uint8 (an array (T, H, W, 3), or a
+    sequence that reads each when asked for); frames are numbered from 1.
 
     ``threshold`` is the colour distance (sum of absolute channel differences, 0..765) from the
     background above which a pixel is foreground; ``min_area`` the smallest region kept, as a
@@ -28,17 +36,22 @@ def background_boxes(
     lie to be counted as part of the same player. Frames are analysed at ``work_side`` pixels on
     the longer side.
     """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"expected frames of shape (T, H, W, 3), got {frames.shape}")
-    t, h, w, _ = frames.shape
+    t = len(frames)
+    first = np.asarray(frames[0]) if t else np.zeros(0)
+    if first.ndim != 3 or first.shape[-1] != 3:
+        raise ValueError(f"expected frames of shape (H, W, 3), got {first.shape}")
+    h, w, _ = first.shape
     step = max(1, int(np.ceil(max(h, w) / work_side)))
-    small = frames[:, ::step, ::step].astype(np.int16)
-    background = np.median(small, axis=0)
+
+    def small(k: int) -> np.ndarray:
+        return np.asarray(frames[k])[::step, ::step].astype(np.int16)
+
+    sampled = np.unique(np.linspace(0, t - 1, min(t, MEDIAN_FRAMES)).round().astype(int))
+    background = np.median(np.stack([small(k) for k in sampled]), axis=0)
     rows = []
     structure = np.ones((3, 3), dtype=bool)
     for k in range(t):
-        distance = np.abs(small[k] - background).sum(axis=-1)
+        distance = np.abs(small(k) - background).sum(axis=-1)
         # Closing joins the parts of the player (a bow, a thin tube) into one region; no
         # opening, which would erase thin parts along with the noise.
         mask = ndimage.binary_closing(distance > threshold, structure, iterations=2)

@@ -8,6 +8,7 @@ batched, on the GPU when there is one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import islice
 
 import numpy as np
 
@@ -37,10 +38,9 @@ class OwlDetector:
         batch_size: int = 8,
     ) -> np.ndarray:
         """(K, 7) rows for PIL images numbered from ``first_frame``; class = prompt index."""
-        images = list(images)
-        out = []
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size]
+        images, out, start = iter(images), [], 0
+        # A batch at a time from the iterable: a long video's frames are never held together.
+        while batch := list(islice(images, batch_size)):
             texts = [prompts] * len(batch)
             # OWL's text tower takes 16 tokens: pad and cut every prompt to that, as OWL does.
             inputs = self.processor(
@@ -70,4 +70,5 @@ class OwlDetector:
                 labels = result["labels"].cpu().numpy()[keep].astype(np.float32)
                 scores = result["scores"].float().cpu().numpy()[keep].clip(0, 1)
                 out.append(np.column_stack([frame, labels, scores, boxes[keep]]))
+            start += len(batch)
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 7), np.float32)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iquery.pipeline.detection.backends import load_frame_folder, make_detector
+from iquery.pipeline.detection.backends import FrameFolder, make_detector
 from iquery.pipeline.detection.precomputed import import_rows
 from iquery.pipeline.detection.rows import save_rows
 from iquery.pipeline.stages.batches import file_identity, product
@@ -81,7 +81,7 @@ def work(job: StageJob, v, upstream: dict) -> dict:
             height=height,
         )
     else:
-        rows = job.tool(detector)(load_frame_folder(folder), None)
+        rows = job.tool(detector)(FrameFolder(folder), None)
     out = job.layout.detections(job.dataset, v.cls, v.vid)
     save_rows(out, rows)
     return {
