@@ -313,3 +313,13 @@ def test_the_masks_picture_pools_a_long_sound_without_holding_its_spectrogram():
     pictured = overview(array_reader(long), len(long))
     assert pictured.shape[1] <= PICTURE_COLUMNS
     np.testing.assert_allclose(pictured, pooled, rtol=1e-4, atol=1e-5)
+
+
+def test_freed_blocks_go_back_to_the_system_under_glibc():
+    """separate fixes glibc's mapping threshold so that a long video's blocks, freed one after
+    another, do not pile up in the heap (iquery.pipeline.core.memory)."""
+    import platform
+
+    from iquery.pipeline.core.memory import return_freed_blocks
+
+    assert return_freed_blocks() is (platform.libc_ver()[0] == "glibc")

@@ -32,6 +32,7 @@ from iquery.pipeline.cluster.gpu_slots import add_gpus_argument, claim_gpus
 from iquery.pipeline.core.errors import ConfigError, InvalidEntry, MediaError
 from iquery.pipeline.core.files import atomic_path, write_json
 from iquery.pipeline.core.ids import parse_entry
+from iquery.pipeline.core.memory import return_freed_blocks
 from iquery.pipeline.core.provenance import provenance
 from iquery.pipeline.detection.rows import select_boxes
 from iquery.pipeline.media.ffmpeg import WavReader, decode_to_wav, probe
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     add_gpus_argument(parser)
     args = parser.parse_args(argv)
     claim_gpus(args.gpus)
+    return_freed_blocks()  # memory flat however long the video (iquery.pipeline.core.memory)
     try:
         if args.summary is not None:
             from iquery.model.evaluation import find_checkpoint
@@ -435,10 +437,11 @@ def overview(read, length: int, n_fft: int = 1022, hop: int = 256) -> np.ndarray
 
     frames = 1 + length // hop
     group = -(-frames // PICTURE_COLUMNS)
+    per_piece = group * max(1, 4096 // group)  # whole groups, about 4096 frames, however long
     window = torch.hann_window(n_fft, periodic=True)
     columns = []
-    for first in range(0, frames, group * 256):  # 256 columns per piece
-        count = min(group * 256, frames - first)
+    for first in range(0, frames, per_piece):
+        count = min(per_piece, frames - first)
         start = first * hop - n_fft // 2  # frames centred on their sample
         piece = reflected(read, length, start, start + (count - 1) * hop + n_fft)
         spec = torch.stft(

@@ -30,7 +30,7 @@ class LoudnessMeter:
         self.state = [[np.zeros(n) for _ in range(channels)] for n in size]
         self.step = round(0.1 * rate)  # samples between gating blocks
         self.carry = np.zeros((0, channels))
-        self.parts: list[np.ndarray] = []  # per 100 ms: the channels' sums of squares
+        self.parts: list[np.ndarray] = []  # per piece, per 100 ms: the channels' sums of squares
         self.samples = 0
 
     def add(self, piece: np.ndarray) -> None:
@@ -46,7 +46,7 @@ class LoudnessMeter:
         data = np.concatenate([self.carry, data])
         whole = len(data) // self.step * self.step
         squares = (data[:whole] ** 2).reshape(-1, self.step, self.channels).sum(axis=1)
-        self.parts.extend(squares)
+        self.parts.append(squares)
         self.carry = data[whole:]
 
     def loudness(self) -> float | None:
@@ -56,7 +56,7 @@ class LoudnessMeter:
         if seconds < 0.4 or not self.parts:
             return None
         blocks = int(np.round((seconds - 0.4) / 0.1)) + 1
-        parts = np.array(self.parts)
+        parts = np.concatenate(self.parts)
         blocks = min(blocks, len(parts) - 3)
         if blocks < 1:
             return None
