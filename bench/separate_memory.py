@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.full_rate_duets import make_duet, sound_of  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
-from iquery.pipeline.media.ffmpeg import WavReader, probe  # noqa: E402
+from iquery.pipeline.media.ffmpeg import WavReader  # noqa: E402
 
 
 def looped(duet: Path, minutes: float, out: Path) -> Path:
@@ -47,6 +47,17 @@ def looped(duet: Path, minutes: float, out: Path) -> Path:
     return out
 
 
+def decoded_samples(video: Path, rate: int) -> int:
+    """How many samples the video's sound decodes to at ``rate``."""
+    raw = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-vn"]
+        + ["-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return len(raw) // 2
+
+
 def score_windows(out: Path, names: list[str], sources: np.ndarray, seconds: float = 6.0):
     """Per window of ``seconds``: whether each track is closest to its own source (None where a
     source is silent), and each track's plain SDR (dB); ``sources`` (2, L) mono at the tracks'
@@ -56,7 +67,9 @@ def score_windows(out: Path, names: list[str], sources: np.ndarray, seconds: flo
     rate, length = readers[0].rate, readers[0].length
     span, period = round(seconds * rate), sources.shape[1]
     kept, sdrs, mix_energy, mix_error = [], [], 0.0, 0.0
-    for start in range(0, length - span + 1, span):
+    # The last window is left out: the loop is cut there, and ffmpeg's copy may end its sound a
+    # packet early.
+    for start in range(0, length - 2 * span + 1, span):
         at = np.arange(start, start + span) % period
         refs = sources[:, at]
         mixture, *tracks = [r.read(start, start + span).sum(axis=0) for r in readers]
@@ -130,8 +143,9 @@ def main() -> None:
         make_duet(*videos, duet)
 
         def sources(rate: int) -> np.ndarray:
-            """Each video's sound (mono, summed over channels), as long as the duet's."""
-            length = round(probe(duet).audio_duration * rate)
+            """Each video's sound (mono, summed over channels), as long as the duet's sound
+            really is (the loop's period; its container states a longer one)."""
+            length = decoded_samples(duet, rate)
             return np.stack([sound_of(v, rate, 2, length).sum(axis=0) for v in videos])
 
         for minutes in sorted(args.minutes):

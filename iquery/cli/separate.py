@@ -216,14 +216,7 @@ def separate_video(args) -> dict:
     started = time.time()
     system, classes = load_model(args.checkpoint, args.expect_classes)
     recipe = recipe_of(system, args.checkpoint)
-    unknown = [c for c in args.classes or [] if c not in classes]
-    if unknown:
-        raise ConfigError(
-            f"--classes: {', '.join(unknown)} not among the model's classes: {', '.join(classes)}"
-        )
-    detector = args.detector or recipe["stages"]["detect"]["detector"]
-    if detector == "precomputed":  # a new video has no detection file: detect it
-        detector = "owl"
+    detector = check_request(args, classes, recipe)
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=args.out))
     try:
@@ -243,24 +236,10 @@ def separate_video(args) -> dict:
         fps = recipe["stages"]["frames"]["frame_rate"]
         rows = prepared.rows()
         wanted, chosen_from = choose_classes(args, detector, rows, prepared.count(), classes)
-        names = ["mixture", *wanted, "residual"]
-        # The model's own tracks: the output with --model-rate, else what the picture shows.
-        at_model_rate = args.out if args.model_rate else work / "model-rate"
-        at_model_rate.mkdir(exist_ok=True)
-        masks = None if args.model_rate else MaskStore(work / "masks.f32")
-        with (
-            WavReader(prepared.audio) as sound,
-            TrackFiles(at_model_rate, names, rate, 1) as model_files,
-        ):
-            write = model_rate_writer(model_files, sound, wanted)
-            windows = separate_prepared(
-                args, system, classes, recipe, prepared, wanted, rows, sound, write, masks
-            )
-        if args.model_rate:
-            files, output = model_files, {"rate": rate, "channels": 1}
-        else:
-            files, output = at_full_rate(args, system, prepared.video, wanted, masks, work)
-        for name in names:
+        windows, files, output, at_model_rate = make_tracks(
+            args, system, classes, recipe, prepared, wanted, rows, work
+        )
+        for name in ["mixture", *wanted, "residual"]:
             mux(prepared.video, args.out / f"{name}.wav", args.out / f"{name}.mp4")
         axis = write_masks_figure(args.out, at_model_rate, wanted)
         facts = {
@@ -273,7 +252,7 @@ def separate_video(args) -> dict:
             "audio_rate": rate,
             "frame_rate": fps,
             "output": output | {"high_band": None if args.model_rate else args.high_band},
-            "seconds_audio": sound.length / rate,
+            "seconds_audio": files.seconds(),
             "windows": len(windows.starts),
             "window_samples": windows.clip,
             "detector": detector,
@@ -294,6 +273,41 @@ def separate_video(args) -> dict:
         return facts
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check_request(args, classes: list[str], recipe: dict) -> str:
+    """The named classes checked against the model's; the detector to use."""
+    unknown = [c for c in args.classes or [] if c not in classes]
+    if unknown:
+        raise ConfigError(
+            f"--classes: {', '.join(unknown)} not among the model's classes: {', '.join(classes)}"
+        )
+    detector = args.detector or recipe["stages"]["detect"]["detector"]
+    return "owl" if detector == "precomputed" else detector  # a new video has no detection file
+
+
+def make_tracks(args, system, classes, recipe, prepared, wanted, rows, work: Path):
+    """Separate the prepared video and write its tracks (with the mixture and the residual):
+    at the model's rate, and unless ``--model-rate`` at the video's own rate and channels.
+    Returns the windows, the output files (``TrackFiles``), their rate and channels, and the
+    folder of the model-rate WAVs (the output, or a scratch folder the picture is drawn from)."""
+    rate = recipe["stages"]["audio"]["audio_rate"]
+    names = ["mixture", *wanted, "residual"]
+    at_model_rate = args.out if args.model_rate else work / "model-rate"
+    at_model_rate.mkdir(exist_ok=True)
+    masks = None if args.model_rate else MaskStore(work / "masks.f32")
+    with (
+        WavReader(prepared.audio) as sound,
+        TrackFiles(at_model_rate, names, rate, 1) as model_files,
+    ):
+        write = model_rate_writer(model_files, sound, wanted)
+        windows = separate_prepared(
+            args, system, classes, recipe, prepared, wanted, rows, sound, write, masks
+        )
+    if args.model_rate:
+        return windows, model_files, {"rate": rate, "channels": 1}, at_model_rate
+    files, output = at_full_rate(args, system, prepared.video, wanted, masks, work)
+    return windows, files, output, at_model_rate
 
 
 def separate_prepared(

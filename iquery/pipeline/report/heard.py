@@ -110,6 +110,10 @@ class TrackFiles:
             writer.close()
         self.stack.__exit__(*failure)
 
+    def seconds(self) -> float:
+        """How long the outputs are."""
+        return self.meters["mixture"].samples / self.rate
+
     def heard(self) -> dict[str, dict]:
         """Per output: its loudness (LUFS) and share of the mixture's energy."""
         total = self.energy["mixture"]
