@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +36,36 @@ sys.path.insert(0, str(ROOT))
 from bench.full_rate_duets import make_duet, sound_of  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
-from iquery.pipeline.media.ffmpeg import WavReader  # noqa: E402
+from iquery.pipeline.media.ffmpeg import WavReader, probe  # noqa: E402
 
 
 def looped(duet: Path, minutes: float, out: Path) -> Path:
+    """The duet repeated for ``minutes``: its pictures looped, its sound repeated sample for
+    sample (written here, so that the sources repeat exactly as the scores assume)."""
+    meta = probe(duet)
+    rate, channels = meta.audio_rate, meta.audio_channels
+    raw = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(duet), "-vn"]
+        + ["-f", "s16le", "-ac", str(channels), "-ar", str(rate), "pipe:"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    period = np.frombuffer(raw, "<i2").reshape(-1, channels)
+    total = round(minutes * 60 * rate)
+    sound = out.with_suffix(".wav")
+    with wave.open(str(sound), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        for start in range(0, total, len(period)):
+            w.writeframes(period[: total - start].tobytes())
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(duet)]
-        + ["-t", str(minutes * 60), "-c", "copy", str(out)],
+        + ["-i", str(sound), "-map", "0:v", "-map", "1:a", "-t", str(minutes * 60)]
+        + ["-c:v", "copy", "-c:a", "pcm_s16le", str(out)],
         check=True,
     )
+    sound.unlink()
     return out
 
 
@@ -67,9 +89,7 @@ def score_windows(out: Path, names: list[str], sources: np.ndarray, seconds: flo
     rate, length = readers[0].rate, readers[0].length
     span, period = round(seconds * rate), sources.shape[1]
     kept, sdrs, mix_energy, mix_error = [], [], 0.0, 0.0
-    # The last window is left out: the loop is cut there, and ffmpeg's copy may end its sound a
-    # packet early.
-    for start in range(0, length - 2 * span + 1, span):
+    for start in range(0, length - span + 1, span):
         at = np.arange(start, start + span) % period
         refs = sources[:, at]
         mixture, *tracks = [r.read(start, start + span).sum(axis=0) for r in readers]
