@@ -323,3 +323,20 @@ def test_freed_blocks_go_back_to_the_system_under_glibc():
     from iquery.pipeline.core.memory import return_freed_blocks
 
     assert return_freed_blocks() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_crops_are_cut_when_asked_and_only_the_last_few_kept(tmp_path):
+    """A long video's every crop is never held: the cache keeps the last ``keep``, and a crop
+    cut again is the same bytes."""
+    rng = np.random.default_rng(2)
+    jpgs = []
+    for k in range(12):
+        jpgs.append(tmp_path / f"{k + 1:06d}.jpg")
+        Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(jpgs[-1])
+    rows = np.array([[k + 1, 0, 0.9, 10, 10, 50, 40] for k in range(12)], dtype=np.float32)
+    crops = separate_cli.Crops(jpgs, rows, side=32, own_class=True, keep=4)
+    first = crops(0, [0, 1, 2])
+    for k in range(3, 12):
+        crops(0, [k])
+    assert len(crops.cache) == 4 and (0, 0) not in crops.cache
+    assert crops(0, [0, 1, 2]) == first
