@@ -3,11 +3,13 @@
 The model hears mono sound at its rate (11025 Hz for MUSIC) and gives, per window and class, a
 mask over its linear STFT bins. Joined over the windows (each frame weighted by its window's
 Hann weight), the masks become a ``MaskTimeline``: one mask per class over the whole sound, on
-the model's STFT grid. ``apply_masks`` then separates each channel of the video's own sound at
-its own rate: an STFT whose frames last as long and hop as far in seconds as the model's, so
-that both grids have the same frequency spacing; the timeline's masks are interpolated onto its
-frames and, below the model's Nyquist frequency, onto its bins. Above it the model heard nothing,
-and ``HIGH_BAND_RULES`` say what each track gets there:
+the model's STFT grid, joined as the windows come and kept in memory or, for a long video, in
+a scratch file read back a stretch at a time (``MaskStore``). ``apply_masks`` then separates
+each channel of the video's own sound at its own rate: an STFT whose frames last as long and
+hop as far in seconds as the model's, so that both grids have the same frequency spacing; the
+timeline's masks are interpolated onto its frames and, below the model's Nyquist frequency, onto
+its bins. Above it the model heard nothing, and ``HIGH_BAND_RULES`` say what each track gets
+there:
 
 - ``share`` (default): each track's share of the mixture's energy in the top octave the model
   did hear (a quarter to half its rate), frame by frame, carried upward: cymbals go with the
