@@ -100,3 +100,18 @@ def test_frames_refuse_bad_inputs(media, tmp_path, name, message):
     with pytest.raises(MediaError, match=message):
         make_frames(media[name], out, fps=1, min_frames=3)
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("segment", [None, (2.0, 4.5)])
+def test_audio_is_copied_a_block_at_a_time_to_the_same_bytes(media, tmp_path, monkeypatch, segment):
+    """The WAV is decoded to a scratch file and copied in blocks (a long video's sound is never
+    held): the bytes are those of the samples decoded whole, and no scratch file is left."""
+    from iquery.pipeline.media import ffmpeg as media_ffmpeg
+
+    samples, _ = media_ffmpeg.decode_audio(media["good"], 11025, segment=segment)
+    media_ffmpeg.write_wav(tmp_path / "whole.wav", samples, 11025)
+    monkeypatch.setattr(media_ffmpeg, "COPY_BLOCK", 1000)  # many blocks, the last one short
+    out = tmp_path / "out" / "blocks.wav"
+    make_wav(media["good"], out, rate=11025, min_seconds=0, segment=segment)
+    assert out.read_bytes() == (tmp_path / "whole.wav").read_bytes()
+    assert [p.name for p in out.parent.iterdir()] == ["blocks.wav"]

@@ -120,6 +120,24 @@ def _segment_bounds(duration: float, segment: tuple[float, float] | None) -> tup
     return start, min(end, duration) - start
 
 
+def _audio(path: str | Path, segment: tuple[float, float] | None):
+    """The video's audio stream (of ``segment``, where given), its probe and its length (s)."""
+    meta = probe(path)
+    if not meta.has_audio:
+        raise MediaError("no audio track")
+    start, length = _segment_bounds(meta.audio_duration, segment)
+    stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
+    return stream.audio, meta, length
+
+
+def _check_decoded(decoded: int, expected: int, rate: int) -> None:
+    if decoded < MIN_DECODED_SHARE * expected:
+        raise MediaError(
+            f"truncated or undecodable audio: decoded {decoded / rate:.2f} s of "
+            f"{expected / rate:.2f} s"
+        )
+
+
 def decode_audio(
     path: str | Path,
     rate: int,
@@ -134,14 +152,10 @@ def decode_audio(
     Decoders differ by a few samples on the same track, so the result is cropped or zero-padded
     to the length the audio stream states; a shortfall beyond that means a truncated file.
     """
-    meta = probe(path)
-    if not meta.has_audio:
-        raise MediaError("no audio track")
-    start, length = _segment_bounds(meta.audio_duration, segment)
-    stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
+    audio, meta, length = _audio(path, segment)
     try:
         raw = _run(
-            stream.audio.output(
+            audio.output(
                 "pipe:", format="s16le", acodec="pcm_s16le", ac=channels, ar=rate
             ).global_args("-nostdin", "-v", "error"),
             executable,
@@ -150,10 +164,7 @@ def decode_audio(
         raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
     samples = np.frombuffer(raw, dtype="<i2").reshape(-1, channels)
     expected = round(length * rate)
-    if len(samples) < MIN_DECODED_SHARE * expected:
-        raise MediaError(
-            f"truncated or undecodable audio: decoded {len(samples) / rate:.2f} s of {length:.2f} s"
-        )
+    _check_decoded(len(samples), expected, rate)
     out = np.zeros((expected, channels), dtype=np.int16)
     out[: min(expected, len(samples))] = samples[:expected]
     return (out[:, 0] if channels == 1 else out), meta
@@ -288,6 +299,10 @@ def extract_frames(
 # The audio and frames stages of one video: media written, facts returned for its record
 
 
+# Samples copied at a time from the decoded sound into a WAV: a long video's sound is never held.
+COPY_BLOCK = 1 << 20
+
+
 def make_wav(
     video: str | Path,
     wav: str | Path,
@@ -296,25 +311,61 @@ def make_wav(
     min_seconds: float,
     segment: tuple[float, float] | None = None,
 ) -> dict:
-    """Write the video's sound as ``wav``; MediaError for a video that cannot give a clip."""
-    samples, meta = decode_audio(video, rate, segment=segment)
-    seconds = samples.size / rate
-    if seconds < min_seconds:
-        raise MediaError(
-            f"too short: {seconds:.2f} s of audio, one training clip needs {min_seconds:.2f} s"
-        )
-    if not samples.any():
-        raise MediaError("silent: the audio track holds only zeros")
-    write_wav(wav, samples, rate)
+    """Write the video's sound as ``wav``: mono 16-bit at ``rate``, exactly as long as its
+    audio stream states (the bytes ``write_wav`` writes of ``decode_audio``'s samples), decoded
+    to a scratch file and copied a block at a time; MediaError for a video that cannot give a
+    clip."""
+    audio, meta, length = _audio(video, segment)
+    expected = round(length * rate)
+    seconds = expected / rate
+    with atomic_path(wav) as tmp:
+        # Named so that the next attempt's atomic_path removes it if this one is killed.
+        scratch = tmp.with_name(tmp.name + ".raw.tmp")
+        try:
+            try:
+                _run(
+                    audio.output(
+                        str(scratch), format="s16le", acodec="pcm_s16le", ac=1, ar=rate
+                    ).global_args("-nostdin", "-v", "error"),
+                    "ffmpeg",
+                )
+            except ffmpeg.Error as err:
+                raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+            _check_decoded(scratch.stat().st_size // 2, expected, rate)
+            if seconds < min_seconds:
+                raise MediaError(
+                    f"too short: {seconds:.2f} s of audio, one training clip needs "
+                    f"{min_seconds:.2f} s"
+                )
+            if not _copy_samples(scratch, tmp, expected, rate):
+                raise MediaError("silent: the audio track holds only zeros")
+        finally:
+            scratch.unlink(missing_ok=True)
     return {
         "wav": str(wav),
         "rate": rate,
-        "samples": int(samples.size),
+        "samples": expected,
         "seconds": seconds,
         "source_rate": meta.audio_rate,
         "source_channels": meta.audio_channels,
         "segment": list(segment) if segment else None,
     }
+
+
+def _copy_samples(raw: Path, wav: Path, count: int, rate: int) -> bool:
+    """The first ``count`` mono int16 samples of ``raw`` (zeros past its end) as a WAV; whether
+    any is not zero."""
+    heard = False
+    with raw.open("rb") as source, wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        for start in range(0, count, COPY_BLOCK):
+            n = min(COPY_BLOCK, count - start)
+            block = np.fromfile(source, dtype="<i2", count=n)
+            heard = heard or bool(block.any())
+            w.writeframes(block.tobytes() + bytes(2 * (n - len(block))))
+    return heard
 
 
 def make_frames(
