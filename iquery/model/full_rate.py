@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from iquery.model.running_sum import RunningSum
+
 # Imported by the separate command for its --help: torch is imported where it is used.
 HIGH_BAND_RULES = ("share", "edge", "none")
 
@@ -113,50 +115,30 @@ class MaskJoiner:
         self.hop, self.store = hop, store
         store.begin(MaskGrid(rate, n_fft, hop, pad))
         self.frames = padded_length // hop + 2
-        self.origin = 0  # the timeline frame of the buffers' first column
-        self.total: np.ndarray | None = None
-        self.weight = np.zeros(0, dtype=np.float64)
-
-    def _reach(self, end: int) -> None:
-        """Grow the buffers to hold frames up to ``end`` (exclusive)."""
-        more = end - self.origin - len(self.weight)
-        if more > 0:
-            self.total = np.concatenate(
-                [self.total, np.zeros(self.total.shape[:2] + (more,), np.float32)], axis=2
-            )
-            self.weight = np.concatenate([self.weight, np.zeros(more)])
+        self.sum: RunningSum | None = None  # made when the first masks show their shape
 
     def add(self, start: int, masks: np.ndarray) -> None:
         """Window masks (K, F, T_w) of the window starting at padded sample ``start``."""
         k, f, t = masks.shape
-        if self.total is None:
-            self.total = np.zeros((k, f, 0), dtype=np.float32)
+        if self.sum is None:
+            self.sum = RunningSum((k, f), np.float32, floor=1e-12)
         weight = np.hanning(t + 2)[1:-1]
         position = start / self.hop  # the window's first frame on the timeline, fractional
         first = int(np.floor(position))
         part = position - first
-        self._reach(min(first + 1 + t, self.frames))
         for index, share in ((first, 1.0 - part), (first + 1, part)):
             if share <= 0:
                 continue
-            end = min(index + t, self.frames)
-            used = end - index
-            at = slice(index - self.origin, end - self.origin)
-            self.total[:, :, at] += masks[:, :, :used] * (weight[:used] * share)
-            self.weight[at] += weight[:used] * share
+            used = min(index + t, self.frames) - index
+            self.sum.add(index, masks[:, :, :used], weight[:used] * share)
 
     def release(self, next_start: int | None = None) -> None:
         """Hand the store the frames before the window starting at padded sample
         ``next_start`` (no later window reaches them); all of them with None."""
         upto = self.frames if next_start is None else min(next_start // self.hop, self.frames)
-        if self.total is None or upto <= self.origin:
+        if self.sum is None or upto <= self.sum.origin:
             return
-        self._reach(upto)
-        n = upto - self.origin
-        seen = np.maximum(self.weight[:n], 1e-12)
-        self.store.add((self.total[:, :, :n] / seen).astype(np.float32))
-        self.total, self.weight = self.total[:, :, n:], self.weight[n:]
-        self.origin = upto
+        self.store.add(self.sum.release(upto).astype(np.float32))
 
 
 def full_rate_grid(timeline: MaskTimeline, rate: int) -> tuple[int, int]:

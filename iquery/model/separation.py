@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from iquery.model.full_rate import MaskJoiner, MaskStore
+from iquery.model.running_sum import RunningSum
 from iquery.model.shard_dataset import ClipSpec, _frames_tensor, clip_frames
 
 # The crops of one class at some frames (0-based indices): JPEG bytes per frame.
@@ -76,34 +77,21 @@ class OverlapAdd:
     def __init__(self, windows: Windows, shape: tuple[int, ...] = ()) -> None:
         self.windows = windows
         self.weight = np.hanning(windows.clip + 2)[1:-1]  # never zero: every sample counts
-        self.origin = 0  # the padded sample of the buffers' first column
-        self.total = np.zeros(shape + (0,), dtype=np.float64)
-        self.norm = np.zeros(0, dtype=np.float64)
+        self.sum = RunningSum(shape, np.float64, floor=1e-300)  # on the padded signal
 
     def add(self, start: int, piece: np.ndarray) -> None:
         """The piece of the window starting at padded sample ``start``."""
-        end = start + self.windows.clip
-        more = end - self.origin - len(self.norm)
-        if more > 0:
-            grown = np.zeros(self.total.shape[:-1] + (more,))
-            self.total = np.concatenate([self.total, grown], axis=-1)
-            self.norm = np.concatenate([self.norm, np.zeros(more)])
-        at = slice(start - self.origin, end - self.origin)
-        self.total[..., at] += piece * self.weight
-        self.norm[at] += self.weight
+        self.sum.add(start, piece, self.weight)
 
     def release(self, next_start: int | None = None) -> np.ndarray:
         """The joined signal's samples (..., n) up to the window starting at padded sample
         ``next_start`` (all that remain with None), in the signal's own samples."""
         w = self.windows
+        origin = self.sum.origin
         upto = w.padded_length if next_start is None else next_start
-        n = max(0, upto - self.origin)
-        done = self.total[..., :n] / np.maximum(self.norm[:n], 1e-300)
-        lo, hi = max(self.origin, w.pad), min(upto, w.pad + w.length)
-        out = done[..., max(0, lo - self.origin) : max(0, hi - self.origin)]
-        self.total, self.norm = self.total[..., n:], self.norm[n:]
-        self.origin += n
-        return out
+        done = self.sum.release(upto)
+        lo, hi = max(origin, w.pad), min(upto, w.pad + w.length)
+        return done[..., max(0, lo - origin) : max(0, hi - origin)]
 
 
 def window_audio(audio: np.ndarray, windows: Windows) -> np.ndarray:
