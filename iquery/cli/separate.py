@@ -300,7 +300,7 @@ def make_tracks(args, system, classes, recipe, prepared, wanted, rows, work: Pat
         WavReader(prepared.audio) as sound,
         TrackFiles(at_model_rate, names, rate, 1) as model_files,
     ):
-        write = model_rate_writer(model_files, sound, wanted)
+        write = model_rate_writer(model_files, sound)
         windows = separate_prepared(
             args, system, classes, recipe, prepared, wanted, rows, sound, write, masks
         )
@@ -344,7 +344,7 @@ def separate_prepared(
     )
 
 
-def model_rate_writer(files: TrackFiles, sound: WavReader, wanted: list[str]):
+def model_rate_writer(files: TrackFiles, sound: WavReader):
     """What takes the tracks at the model's rate as they are made: each stretch written with
     the mixture's and the residual's."""
     done = 0
@@ -352,10 +352,7 @@ def model_rate_writer(files: TrackFiles, sound: WavReader, wanted: list[str]):
     def write(tracks: np.ndarray) -> None:
         nonlocal done
         mixture = sound.mono(done, done + tracks.shape[1])
-        files.write("mixture", mixture)
-        for name, track in zip(wanted, tracks, strict=True):
-            files.write(name, track)
-        files.write("residual", (mixture - tracks.sum(axis=0)).astype(np.float32))
+        files.write_all(mixture, tracks, (mixture - tracks.sum(axis=0)).astype(np.float32))
         done += tracks.shape[1]
 
     return write
@@ -407,19 +404,12 @@ def at_full_rate(args, system, video: Path, wanted: list[str], masks, work: Path
         WavReader(work / "full-rate.wav") as sound,
         TrackFiles(args.out, ["mixture", *wanted, "residual"], rate, channels) as files,
     ):
-
-        def write(start: int, block: np.ndarray, tracks: np.ndarray, residual: np.ndarray):
-            files.write("mixture", block)
-            for name, track in zip(wanted, tracks, strict=True):
-                files.write(name, track)
-            files.write("residual", residual)
-
         apply_masks_in_blocks(
             masks.timeline(),
             sound.read,
             length,
             rate,
-            write,
+            lambda start, block, tracks, residual: files.write_all(block, tracks, residual),
             high_band=args.high_band,
             threshold=system.threshold,
         )

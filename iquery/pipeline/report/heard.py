@@ -76,7 +76,8 @@ class LoudnessMeter:
 
 
 class TrackFiles:
-    """The mixture, each track and the residual written as 16-bit WAVs block by block (each
+    """The mixture, each track and the residual (``names``, in that order) written as 16-bit
+    WAVs block by block (each
     to a temporary file, renamed when closed), with what was heard of each: its loudness and
     its share of the mixture's energy. Nothing is held but the block in hand."""
 
@@ -100,6 +101,14 @@ class TrackFiles:
         self.writers[name].writeframes(np.ascontiguousarray(samples).tobytes())
         self.meters[name].add(block.T)
         self.energy[name] += float((block.astype(np.float64) ** 2).sum())
+
+    def write_all(self, mixture: np.ndarray, tracks: np.ndarray, residual: np.ndarray) -> None:
+        """The next block of every output: the mixture (C, n), the tracks (K, C, n) in the
+        order of ``names``, and the residual (C, n)."""
+        self.write("mixture", mixture)
+        for name, track in zip(self.names[1:-1], tracks, strict=True):
+            self.write(name, track)
+        self.write("residual", residual)
 
     def __enter__(self) -> TrackFiles:
         return self
