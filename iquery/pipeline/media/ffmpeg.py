@@ -130,6 +130,17 @@ def _audio(path: str | Path, segment: tuple[float, float] | None):
     return stream.audio, meta, length
 
 
+def _decode(audio, target: str, fmt: str, rate: int, channels: int, executable: str) -> bytes:
+    """Run ffmpeg: ``audio`` (an input's audio stream) as 16-bit samples at ``rate`` with
+    ``channels``, in format ``fmt``, to ``target`` (a file, or "pipe:" for what it returns);
+    MediaError where it cannot."""
+    command = audio.output(target, format=fmt, acodec="pcm_s16le", ac=channels, ar=rate)
+    try:
+        return _run(command.global_args("-nostdin", "-v", "error").overwrite_output(), executable)
+    except ffmpeg.Error as err:
+        raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+
+
 def _check_decoded(decoded: int, expected: int, rate: int) -> None:
     if decoded < MIN_DECODED_SHARE * expected:
         raise MediaError(
@@ -153,15 +164,7 @@ def decode_audio(
     to the length the audio stream states; a shortfall beyond that means a truncated file.
     """
     audio, meta, length = _audio(path, segment)
-    try:
-        raw = _run(
-            audio.output(
-                "pipe:", format="s16le", acodec="pcm_s16le", ac=channels, ar=rate
-            ).global_args("-nostdin", "-v", "error"),
-            executable,
-        )
-    except ffmpeg.Error as err:
-        raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+    raw = _decode(audio, "pipe:", "s16le", rate, channels, executable)
     samples = np.frombuffer(raw, dtype="<i2").reshape(-1, channels)
     expected = round(length * rate)
     _check_decoded(len(samples), expected, rate)
@@ -175,26 +178,23 @@ def decode_to_wav(
 ) -> None:
     """The video's sound as a 16-bit WAV at ``rate`` with ``channels``, decoded straight to the
     file (a long video's sound is never held in memory)."""
-    command = (
-        ffmpeg.input(str(path))
-        .audio.output(str(wav), format="wav", acodec="pcm_s16le", ac=channels, ar=rate)
-        .global_args("-nostdin", "-v", "error")
-        .overwrite_output()
-    )
-    try:
-        command.run(cmd=executable, capture_stdout=True, capture_stderr=True)
-    except ffmpeg.Error as err:
-        raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+    _decode(ffmpeg.input(str(path)).audio, str(wav), "wav", rate, channels, executable)
+
+
+def wav_writer(path: str | Path, rate: int, channels: int) -> wave.Wave_write:
+    """An open 16-bit WAV at ``rate`` with ``channels``, for ``writeframes``."""
+    writer = wave.open(str(path), "wb")
+    writer.setnchannels(channels)
+    writer.setsampwidth(2)
+    writer.setframerate(rate)
+    return writer
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
     """16-bit WAV of mono (L,) or multichannel (L, C) samples, written to a temp file and
     renamed into place."""
     with atomic_path(path) as tmp:
-        with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(1 if samples.ndim == 1 else samples.shape[1])
-            w.setsampwidth(2)
-            w.setframerate(rate)
+        with wav_writer(tmp, rate, 1 if samples.ndim == 1 else samples.shape[1]) as w:
             w.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
 
 
@@ -322,15 +322,7 @@ def make_wav(
         # Named so that the next attempt's atomic_path removes it if this one is killed.
         scratch = tmp.with_name(tmp.name + ".raw.tmp")
         try:
-            try:
-                _run(
-                    audio.output(
-                        str(scratch), format="s16le", acodec="pcm_s16le", ac=1, ar=rate
-                    ).global_args("-nostdin", "-v", "error"),
-                    "ffmpeg",
-                )
-            except ffmpeg.Error as err:
-                raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+            _decode(audio, str(scratch), "s16le", rate, 1, "ffmpeg")
             _check_decoded(scratch.stat().st_size // 2, expected, rate)
             if seconds < min_seconds:
                 raise MediaError(
@@ -356,10 +348,7 @@ def _copy_samples(raw: Path, wav: Path, count: int, rate: int) -> bool:
     """The first ``count`` mono int16 samples of ``raw`` (zeros past its end) as a WAV; whether
     any is not zero."""
     heard = False
-    with raw.open("rb") as source, wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
+    with raw.open("rb") as source, wav_writer(wav, rate, 1) as w:
         for start in range(0, count, COPY_BLOCK):
             n = min(COPY_BLOCK, count - start)
             block = np.fromfile(source, dtype="<i2", count=n)
