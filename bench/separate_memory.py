@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.full_rate_duets import make_duet, sound_of  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
-from iquery.pipeline.media.ffmpeg import WavReader, probe  # noqa: E402
+from iquery.pipeline.media.ffmpeg import WavReader, probe, wav_writer  # noqa: E402
 
 
 def looped(duet: Path, minutes: float, out: Path) -> Path:
@@ -44,19 +43,10 @@ def looped(duet: Path, minutes: float, out: Path) -> Path:
     sample (written here, so that the sources repeat exactly as the scores assume)."""
     meta = probe(duet)
     rate, channels = meta.audio_rate, meta.audio_channels
-    raw = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(duet), "-vn"]
-        + ["-f", "s16le", "-ac", str(channels), "-ar", str(rate), "pipe:"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    period = np.frombuffer(raw, "<i2").reshape(-1, channels)
+    period = decoded(duet, rate, channels)
     total = round(minutes * 60 * rate)
     sound = out.with_suffix(".wav")
-    with wave.open(str(sound), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
+    with wav_writer(sound, rate, channels) as w:
         for start in range(0, total, len(period)):
             w.writeframes(period[: total - start].tobytes())
     subprocess.run(
@@ -69,15 +59,16 @@ def looped(duet: Path, minutes: float, out: Path) -> Path:
     return out
 
 
-def decoded_samples(video: Path, rate: int) -> int:
-    """How many samples the video's sound decodes to at ``rate``."""
+def decoded(video: Path, rate: int, channels: int) -> np.ndarray:
+    """The video's sound as it decodes at ``rate``, (n, channels) int16: as long as it really
+    is (``decode_audio`` pads or cuts it to the length its container states)."""
     raw = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-vn"]
-        + ["-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:"],
+        + ["-f", "s16le", "-ac", str(channels), "-ar", str(rate), "pipe:"],
         check=True,
         capture_output=True,
     ).stdout
-    return len(raw) // 2
+    return np.frombuffer(raw, "<i2").reshape(-1, channels)
 
 
 def score_windows(out: Path, names: list[str], sources: np.ndarray, seconds: float = 6.0):
@@ -165,7 +156,7 @@ def main() -> None:
         def sources(rate: int) -> np.ndarray:
             """Each video's sound (mono, summed over channels), as long as the duet's sound
             really is (the loop's period; its container states a longer one)."""
-            length = decoded_samples(duet, rate)
+            length = len(decoded(duet, rate, 1))
             return np.stack([sound_of(v, rate, 2, length).sum(axis=0) for v in videos])
 
         for minutes in sorted(args.minutes):
