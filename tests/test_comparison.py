@@ -19,15 +19,15 @@ CLASSES = ("cello", "flute", "violin")
 
 
 def pair_names(n: int) -> list[dict]:
-    return [
-        {
-            "class_a": CLASSES[i % 3],
-            "vid_a": f"{CLASSES[i % 3]}-{i}",
-            "class_b": CLASSES[(i + 1) % 3],
-            "vid_b": f"{CLASSES[(i + 1) % 3]}-{i}",
-        }
-        for i in range(n)
-    ]
+    """Pairs over 3 classes of 8 videos each: every video in several pairs, as in a real test
+    set (the intervals draw the videos again)."""
+    names = []
+    for i in range(n):
+        a, b = CLASSES[i % 3], CLASSES[(i + 1) % 3]
+        names.append(
+            {"class_a": a, "vid_a": f"{a}-{i % 8}", "class_b": b, "vid_b": f"{b}-{(i // 3) % 7}"}
+        )
+    return names
 
 
 def write_run(folder, *, seed, variant, model_sdr, mixture_sdr, skipped=()):
@@ -77,12 +77,19 @@ def test_metrics_carry_intervals_and_the_gain_over_the_mixture(tmp_path):
         model_sdr=np.linspace(4, 12, 50), mixture_sdr=np.zeros(50),
     )  # fmt: skip
     metrics = json.loads(open(run.metrics).read())
-    low, high = metrics["methods"]["model"]["sdr_interval"]
-    assert metrics["methods"]["model"]["sdr"] == pytest.approx(8.0)
-    assert low < 8.0 < high and high - low < 2.0
+    model = metrics["methods"]["model"]
+    low, high = model["sdr_interval"]
+    assert model["sdr"] == pytest.approx(8.0)
+    assert low < 8.0 < high and high - low < 4.0
+    # The interval over pairs only is kept, labelled: it does not draw the videos again.
+    pairs_low, pairs_high = model["sdr_interval_pairs_only"]
+    assert pairs_low < 8.0 < pairs_high
     gain = metrics["differences"]["model-mixture_sdr"]
     assert gain["mean"] == pytest.approx(8.0) and gain["wins_a"] == 50 and gain["resolved"]
-    assert metrics["bootstrap"] == {"over": "pairs", "draws": 10000, "level": 0.95, "seed": 0}
+    assert gain["over"] == "test videos" and gain["videos"] == metrics["test_videos"]
+    assert metrics["bootstrap"] == {
+        "over": "test videos", "draws": 10000, "level": 0.95, "seed": 0
+    }  # fmt: skip
 
 
 def test_comparison_over_seeds_and_pairs(runs, tmp_path):
@@ -94,22 +101,34 @@ def test_comparison_over_seeds_and_pairs(runs, tmp_path):
     assert json.loads(out.read_text())["seeds"] == [1234, 1235]
     # Pair 7 was skipped by one seed of one run: every row leaves it out.
     assert result["pairs"] == {"listed": 120, "compared": 119}
-    assert result["bootstrap"]["over"] == "pairs and seeds"
+    assert result["bootstrap"]["over"] == "test videos and training seeds"
+    assert result["test_videos"]["count"] == 3 * 8 and result["test_videos"]["per_class"] == {
+        "cello": 8, "flute": 8, "violin": 8
+    }  # fmt: skip
     methods = {m["name"]: m for m in result["methods"]}
     assert list(methods) == ["iquery", "nomotion", "mixture", "irm"]
     iquery = methods["iquery"]["sdr"]
     assert iquery["low"] < iquery["mean"] < iquery["high"]
     assert iquery["per_seed"][1] - iquery["per_seed"][0] == pytest.approx(0.3, abs=0.1)
     assert methods["mixture"]["sdr"]["per_seed"] and methods["mixture"]["kind"] == "reference"
-    # Per class: every source of that class, with an interval.
+    # Per class: every source of that class, with an interval over its videos, and whether
+    # the class's own videos rank the models.
     cello = methods["iquery"]["per_class"]["cello"]
     assert cello["low"] < cello["mean"] < cello["high"] and cello["sources"] > 40
+    assert cello["videos"] == 8 and cello["pairs_only"]["low"] < cello["mean"]
+    ranked = result["per_class_differences"]["cello"]
+    assert ranked["videos"] == 8 and len(ranked["differences"]) == 1
+    assert ranked["sentence"].startswith("cello (8 test videos): iquery above nomotion by")
 
     differences = {(d["a"], d["b"]): d for d in result["differences"]}
     motion = differences[("iquery", "nomotion")]
     assert motion["mean"] == pytest.approx(0.5, abs=0.1) and motion["resolved"]
     assert motion["wins_a"] > 100 and motion["pairs"] == 119 and motion["seeds"] == 2
-    assert "the test set resolves this" in motion["sentence"]
+    assert (
+        "resolved" in motion["sentence"]
+        and "other test videos of these classes" in motion["sentence"]
+    )
+    assert motion["pairs_only"]["resolved"] and motion["over"] == "test videos"
     gain = differences[("nomotion", "mixture")]
     assert gain["mean"] == pytest.approx(6.15, abs=0.3) and gain["low"] > 5
     assert result["resolvable_db"] == pytest.approx(
@@ -133,3 +152,32 @@ def test_comparison_names_a_run_not_evaluated(tmp_path):
     bare.mkdir()
     with pytest.raises(SystemExit, match="evaluate the run first"):
         compare_cli.main(["--out", str(tmp_path / "c.json"), "--run", "iquery", str(bare)])
+
+
+def test_a_difference_resolved_over_pairs_alone_is_not_called_resolved(tmp_path):
+    # No motion is 0.4 dB below iQuery on average, but by how much depends on the video (a
+    # video where motion helps helps in every pair it is in). Over the pairs the difference
+    # looks resolved; over the videos it is not, and the comparison says so.
+    rng = np.random.default_rng(4)
+    names = pair_names(120)
+    videos = sorted(
+        {(r["class_a"], r["vid_a"]) for r in names} | {(r["class_b"], r["vid_b"]) for r in names}
+    )
+    gain = {v: rng.normal(0.4, 1.5) for v in videos}
+    mixture = rng.normal(0.5, 3.0, size=120)
+    iquery = mixture + 7.0 + rng.normal(0, 1.0, size=120)
+    nomotion = iquery - np.array(
+        [(gain[(r["class_a"], r["vid_a"])] + gain[(r["class_b"], r["vid_b"])]) / 2 for r in names]
+    )
+    folders = []
+    for name, values in (("iquery", iquery), ("nomotion", nomotion)):
+        write_run(tmp_path / name, seed=1234, variant=name, model_sdr=values, mixture_sdr=mixture)
+        folders += ["--run", name, str(tmp_path / name)]
+    result = compare_cli.main(["--out", str(tmp_path / "c.json"), *folders])
+    motion = result["differences"][0]
+    assert motion["pairs_only"]["resolved"] and not motion["resolved"]
+    assert motion["high"] - motion["low"] > 1.5 * (
+        motion["pairs_only"]["high"] - motion["pairs_only"]["low"]
+    )
+    assert "cannot tell the two apart" in motion["sentence"]
+    assert "24 test videos" in motion["sentence"]

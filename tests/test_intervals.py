@@ -3,15 +3,22 @@ what they resolve, and that they are reproducible."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
 from iquery.model.intervals import (
+    TestSet,
+    TestVideos,
     describe_difference,
     interval,
     paired_difference,
+    rescaled_counts,
     spread_over_seeds,
+    video_weights,
 )
+from iquery.pipeline.datasets.splits import balanced_pairs
 
 
 def test_interval_covers_the_true_mean_about_95_percent_of_the_time():
@@ -60,7 +67,8 @@ def test_a_difference_within_chance_is_not_resolved():
     diff = paired_difference(a, b)
     assert diff.low < 0 < diff.high and not diff.resolved
     sentence = describe_difference("iQuery", "no motion", diff)
-    assert "cannot tell these two apart" in sentence and "iQuery better on" in sentence
+    assert "cannot tell the two apart" in sentence and "iQuery better on" in sentence
+    assert "other pairs of these same test videos (not other videos)" in sentence
 
 
 def test_seeds_widen_the_interval_by_how_much_they_disagree():
@@ -82,3 +90,133 @@ def test_difference_needs_the_same_pairs_and_seeds():
         paired_difference(np.zeros((2, 10)), np.zeros((1, 10)))
     with pytest.raises(ValueError, match="finite"):
         interval([1.0, float("nan")])
+
+
+# ----------------------------------------------------------------------------------------------
+# Over test videos: pairs that share videos
+
+
+def crossed_test_set(rng, *, classes=5, per_class=6, pairs=120, video_sd=2.0, source_sd=1.0):
+    """A test set drawn as the demo's is: fixed classes (each with its own level), fresh videos
+    within each class (each with its own effect, shared by every pair it is in), the demo's
+    balanced pairs of videos of different classes, and a residual per source. Returns
+    (per pair, per source in ``source_columns``' order, pair keys)."""
+    level = np.linspace(-4.0, 4.0, classes)  # fixed: the same classes in every test set
+    videos = [(f"c{c}", f"v{v}") for c in range(classes) for v in range(per_class)]
+    effect = {key: rng.normal(0.0, video_sd) for key in videos}
+    chosen = balanced_pairs(videos, pairs, random.Random(int(rng.integers(1 << 30))))
+    keys = [(*a, *b) for a, b in chosen]
+    sources = np.array(
+        [
+            level[int(v[0][1:])] + effect[v] + rng.normal(0.0, source_sd)
+            for pair in chosen
+            for v in pair
+        ]
+    )
+    return (sources[0::2] + sources[1::2]) / 2, sources, keys
+
+
+def test_over_videos_holds_the_mean_of_other_test_sets_where_over_pairs_does_not():
+    # 200 fresh test sets of 30 videos and 120 pairs: the truth is the class levels' mean (0).
+    # The interval over pairs treats 120 pairs as independent, but each video is in 8 of them,
+    # so it is far too narrow; the one over videos holds the truth about 95 % of the time.
+    rng = np.random.default_rng(11)
+    held = {"videos": 0, "pairs": 0}
+    widths = {"videos": [], "pairs": []}
+    means = []
+    for k in range(200):
+        per_pair, per_source, keys = crossed_test_set(rng)
+        means.append(per_pair.mean())
+        figure = TestSet.of(keys).figure(per_pair, per_source, seed=k)
+        for over, (low, high) in (
+            ("videos", (figure["low"], figure["high"])),
+            ("pairs", figure["pairs_only"].values()),
+        ):
+            held[over] += low <= 0.0 <= high
+            widths[over].append(high - low)
+    assert held["pairs"] / 200 < 0.8
+    assert 0.9 <= held["videos"] / 200 <= 0.995
+    # Not wider than needed: about the central 95 % range of the test sets' own means.
+    spread_of_sets = np.subtract(*np.percentile(means, [97.5, 2.5]))
+    assert 0.9 < np.mean(widths["videos"]) / spread_of_sets < 1.4
+
+
+def test_classes_are_fixed_so_their_levels_do_not_widen_the_interval():
+    # Classes 40 dB apart and little else varying: each class keeps its share of the sources
+    # in every draw, so the interval stays narrow; videos drawn across classes would not.
+    rng = np.random.default_rng(3)
+    per_pair, per_source, keys = crossed_test_set(rng, video_sd=0.0, source_sd=0.1)
+    spread = interval(per_source * 5, videos=TestVideos.of_sources(keys), draws=2000)
+    assert spread.half_width < 0.1
+    assert spread.mean == pytest.approx(per_pair.mean() * 5)
+
+
+def test_rescaled_weights_have_mean_and_variance_one_and_keep_each_class_whole():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 6, 25):
+        w = rescaled_counts(rng, n, 20_000)
+        assert w.mean() == pytest.approx(1.0, abs=0.01)
+        assert w.var() == pytest.approx(1.0, rel=0.05)
+        assert np.allclose(w.sum(axis=1), n)  # a class keeps its number of videos
+    assert np.all(rescaled_counts(rng, 1, 5) == 1)
+
+
+def test_pairs_are_weighted_by_both_their_videos_and_single_video_classes_pooled():
+    keys = [("a", "1", "b", "1"), ("a", "2", "b", "1"), ("a", "1", "c", "1"), ("d", "1", "a", "2")]
+    videos = TestVideos.of_pairs(keys)
+    assert videos.count == 5 and videos.videos_of("a") == 2 and videos.videos_of("b") == 1
+    assert videos.single_video_classes() == ["b", "c", "d"]
+    # One group for class a, one for b, c and d pooled: no video is left out of the draws.
+    assert sorted(len(g) for g in videos.groups) == [2, 3]
+    # A pair is half of each of its classes; a source all of its own.
+    assert np.allclose(videos.membership.sum(axis=1), 1.0)
+    assert videos.membership.max() == 0.5
+    sources = TestVideos.of_sources(keys)
+    assert sources.membership.max() == 1.0 and len(sources.first) == 8
+    weights = video_weights(sources, np.random.default_rng(1), 4000)
+    # Both sources of a pair rest on the same two videos, so they weigh the same.
+    assert np.array_equal(weights[:, 0::2], weights[:, 1::2])
+    # A column weighs the product of two independent weights of mean 1 and variance 1 ...
+    assert weights.mean() == pytest.approx(1.0, abs=0.05)
+    # ... and pairs 0 and 1 share video b/1: when it is not drawn, neither is either pair.
+    pair_weights = video_weights(videos, np.random.default_rng(2), 4000)
+    b1 = videos.names.index("b/1")
+    alone = pair_weights[:, 0] * pair_weights[:, 1]
+    assert np.all((alone == 0) | (pair_weights[:, 0] > 0))
+    assert videos.first[0] == b1 or videos.second[0] == b1
+
+
+def test_seeds_cross_with_videos():
+    rng = np.random.default_rng(4)
+    values, _, keys = crossed_test_set(rng)
+    videos = TestVideos.of_pairs(keys)
+    same = np.stack([values, values, values])
+    apart = same + np.array([[-1.0], [0.0], [1.0]])
+    narrow = interval(same, videos=videos)
+    wide = interval(apart, videos=videos)
+    assert narrow.over == "test videos"
+    assert wide.half_width > narrow.half_width + 0.3
+    diff = paired_difference(apart, same, videos=videos)
+    assert diff.seeds == 3 and diff.videos == videos.count
+    assert "other test videos of these classes and other training seeds" in describe_difference(
+        "a", "b", diff
+    )
+
+
+def test_a_difference_resolved_over_pairs_need_not_be_over_videos():
+    # Method a is 0.4 dB better on average, but how much better depends on the video: over the
+    # pairs the difference looks resolved; over the videos it is not.
+    rng = np.random.default_rng(8)
+    _, _, keys = crossed_test_set(rng)
+    videos = TestVideos.of_pairs(keys)
+    gain = {name: rng.normal(0.4, 2.0) for name in videos.names}
+    b = rng.normal(5.0, 1.0, size=len(keys))
+    a = (
+        b
+        + np.array([(gain[f"{ca}/{va}"] + gain[f"{cb}/{vb}"]) / 2 for ca, va, cb, vb in keys])
+        + rng.normal(0, 0.05, size=len(keys))
+    )
+    over_pairs = paired_difference(a, b)
+    over_videos = paired_difference(a, b, videos=videos)
+    assert over_videos.high - over_videos.low > 1.8 * (over_pairs.high - over_pairs.low)
+    assert over_videos.low < 0 < over_videos.high

@@ -89,6 +89,18 @@ def test_a_fixed_number_of_pairs_spreads_evenly_over_the_test_videos():
         balanced_pairs(_keys(3, 1), 4, random.Random(0))
 
 
+def test_a_test_fraction_of_one_makes_a_test_only_set():
+    # Fresh test videos for models trained elsewhere (bench/coverage.py): no train, no val.
+    a = make_splits(
+        _keys(4, 6), seed=7, val_fraction=0.2, test_fraction=1, pairs_per_test_video=4,
+        test_pairs=40,
+    )  # fmt: skip
+    assert a["train"] == [] and a["val"] == [] and len(a["test"]) == 24
+    assert len(a["pairs"]) == 40
+    count = Counter(key for pair in a["pairs"] for key in pair)
+    assert max(count.values()) - min(count.values()) <= 1
+
+
 def test_pairs_never_same_class():
     pairs = generate_pairs(_keys(3, 2), per_video=10, rng=random.Random(0))
     assert pairs and all(a[0] != b[0] for a, b in pairs)

@@ -129,18 +129,33 @@ def test_report_shows_the_comparison_with_intervals(runs, comparison, report_pag
     spread = methods["iquery"]["sdr"]
     assert f"{spread['seed_sd']:.2f} <span class='interval'>(" in page
     # The paired differences, each with its verdict in plain words.
-    head = "<th>difference (SDR)</th><th>mean</th><th>95 % interval</th>"
+    # Their intervals draw the test videos again; the one over pairs only is beside them, named
+    # for what it is, and decides nothing.
+    head = (
+        "<th>difference (SDR)</th><th>mean</th><th>95 % interval over test videos and "
+        "training seeds</th><th>over pairs only (these videos)</th>"
+    )
     assert '<table class="differences">' in page and head in page
     for entry in result["differences"]:
         assert html.escape(entry["sentence"]) in page
+        pairs_only = entry["pairs_only"]
+        assert f"[{pairs_only['low']:+.2f}, {pairs_only['high']:+.2f}]" in page
     assert "2 training seeds" in page and "bootstrap over the" in page
+    assert f"{result['test_videos']['count']} test videos" in page
+    # Per class: how many test videos each class has, and whether they rank the methods.
+    for verdict in result["per_class_differences"].values():
+        assert html.escape(verdict["sentence"]) in page
     # The motion features came from a random I3D: the page says what that lets a motion
     # ablation show.
     assert "I3D network with random weights" in page
     # Per class: the mixture's and the ideal mask's figures beside each run's, with intervals.
     assert '<table class="per-class">' in page
     for cls, entry in methods["mixture"]["per_class"].items():
-        assert f"<td>{cls}</td><td>{entry['mean']:.2f} <span class='interval'>" in page
+        videos = entry["videos"]
+        assert (
+            f"<td>{cls}</td><td>{videos}</td><td>{entry['mean']:.2f} <span class='interval'>"
+            in page
+        )
     # The curves' x-axes: batches and wall time, logged with every validation.
     from iquery.pipeline.report.report import read_run
 

@@ -7,8 +7,10 @@ scored are compared, so that every row and every difference averages the same pa
 mixture and the ideal ratio mask depend on the test clips alone; their rows must agree between
 runs (they do when the runs were scored on the same clips), and a run whose do not is refused.
 
-Intervals: ``iquery/model/intervals.py`` (a bootstrap over the pairs, and over the seeds when there
-are several).
+Intervals: ``iquery/model/intervals.py``: a bootstrap over the test videos (within each class;
+a pair weighted by both its videos), crossed with the seeds when there are several. The interval
+over the pairs alone is kept beside each figure as ``pairs_only``: it speaks only for other pairs
+of these same videos.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import numpy as np
 from iquery.model.intervals import (
     DRAWS,
     LEVEL,
+    OVER_VIDEOS,
+    TestSet,
+    TestVideos,
     describe_difference,
     interval,
     paired_difference,
@@ -37,6 +42,14 @@ BOOTSTRAP_SEED = 0  # as iquery/model/metrics.py: the same scores give the same 
 # Reference rows of two runs count as the same clips when they agree to this (dB): the TSV
 # keeps 4 decimals.
 SAME_CLIPS_DB = 1e-3
+
+# A class with fewer test videos than this gets no per-class ranking: an interval over two
+# videos rests on one difference between them.
+MIN_CLASS_VIDEOS = 3
+BOOTSTRAP_METHOD = (
+    "test videos drawn again within each class (n - 1 of a class's n, each counting n / (n - 1)), "
+    "each pair weighted by the product of its two videos' weights"
+)
 
 PairKey = tuple[str, str, str, str]
 
@@ -141,38 +154,123 @@ def check_same_clips(runs: list[RunResults], pairs: list[PairKey]) -> None:
                 )
 
 
-def _figures(grid: np.ndarray) -> dict:
-    spread = interval(grid, seed=BOOTSTRAP_SEED)
+def _rows(seeds: list[SeedResult], pairs: list[PairKey]) -> list[list[dict]]:
+    return [[s.rows[key] for key in pairs] for s in seeds]
+
+
+def _figures(test: TestSet, rows: list[list[dict]], column: str) -> dict:
+    """A row's figure (``model_sdr``, say): its mean with the interval over the test videos (and
+    seeds), the interval over the pairs only (labelled), the median pair and the seeds' spread."""
+    per_pair, per_source = test.values(rows, column)
     return {
-        "mean": spread.mean,
-        "low": spread.low,
-        "high": spread.high,
-        "median": float(np.median(grid.mean(axis=0))),
-        **spread_over_seeds(grid),
+        **test.figure(per_pair, per_source, seed=BOOTSTRAP_SEED),
+        "median": float(np.median(per_pair.mean(axis=0))),
+        **spread_over_seeds(per_pair),
     }
 
 
-def _per_class(seeds: list[SeedResult], pairs: list[PairKey], method: str) -> dict[str, dict]:
-    """Per source class: the mean SDR of ``method`` over every source of that class in the
-    pairs, with its interval (the sources of a class resampled, and the seeds)."""
+def _sources(pairs: list[PairKey]) -> dict[str, list[tuple[int, str]]]:
+    """Per source class: the (pair index, side) of each of its sources in the pairs."""
     columns: dict[str, list[tuple[int, str]]] = {}
     for i, key in enumerate(pairs):
         columns.setdefault(key[0], []).append((i, "a"))
         columns.setdefault(key[2], []).append((i, "b"))
+    return dict(sorted(columns.items()))
+
+
+def _source_grid(seeds, pairs: list[PairKey], method: str, sources) -> np.ndarray:
+    return np.array(
+        [
+            [_number(s.rows[pairs[i]].get(f"{method}_sdr_{side}")) for i, side in sources]
+            for s in seeds
+        ]
+    )
+
+
+def _class_columns(test: TestSet, sources, kept) -> TestVideos:
+    """The source columns (``TestVideos.of_sources``' order) of one class's kept sources."""
+    return test.sources.take(
+        [2 * i + (side == "b") for (i, side), k in zip(sources, kept, strict=True) if k]
+    )
+
+
+def _per_class(
+    seeds: list[SeedResult], pairs: list[PairKey], method: str, test: TestSet
+) -> dict[str, dict]:
+    """Per source class: the mean SDR of ``method`` over every source of that class in the
+    pairs, with its interval over the test videos (and seeds), the one over its sources only
+    (labelled), and how many videos it rests on."""
     out = {}
-    for cls in sorted(columns):
-        grid = np.array(
-            [
-                [_number(s.rows[pairs[i]].get(f"{method}_sdr_{side}")) for i, side in columns[cls]]
-                for s in seeds
-            ]
+    for cls, sources in _sources(pairs).items():
+        grid = _source_grid(seeds, pairs, method, sources)
+        kept = np.isfinite(grid).all(axis=0)
+        if not kept.any():
+            continue
+        spread = interval(
+            grid[:, kept], videos=_class_columns(test, sources, kept), seed=BOOTSTRAP_SEED
         )
-        grid = grid[:, np.isfinite(grid).all(axis=0)]
-        if grid.size:
-            spread = interval(grid, seed=BOOTSTRAP_SEED)
-            out[cls] = {"mean": spread.mean, "low": spread.low, "high": spread.high}
-            out[cls]["sources"] = int(grid.shape[1])
+        pairs_only = interval(grid[:, kept], seed=BOOTSTRAP_SEED)
+        out[cls] = spread.as_dict() | {
+            "pairs_only": {"low": pairs_only.low, "high": pairs_only.high},
+            "sources": int(kept.sum()),
+            "videos": test.pairs.videos_of(cls),
+        }
     return out
+
+
+def _per_class_differences(
+    runs: list[RunResults], pairs: list[PairKey], test: TestSet
+) -> dict[str, dict]:
+    """Per source class: every two models' paired difference on that class's sources, over the
+    test videos (and seeds), and a sentence on whether the class's videos can rank them."""
+    out = {}
+    for cls, sources in _sources(pairs).items():
+        grids = {r.name: _source_grid(r.seeds, pairs, "model", sources) for r in runs}
+        kept = np.all([np.isfinite(g).all(axis=0) for g in grids.values()], axis=0)
+        count = test.pairs.videos_of(cls)
+        entry: dict = {"videos": count, "differences": []}
+        if kept.any() and len(runs) > 1 and count >= MIN_CLASS_VIDEOS:
+            behind = _class_columns(test, sources, kept)
+            for a, b in combinations(runs, 2):
+                diff = paired_difference(
+                    grids[a.name][:, kept], grids[b.name][:, kept], videos=behind,
+                    seed=BOOTSTRAP_SEED,
+                )  # fmt: skip
+                entry["differences"].append(
+                    {"a": a.name, "b": b.name, "label_a": a.label, "label_b": b.label}
+                    | diff.as_dict()
+                )
+        entry["sentence"] = _class_sentence(cls, entry, len(runs))
+        out[cls] = entry
+    return out
+
+
+def _class_sentence(cls: str, entry: dict, models: int) -> str:
+    """Whether a class's test videos rank the models: which differences they resolve."""
+    count = entry["videos"]
+    if models < 2:
+        return f"{cls}: {count} test videos; one model, nothing to rank."
+    if count < MIN_CLASS_VIDEOS:
+        return (
+            f"{cls}: {count} test video{'s' if count != 1 else ''}, too few to rank the "
+            f"methods on this class (at least {MIN_CLASS_VIDEOS} are needed for an interval "
+            "over its videos)."
+        )
+    resolved = [d for d in entry["differences"] if d["resolved"]]
+    if not resolved:
+        return (
+            f"{cls}: its {count} test videos cannot rank the methods on this class: every "
+            "difference between them has an interval over the videos that holds zero."
+        )
+    said = []
+    for d in resolved:
+        above, below = (d["label_a"], d["label_b"])
+        if d["mean"] < 0:
+            above, below = below, above
+        said.append(f"{above} above {below} by {abs(d['mean']):.2f} dB")
+    rest = len(entry["differences"]) - len(resolved)
+    tail = f"; {rest} other difference{'s' if rest != 1 else ''} unresolved" if rest else ""
+    return f"{cls} ({count} test videos): " + ", ".join(said) + tail + "."
 
 
 def compare(runs: list[RunResults]) -> dict:
@@ -180,14 +278,15 @@ def compare(runs: list[RunResults]) -> dict:
     docstring). The model rows come first, in the runs' order, then the two references."""
     pairs = common_pairs(runs)
     check_same_clips(runs, pairs)
+    test = TestSet.of(pairs)
     n_seeds = len(runs[0].seeds)
     seeds = [s.seed for s in runs[0].seeds]
     first = runs[0].seeds[:1]  # the reference rows: the same clips for every run and seed
-    mixture = {m: _grid(first, pairs, f"mixture_{m}") for m in METRICS}
+    reference_rows = _rows(first, pairs)
 
-    methods, grids = [], {}
+    methods, rows = [], {}
     for run in runs:
-        grids[run.name] = {m: _grid(run.seeds, pairs, f"model_{m}") for m in METRICS}
+        rows[run.name] = _rows(run.seeds, pairs)
         methods.append(
             {
                 "name": run.name,
@@ -196,58 +295,87 @@ def compare(runs: list[RunResults]) -> dict:
                 "kind": "model",
                 "folders": [s.folder.path for s in run.seeds],
                 "selection": sorted({str(s.metrics.get("selection", "?")) for s in run.seeds}),
-                **{m: _figures(grids[run.name][m]) for m in METRICS},
-                "per_class": _per_class(run.seeds, pairs, "model"),
+                **{m: _figures(test, rows[run.name], f"model_{m}") for m in METRICS},
+                "per_class": _per_class(run.seeds, pairs, "model", test),
             }
         )
     for name, label in REFERENCES.items():
-        if f"{name}_sdr" not in next(iter(first[0].rows.values())):
+        if f"{name}_sdr" not in reference_rows[0][0]:
             continue
-        ref = {m: _grid(first, pairs, f"{name}_{m}") for m in METRICS}
         methods.append(
             {
                 "name": name,
                 "label": label,
                 "kind": "reference",
-                **{m: _figures(ref[m]) for m in METRICS},
-                "per_class": _per_class(first, pairs, name),
+                **{m: _figures(test, reference_rows, f"{name}_{m}") for m in METRICS},
+                "per_class": _per_class(first, pairs, name, test),
             }
         )
 
+    sdr = {run.name: test.values(rows[run.name], "model_sdr") for run in runs}
+    mixture_pairs, mixture_sources = test.values(reference_rows, "mixture_sdr")
     differences = []
     for a, b in combinations(runs, 2):
-        diff = paired_difference(grids[a.name]["sdr"], grids[b.name]["sdr"], seed=BOOTSTRAP_SEED)
-        differences.append(_difference_entry(a.name, a.label, b.name, b.label, diff))
+        differences.append(
+            _difference_entry(test, a.name, a.label, b.name, b.label, sdr[a.name], sdr[b.name])
+        )
     for run in runs:
-        diff = paired_difference(
-            grids[run.name]["sdr"],
-            np.broadcast_to(mixture["sdr"], grids[run.name]["sdr"].shape),
-            seed=BOOTSTRAP_SEED,
+        shape = sdr[run.name][0].shape
+        reference = (
+            np.broadcast_to(mixture_pairs, shape),
+            None
+            if mixture_sources is None
+            else np.broadcast_to(mixture_sources, (shape[0], mixture_sources.shape[1])),
         )
         differences.append(
-            _difference_entry(run.name, run.label, "mixture", REFERENCES["mixture"], diff)
+            _difference_entry(
+                test,
+                run.name,
+                run.label,
+                "mixture",
+                REFERENCES["mixture"],
+                sdr[run.name],
+                reference,
+            )
         )
-    widths = [(d["high"] - d["low"]) / 2 for d in differences[: len(runs) * (len(runs) - 1) // 2]]
+    between_models = differences[: len(runs) * (len(runs) - 1) // 2]
+    widths = [(d["high"] - d["low"]) / 2 for d in between_models if d["low"] is not None]
     return {
         "seeds": seeds,
         "pairs": {
             "listed": max(len(s.rows) for r in runs for s in r.seeds),
             "compared": len(pairs),
         },
+        "test_videos": {
+            "count": test.videos,
+            "per_class": {c: test.pairs.videos_of(c) for c in sorted(set(test.pairs.classes))},
+            "single_video_classes": test.pairs.single_video_classes(),
+        },
         "bootstrap": {
-            "over": "pairs and seeds" if n_seeds > 1 else "pairs",
+            "over": OVER_VIDEOS + (" and training seeds" if n_seeds > 1 else ""),
+            "method": BOOTSTRAP_METHOD,
+            "pairs_only": "pairs drawn again from these same videos: narrower than another "
+            "set of test videos would be; shown only as such",
             "draws": DRAWS,
             "level": LEVEL,
             "seed": BOOTSTRAP_SEED,
         },
         "methods": methods,
         "differences": differences,
-        # About the smallest difference between two models these pairs resolve.
+        "per_class_differences": _per_class_differences(runs, pairs, test),
+        # About the smallest difference between two models the test videos resolve.
         "resolvable_db": float(np.median(widths)) if widths else None,
     }
 
 
-def _difference_entry(a: str, label_a: str, b: str, label_b: str, diff) -> dict:
+def _difference_entry(
+    test: TestSet, a: str, label_a: str, b: str, label_b: str, values_a, values_b
+) -> dict:
+    """``a`` − ``b`` in SDR, from (per pair, per source) values of each: over the test videos
+    (and seeds), with the interval over the pairs only beside it, labelled."""
+    diff, pairs_only = test.difference(
+        values_a[0], values_b[0], values_a[1], values_b[1], seed=BOOTSTRAP_SEED
+    )
     return {
         "a": a,
         "b": b,
@@ -255,5 +383,10 @@ def _difference_entry(a: str, label_a: str, b: str, label_b: str, diff) -> dict:
         "label_b": label_b,
         "metric": "sdr",
         **diff.as_dict(),
+        "pairs_only": {
+            "low": pairs_only.low,
+            "high": pairs_only.high,
+            "resolved": pairs_only.resolved,
+        },
         "sentence": describe_difference(label_a, label_b, diff),
     }

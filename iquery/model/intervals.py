@@ -1,12 +1,25 @@
 """How sure a test-set figure is: seeded bootstrap intervals and paired differences.
 
 A figure is a mean over the fixed test pairs (and over training seeds, where a run was trained
-with several). Its 95 % interval comes from a percentile bootstrap:
+with several). Its 95 % interval comes from a percentile bootstrap. What the bootstrap draws
+again decides what the interval speaks for:
 
-* one seed: the pairs are drawn again with replacement, ``draws`` times;
-* several seeds: the seeds and the pairs are drawn again, each with replacement and each
-  independently of the other (a crossed bootstrap), so that the interval carries both how the
-  test pairs happened to fall and how training happened to go.
+* **over test videos** (``TestVideos`` given; the default wherever the pairs name their videos):
+  the test videos are drawn again, within each class, and every pair is weighted by the
+  product of its two videos' weights (a pigeonhole bootstrap for a design in which every pair
+  crosses two videos). A video that is hard is hard in every pair it is in, so this is the
+  interval that says what *another set of test videos of these classes* would give.
+  Within a class the weights are rescaled (Rao and Wu, 1988): ``n - 1`` of the class's ``n``
+  videos are drawn with replacement and each draw counts ``n / (n - 1)``, so that a class of
+  few videos does not understate its own spread by ``(n - 1) / n``. Classes of one test video
+  are pooled into one group, which is drawn again in the same way.
+* **over pairs only** (no ``TestVideos``): the pairs are drawn again with replacement. It says
+  what another draw of pairs *from these same videos* would give, and is narrower than the
+  test set's real chance; it is kept only where it is labelled as such.
+
+Several training seeds are crossed with either: the seeds are drawn again too, independently of
+the videos or pairs, so that the interval carries how training happened to go as well (over
+videos, the seeds are rescaled in the same way as a class's videos).
 
 Two methods scored on the same pairs are compared pair by pair: the difference of their
 per-pair values is bootstrapped the same way (a paired interval, much narrower than the two
@@ -20,30 +33,165 @@ interval on any machine.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 LEVEL = 0.95
 DRAWS = 10_000
-# Draws made at once: bounds memory to about CHUNK x seeds x pairs floats.
+# Draws made at once: bounds memory to about CHUNK x (seeds + videos + columns) floats.
 CHUNK = 1_000
+OVER_VIDEOS = "test videos"
+# Below this share of draws that keep some pair, the test set has too few videos to draw them
+# again, and a figure gets no interval over them.
+MIN_DRAWN = 0.99
+OVER_PAIRS = "pairs"
+
+
+@dataclass(frozen=True)
+class TestVideos:
+    """The videos behind a row of figures. Each column (one source of a pair, or a whole pair)
+    rests on two videos (the source's own and its partner's, or the pair's two) and belongs to
+    one class (a source) or half to each of two (a pair). The bootstrap draws the videos again
+    within their groups (one per class; the classes of a single video pooled), and keeps each
+    class's share of the figure: the test set has the same classes, each with its share of the
+    sources, whatever its videos."""
+
+    __test__ = False  # not a test class, whatever pytest makes of its name
+
+    first: np.ndarray  # (columns,) video index
+    second: np.ndarray  # (columns,) video index
+    membership: np.ndarray  # (columns, classes): each column's share of each class
+    groups: tuple[np.ndarray, ...]  # video indices drawn together
+    names: tuple[str, ...]  # "class/vid" of each video
+    classes: tuple[str, ...]  # the class of each video
+
+    @staticmethod
+    def _index(pairs: Sequence[Sequence[str]]):
+        videos: dict[tuple[str, str], int] = {}
+        for class_a, vid_a, class_b, vid_b in pairs:
+            videos.setdefault((class_a, vid_a), len(videos))
+            videos.setdefault((class_b, vid_b), len(videos))
+        by_class: dict[str, list[int]] = {}
+        for (name, _), i in videos.items():
+            by_class.setdefault(name, []).append(i)
+        groups = [np.array(v) for v in by_class.values() if len(v) > 1]
+        single = [v[0] for v in by_class.values() if len(v) == 1]
+        if single:
+            groups.append(np.array(single))
+        return videos, list(by_class), tuple(groups)
+
+    @classmethod
+    def _make(cls, videos, class_names, groups, first, second, member) -> TestVideos:
+        membership = np.zeros((len(first), len(class_names)))
+        for j, shares in enumerate(member):
+            for name, share in shares:
+                membership[j, class_names.index(name)] += share
+        return cls(
+            first=np.array(first, dtype=np.intp),
+            second=np.array(second, dtype=np.intp),
+            membership=membership,
+            groups=groups,
+            names=tuple(f"{c}/{v}" for c, v in videos),
+            classes=tuple(c for c, _ in videos),
+        )
+
+    @classmethod
+    def of_pairs(cls, pairs: Sequence[Sequence[str]]) -> TestVideos:
+        """One column per pair, from ``(class_a, vid_a, class_b, vid_b)`` per pair."""
+        videos, class_names, groups = cls._index(pairs)
+        first = [videos[(p[0], p[1])] for p in pairs]
+        second = [videos[(p[2], p[3])] for p in pairs]
+        member = [((p[0], 0.5), (p[2], 0.5)) for p in pairs]
+        return cls._make(videos, class_names, groups, first, second, member)
+
+    @classmethod
+    def of_sources(cls, pairs: Sequence[Sequence[str]]) -> TestVideos:
+        """Two columns per pair, its first source and then its second (``source_columns``
+        lays values out so), each belonging to its own class."""
+        videos, class_names, groups = cls._index(pairs)
+        first, second, member = [], [], []
+        for p in pairs:
+            a, b = videos[(p[0], p[1])], videos[(p[2], p[3])]
+            first += [a, b]
+            second += [b, a]
+            member += [((p[0], 1.0),), ((p[2], 1.0),)]
+        return cls._make(videos, class_names, groups, first, second, member)
+
+    def take(self, columns: Sequence[int]) -> TestVideos:
+        """The same videos behind a subset of the columns (say, the sources of one class)."""
+        columns = np.asarray(columns, dtype=np.intp)
+        membership = self.membership[columns]
+        return TestVideos(
+            self.first[columns],
+            self.second[columns],
+            membership[:, membership.sum(axis=0) > 0],
+            self.groups,
+            self.names,
+            self.classes,
+        )
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def videos_of(self, name: str) -> int:
+        """How many test videos class ``name`` has."""
+        return sum(1 for c in self.classes if c == name)
+
+    def single_video_classes(self) -> list[str]:
+        return sorted(c for c in set(self.classes) if self.videos_of(c) == 1)
+
+
+def source_columns(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(seeds, pairs) values of each pair's first and second source -> (seeds, 2 x pairs) in the
+    order of ``TestVideos.of_sources``."""
+    first, second = np.atleast_2d(first), np.atleast_2d(second)
+    out = np.empty((first.shape[0], 2 * first.shape[1]))
+    out[:, 0::2], out[:, 1::2] = first, second
+    return out
+
+
+def rescaled_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """(size, n) weights of mean 1 and variance 1: ``n - 1`` draws with replacement from ``n``,
+    each counting ``n / (n - 1)`` (Rao and Wu's rescaling); all ones when ``n`` is 1."""
+    if n == 1:
+        return np.ones((size, 1))
+    counts = rng.multinomial(n - 1, np.full(n, 1.0 / n), size=size)
+    return counts * (n / (n - 1))
+
+
+def video_weights(videos: TestVideos, rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, columns): each column's weight in each draw, the product of its two videos'."""
+    weights = np.ones((size, videos.count))
+    for group in videos.groups:
+        weights[:, group] = rescaled_counts(rng, len(group), size)
+    return weights[:, videos.first] * weights[:, videos.second]
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A mean and its bootstrap interval."""
+    """A mean and its bootstrap interval (``over``: what was drawn again)."""
 
     mean: float
     low: float
     high: float
+    over: str = OVER_PAIRS
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
+    @property
+    def defined(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def holds(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return _json_safe(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -58,14 +206,25 @@ class Difference:
     ties: int
     pairs: int
     seeds: int
+    over: str = OVER_PAIRS
+    videos: int | None = None
 
     @property
     def resolved(self) -> bool:
         """The interval leaves out zero: the test set tells the two apart."""
         return self.low > 0 or self.high < 0
 
+    @property
+    def defined(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
     def as_dict(self) -> dict:
-        return asdict(self) | {"resolved": self.resolved}
+        return _json_safe(asdict(self)) | {"resolved": self.resolved}
+
+
+def _json_safe(entry: dict) -> dict:
+    """NaN (an interval that could not be drawn) as None, which JSON can hold."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in entry.items()}
 
 
 def _as_grid(values) -> np.ndarray:
@@ -80,40 +239,102 @@ def _as_grid(values) -> np.ndarray:
     return grid
 
 
-def bootstrap_means(values, *, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
-    """The mean of ``values`` (seeds, pairs) under ``draws`` crossed resamplings of its seeds
-    and pairs (only the pairs when there is one seed)."""
-    grid = _as_grid(values)
+def _check_videos(grid: np.ndarray, videos: TestVideos | None) -> None:
+    if videos is not None and len(videos.first) != grid.shape[1]:
+        raise ValueError(
+            f"bootstrap: {grid.shape[1]} columns of values but {len(videos.first)} of videos"
+        )
+
+
+def _over_pairs(grid: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Pairs drawn again with replacement, seeds too (each independently)."""
     n_seeds, n_pairs = grid.shape
+    pairs = rng.integers(0, n_pairs, size=(size, n_pairs))
+    per_seed = grid[:, pairs].mean(axis=2)  # (seeds, size): each seed over the drawn pairs
+    if n_seeds == 1:
+        return per_seed[0]
+    seeds = rng.integers(0, n_seeds, size=(size, n_seeds))
+    return per_seed[seeds, np.arange(size)[:, None]].mean(axis=1)
+
+
+def _over_videos(
+    grid: np.ndarray, videos: TestVideos, rng: np.random.Generator, size: int
+) -> np.ndarray:
+    """Videos drawn again within their classes, each class keeping its share; seeds too."""
+    weights = video_weights(videos, rng, size)  # (size, columns)
+    member = videos.membership  # (columns, classes)
+    share = member.sum(axis=0) / member.sum()
+    total = weights @ member  # (size, classes): each class's weight in the draw
+    per_seed = np.empty((size, grid.shape[0]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for s, row in enumerate(grid):
+            per_class = ((weights * row) @ member) / total  # NaN: a class kept no weight
+            per_seed[:, s] = per_class @ share
+    n_seeds = grid.shape[0]
+    if n_seeds == 1:
+        return per_seed[:, 0]
+    seed_weights = rescaled_counts(rng, n_seeds, size)
+    return (per_seed * seed_weights).sum(axis=1) / n_seeds
+
+
+def bootstrap_means(
+    values, *, videos: TestVideos | None = None, draws: int = DRAWS, seed: int = 0
+) -> np.ndarray:
+    """The mean of ``values`` (seeds, columns) under ``draws`` resamplings: of the test videos
+    when ``videos`` is given, else of the columns; crossed with the seeds when there are
+    several. A draw in which no column keeps any weight (possible only for a handful of columns)
+    is NaN."""
+    grid = _as_grid(values)
+    _check_videos(grid, videos)
     rng = np.random.default_rng(seed)
     out = np.empty(draws, dtype=np.float64)
     for start in range(0, draws, CHUNK):
         size = min(CHUNK, draws - start)
-        pairs = rng.integers(0, n_pairs, size=(size, n_pairs))
-        per_seed = grid[:, pairs].mean(axis=2)  # (seeds, size): each seed over the drawn pairs
-        if n_seeds > 1:
-            seeds = rng.integers(0, n_seeds, size=(size, n_seeds))
-            out[start : start + size] = per_seed[seeds, np.arange(size)[:, None]].mean(axis=1)
-        else:
-            out[start : start + size] = per_seed[0]
+        chunk = (
+            _over_pairs(grid, rng, size)
+            if videos is None
+            else _over_videos(grid, videos, rng, size)
+        )
+        out[start : start + size] = chunk
     return out
 
 
-def interval(values, *, level: float = LEVEL, draws: int = DRAWS, seed: int = 0) -> Interval:
-    """The mean of ``values`` (pairs, or seeds x pairs) and its percentile bootstrap interval."""
+def interval(
+    values,
+    *,
+    videos: TestVideos | None = None,
+    level: float = LEVEL,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> Interval:
+    """The mean of ``values`` (columns, or seeds x columns) and its percentile bootstrap
+    interval: over the test videos when ``videos`` is given, else over the columns."""
     grid = _as_grid(values)
-    means = bootstrap_means(grid, draws=draws, seed=seed)
+    means = bootstrap_means(grid, videos=videos, draws=draws, seed=seed)
+    over = OVER_PAIRS if videos is None else OVER_VIDEOS
+    finite_means = means[np.isfinite(means)]
+    if len(finite_means) < MIN_DRAWN * len(means):
+        # So few videos that most draws leave no pair at all: no interval over them.
+        return Interval(float(grid.mean()), math.nan, math.nan, over)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(float(grid.mean()), float(low), float(high))
+    low, high = np.percentile(finite_means, [tail, 100 - tail])
+    return Interval(float(grid.mean()), float(low), float(high), over)
 
 
 def paired_difference(
-    a, b, *, level: float = LEVEL, draws: int = DRAWS, seed: int = 0, tie: float = 0.0
+    a,
+    b,
+    *,
+    videos: TestVideos | None = None,
+    level: float = LEVEL,
+    draws: int = DRAWS,
+    seed: int = 0,
+    tie: float = 0.0,
 ) -> Difference:
     """``a - b`` for two methods scored on the same pairs (same shapes: seeds x pairs, seed k of
-    one beside seed k of the other). Wins compare each pair's mean over the seeds; values
-    within ``tie`` of each other are a tie."""
+    one beside seed k of the other), with its interval over the test videos when ``videos`` is
+    given, else over the pairs. Wins compare each pair's mean over the seeds; values within
+    ``tie`` of each other are a tie."""
     grid_a, grid_b = _as_grid(a), _as_grid(b)
     if grid_a.shape != grid_b.shape:
         raise ValueError(
@@ -121,7 +342,7 @@ def paired_difference(
             "runs scored on the same pairs with the same seeds"
         )
     diff = grid_a - grid_b
-    spread = interval(diff, level=level, draws=draws, seed=seed)
+    spread = interval(diff, videos=videos, level=level, draws=draws, seed=seed)
     per_pair = diff.mean(axis=0)
     return Difference(
         mean=spread.mean,
@@ -132,7 +353,86 @@ def paired_difference(
         ties=int((np.abs(per_pair) <= tie).sum()),
         pairs=int(diff.shape[1]),
         seeds=int(diff.shape[0]),
+        over=spread.over,
+        videos=None if videos is None else videos.count,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# A test set's figures: every interval over its videos, the one over its pairs beside it
+
+
+def _number(value) -> float:
+    return math.nan if value in (None, "") else float(value)
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The pairs a table averages and the videos behind them, with the two ways of reading them:
+    per pair (the figures, the wins, the interval over pairs only) and per source (the interval
+    over test videos, where each source keeps its own class)."""
+
+    __test__ = False  # not a test class, whatever pytest makes of its name
+
+    keys: tuple[tuple[str, str, str, str], ...]
+    pairs: TestVideos
+    sources: TestVideos
+
+    @classmethod
+    def of(cls, keys: Sequence[Sequence[str]]) -> TestSet:
+        """From ``(class_a, vid_a, class_b, vid_b)`` per pair."""
+        keys = tuple(tuple(k) for k in keys)
+        return cls(keys, TestVideos.of_pairs(keys), TestVideos.of_sources(keys))
+
+    @property
+    def videos(self) -> int:
+        return self.pairs.count
+
+    @staticmethod
+    def values(rows: Sequence[Sequence[dict]], column: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """(seeds, pairs) of ``column`` (``model_sdr``, say) from each seed's per-pair rows, and
+        (seeds, 2 x pairs) of its sources (``model_sdr_a``, ``model_sdr_b``) where the rows have
+        them (None otherwise: tables written before they were kept)."""
+        pairs = np.array([[_number(r.get(column)) for r in seed] for seed in rows])
+        if not all(f"{column}_a" in r and f"{column}_b" in r for seed in rows for r in seed):
+            return pairs, None
+        first = np.array([[_number(r[f"{column}_a"]) for r in seed] for seed in rows])
+        second = np.array([[_number(r[f"{column}_b"]) for r in seed] for seed in rows])
+        return pairs, source_columns(first, second)
+
+    def _design(self, per_pair, per_source):
+        if per_source is not None:
+            return per_source, self.sources
+        return per_pair, self.pairs
+
+    def figure(self, per_pair, per_source=None, *, seed: int = 0) -> dict:
+        """A mean over the pairs (and seeds), its interval over the test videos, and the one
+        over the pairs only, labelled."""
+        values, videos = self._design(per_pair, per_source)
+        spread = interval(values, videos=videos, seed=seed)
+        pairs_only = interval(per_pair, seed=seed)
+        return _json_safe(
+            {"mean": pairs_only.mean, "low": spread.low, "high": spread.high, "over": spread.over}
+        ) | {"pairs_only": {"low": pairs_only.low, "high": pairs_only.high}}
+
+    def difference(
+        self, a, b, a_sources=None, b_sources=None, *, seed: int = 0
+    ) -> tuple[Difference, Difference]:
+        """``a - b`` (per pair, seeds x pairs) over the test videos (drawn from the sources
+        where both have them), and over the pairs only."""
+        pairs_only = paired_difference(a, b, seed=seed)
+        if a_sources is not None and b_sources is not None:
+            spread = interval(np.subtract(a_sources, b_sources), videos=self.sources, seed=seed)
+        else:
+            spread = interval(np.subtract(_as_grid(a), _as_grid(b)), videos=self.pairs, seed=seed)
+        over_videos = Difference(
+            **(
+                asdict(pairs_only)
+                | {"low": spread.low, "high": spread.high, "over": spread.over}
+                | {"videos": self.videos}
+            )
+        )
+        return over_videos, pairs_only
 
 
 def spread_over_seeds(values) -> dict:
@@ -143,24 +443,47 @@ def spread_over_seeds(values) -> dict:
     return {"per_seed": [float(v) for v in per_seed], "seed_sd": sd}
 
 
+def generalises_over(diff: Difference) -> str:
+    """What the interval speaks for, in words: 'other test videos of these classes and other
+    training seeds', say."""
+    if diff.over == OVER_VIDEOS:
+        what = "other test videos of these classes"
+    else:
+        what = "other pairs of these same test videos (not other videos)"
+    return what + (" and other training seeds" if diff.seeds > 1 else "")
+
+
 def describe_difference(name_a: str, name_b: str, diff: Difference, unit: str = "dB") -> str:
-    """One plain sentence: what the interval says about ``a - b``."""
-    wins = f"{name_a} better on {diff.wins_a} of {diff.pairs} pairs"
+    """One plain sentence: what the interval says about ``a - b``, and what it speaks for."""
+    over = generalises_over(diff)
+    tested = f"{diff.videos} test videos" if diff.videos else f"{diff.pairs} test pairs"
+    if not diff.defined:
+        return (
+            f"{name_a} − {name_b}: {diff.mean:+.2f} {unit} on these {diff.pairs} pairs; these "
+            f"{tested} are too few to draw them again, so there is no interval over them and "
+            "nothing can be said of other videos."
+        )
     if diff.resolved:
         # Said from the side of the one above: "B is above A by 0.45 dB (0.15 to 0.76)".
         sign = 1 if diff.mean > 0 else -1
         better, worse = (name_a, name_b) if sign > 0 else (name_b, name_a)
         low, high = sorted((sign * diff.low, sign * diff.high))
         won = diff.wins_a if sign > 0 else diff.wins_b
+        verdict = (
+            "resolved"
+            if diff.over == OVER_VIDEOS
+            else "resolved for these videos only: the interval does not draw them again"
+        )
         return (
             f"{better} is above {worse} by {sign * diff.mean:.2f} {unit} (95 % interval "
-            f"{low:.2f} to {high:.2f}; {better} better on {won} of {diff.pairs} pairs): the "
-            "test set resolves this."
+            f"{low:.2f} to {high:.2f} over {over}; {better} better on {won} of {diff.pairs} "
+            f"pairs): {verdict}."
         )
+    wins = f"{name_a} better on {diff.wins_a} of {diff.pairs} pairs"
     span = f"{diff.mean:+.2f} {unit}, 95 % interval {diff.low:+.2f} to {diff.high:+.2f}"
     return (
-        f"{name_a} − {name_b}: {span} ({wins}): the interval holds zero, so the test set "
-        "cannot tell these two apart."
+        f"{name_a} − {name_b}: {span} over {over} ({wins}): the interval holds zero, so "
+        f"these {tested} cannot tell the two apart."
     )
 
 

@@ -62,8 +62,10 @@ def score_pair(refs: np.ndarray, estimates: dict[str, np.ndarray]) -> dict[str, 
         return None
     out = {}
     for method, (sdr, sir, sar) in bss_eval_shared(refs, estimates).items():
-        out[method] = {m: float(np.mean(v)) for m, v in zip(METRICS, (sdr, sir, sar), strict=True)}
-        out[method]["sdr_sources"] = [float(v) for v in sdr]
+        out[method] = {}
+        for metric, values in zip(METRICS, (sdr, sir, sar), strict=True):
+            out[method][metric] = float(np.mean(values))
+            out[method][f"{metric}_sources"] = [float(v) for v in values]
     return out
 
 
@@ -163,13 +165,16 @@ def _pair_names(dataset, count: int) -> list[dict]:
 
 
 def _row(index: int, names: dict, scores: dict | None, methods: Sequence[str]) -> dict:
+    """One pair's line: every method's means over the two sources, then each source's own
+    (``_a``, ``_b``), which the intervals over test videos draw on."""
     row = {"pair": index, **names, "skipped": scores is None}
     for method in methods:
         s = scores[method] if scores is not None else None
         for metric in METRICS:
             row[f"{method}_{metric}"] = s[metric] if s else math.nan
-        for k, label in enumerate("ab"):
-            row[f"{method}_sdr_{label}"] = s["sdr_sources"][k] if s else math.nan
+        for metric in METRICS:
+            for k, label in enumerate("ab"):
+                row[f"{method}_{metric}_{label}"] = s[f"{metric}_sources"][k] if s else math.nan
     return row
 
 
@@ -233,18 +238,36 @@ def evaluate_pairs(
 
 def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
     """Means and medians over the scored pairs, each mean with its 95 % bootstrap interval over
-    the pairs, and the model's paired difference from the mixture
+    the test videos (over the pairs only where the rows do not name their videos), the interval
+    over the pairs only beside it, and the model's paired difference from the mixture
     (``iquery/model/intervals.py``)."""
-    from iquery.model.intervals import DRAWS, LEVEL, interval, paired_difference
+    from iquery.model.intervals import (
+        DRAWS,
+        LEVEL,
+        OVER_PAIRS,
+        OVER_VIDEOS,
+        TestSet,
+        interval,
+        paired_difference,
+    )
 
     scored = [r for r in rows if not r["skipped"]]
+    named = bool(scored) and all(r.get("vid_a") and r.get("vid_b") for r in scored)
+    keys = ("class_a", "vid_a", "class_b", "vid_b")
+    test = TestSet.of([[r[k] for k in keys] for r in scored]) if named else None
     summary = {
         "pairs": len(rows),
         "scored": len(scored),
         "skipped": len(rows) - len(scored),
+        "test_videos": test.videos if test else None,
         "skip_rule": f"any reference or estimate with sum|x| <= {SILENCE:g}",
         "irm": IRM_NOTE,
-        "bootstrap": {"over": "pairs", "draws": DRAWS, "level": LEVEL, "seed": BOOTSTRAP_SEED},
+        "bootstrap": {
+            "over": OVER_VIDEOS if test else OVER_PAIRS,
+            "draws": DRAWS,
+            "level": LEVEL,
+            "seed": BOOTSTRAP_SEED,
+        },
         "methods": {},
     }
     for method in methods:
@@ -253,19 +276,34 @@ def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
             values = np.array([r[f"{method}_{metric}"] for r in scored], dtype=np.float64)
             entry[metric] = float(values.mean()) if len(values) else math.nan
             entry[f"{metric}_median"] = float(np.median(values)) if len(values) else math.nan
-            if len(values):
+            if not len(values):
+                continue
+            if test:
+                figure = test.figure(
+                    *test.values([scored], f"{method}_{metric}"), seed=BOOTSTRAP_SEED
+                )
+                entry[f"{metric}_interval"] = [figure["low"], figure["high"]]
+                entry[f"{metric}_interval_pairs_only"] = list(figure["pairs_only"].values())
+            else:
                 spread = interval(values, seed=BOOTSTRAP_SEED)
                 entry[f"{metric}_interval"] = [spread.low, spread.high]
         summary["methods"][method] = entry
     if scored and "model" in methods and "mixture" in methods:
-        summary["differences"] = {
-            f"model-mixture_{metric}": paired_difference(
-                [r[f"model_{metric}"] for r in scored],
-                [r[f"mixture_{metric}"] for r in scored],
-                seed=BOOTSTRAP_SEED,
-            ).as_dict()
-            for metric in ("sdr", "sir")  # the mixture's SAR is rounding noise
-        }
+        summary["differences"] = {}
+        for metric in ("sdr", "sir"):  # the mixture's SAR is rounding noise
+            if test:
+                model = test.values([scored], f"model_{metric}")
+                mixture = test.values([scored], f"mixture_{metric}")
+                diff, _ = test.difference(
+                    model[0], mixture[0], model[1], mixture[1], seed=BOOTSTRAP_SEED
+                )
+            else:
+                diff = paired_difference(
+                    [r[f"model_{metric}"] for r in scored],
+                    [r[f"mixture_{metric}"] for r in scored],
+                    seed=BOOTSTRAP_SEED,
+                )
+            summary["differences"][f"model-mixture_{metric}"] = diff.as_dict()
     return summary
 
 

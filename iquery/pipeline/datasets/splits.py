@@ -5,7 +5,9 @@ the manifest, the pairs are the paper's pairs whose both videos are there, and a
 split is carved from train per class (the paper had none and chose checkpoints on the test
 pairs). Without lists (the demo, users' own videos): a seeded per-class split and fixed test
 pairs of different classes: a given number in all (each test video in as many pairs as the
-others, give or take one), or a given number of partners per test video.
+others, give or take one), or a given number of partners per test video. A test fraction of 1
+makes a test-only set: fresh test videos on which models trained elsewhere are scored
+(``bench/coverage.py`` makes such sets to check the intervals).
 """
 
 from __future__ import annotations
@@ -162,7 +164,9 @@ def make_splits(
         pairs = [p for p in (paper_pairs or []) if p[0] in set(test) and p[1] in set(test)]
         notes.append(f"kept {len(pairs)} of {len(paper_pairs or [])} paper test pairs")
     else:
-        rest, test = carve(sorted(have), test_fraction, rng)
+        # test_fraction 1: every video is a test video (a fresh test set for trained models).
+        keep = 0 if test_fraction >= 1 else 1
+        rest, test = carve(sorted(have), test_fraction, rng, keep=keep)
         train, val = carve(rest, val_fraction, rng)
         if test_pairs:
             pairs = balanced_pairs(test, test_pairs, rng)

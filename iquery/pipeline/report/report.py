@@ -125,8 +125,8 @@ def differences_to_mixture(comparison: dict) -> dict[str, dict]:
 
 
 def results_table(comparison: dict) -> str:
-    """Every method: SDR, SIR, SAR with their intervals, the median pair, the gain over the
-    mixture (paired), the spread over seeds and what chose the checkpoint."""
+    """Every method: SDR, SIR, SAR with their intervals (over the test videos), the median pair,
+    the gain over the mixture (paired), the spread over seeds and what chose the checkpoint."""
     gains = differences_to_mixture(comparison)
     several = len(comparison.get("seeds") or []) > 1
     head = (
@@ -150,18 +150,29 @@ def results_table(comparison: dict) -> str:
     return f'<table class="results">{head}{"".join(body)}</table>'
 
 
+def _over(comparison: dict) -> str:
+    """What the intervals of a comparison draw again, in words."""
+    return comparison.get("bootstrap", {}).get("over", "pairs")
+
+
 def differences_table(comparison: dict) -> str:
-    """Each pair of methods scored on the same pairs: the paired difference in SDR."""
+    """Each pair of methods scored on the same pairs: the paired difference in SDR, its interval
+    over the test videos (what decides "resolved"), and the narrower one over these videos'
+    pairs only, labelled as such."""
     head = (
-        "<tr><th>difference (SDR)</th><th>mean</th><th>95 % interval</th>"
-        "<th>pairs won (first / second / tied)</th><th>resolved</th></tr>"
+        f"<tr><th>difference (SDR)</th><th>mean</th><th>95 % interval over "
+        f"{html.escape(_over(comparison))}</th>"
+        "<th>over pairs only (these videos)</th>"
+        "<th>pairs won (first / second / tied)</th><th>resolved (over videos)</th></tr>"
     )
     body = []
     for d in comparison["differences"]:
+        pairs_only = d.get("pairs_only")
         cells = [
             html.escape(f"{d['label_a']} − {d['label_b']}"),
             f"{d['mean']:+.2f}",
-            f"[{d['low']:+.2f}, {d['high']:+.2f}]",
+            f"[{d['low']:+.2f}, {d['high']:+.2f}]" if d["low"] is not None else "– (too few)",
+            f"[{pairs_only['low']:+.2f}, {pairs_only['high']:+.2f}]" if pairs_only else "–",
             f"{d['wins_a']} / {d['wins_b']} / {d['ties']}",
             "yes" if d["resolved"] else "no: the interval holds 0",
         ]
@@ -171,24 +182,37 @@ def differences_table(comparison: dict) -> str:
 
 
 def resolution_text(comparison: dict) -> str:
-    """Plain sentences: what the test set resolves, and what it cannot."""
+    """Plain sentences: what the test set resolves, and what it cannot, and over what."""
     seeds = comparison.get("seeds") or []
     pairs = comparison["pairs"]["compared"]
-    over = f"{pairs} test pairs" + (f" and {len(seeds)} training seeds" if len(seeds) > 1 else "")
+    videos = (comparison.get("test_videos") or {}).get("count")
+    if videos:
+        over = f"the {videos} test videos (drawn again within each class; a pair weighted by both "
+        over += f"its videos), over {pairs} pairs"
+    else:
+        over = f"the {pairs} test pairs"
+    over += f", and the {len(seeds)} training seeds" if len(seeds) > 1 else ""
     lines = [
-        f"Intervals: 95 %, from a bootstrap over the {over} "
-        f"({comparison['bootstrap']['draws']} draws, seeded). Differences are paired: both "
-        "methods on the same pairs."
+        f"Intervals: 95 %, from a bootstrap over {over} "
+        f"({comparison['bootstrap']['draws']} draws, seeded). They say what another set of test "
+        "videos of these classes would give. Differences are paired: both methods on the same "
+        "pairs. A difference is resolved when its interval leaves out 0."
     ]
+    if videos:
+        lines.append(
+            "Beside them, the interval over the pairs alone: it says only what other pairs of "
+            "these same videos would give, and is narrower than the test set's real chance "
+            "(a hard video is hard in every pair it is in); it decides nothing here."
+        )
     width = comparison.get("resolvable_db")
     if width is not None:
         lines.append(
-            f"Between two trained methods these pairs resolve differences of about "
+            f"Between two trained methods these test videos resolve differences of about "
             f"±{width:.2f} dB or more; a smaller one cannot be told from chance here."
         )
     if len(seeds) < 2:
         lines.append(
-            "One training seed: the intervals carry the test pairs' chance, not training's. "
+            "One training seed: the intervals carry the test videos' chance, not training's. "
             "Another seed may move a method by as much as the differences between methods "
             "(the evaluate_&lt;dataset&gt;_seeds targets train several)."
         )
@@ -197,28 +221,37 @@ def resolution_text(comparison: dict) -> str:
 
 
 def per_class_table(comparison: dict) -> str:
-    """SDR per source class, with its interval: the unprocessed mixture and the ideal ratio
-    mask (the floor and the ceiling of the same clips), then each run, marked where it is
-    below the mixture."""
+    """SDR per source class, with its interval over the test videos: the unprocessed mixture and
+    the ideal ratio mask (the floor and the ceiling of the same clips), then each run, marked
+    where it is below the mixture; then, per class, whether its test videos rank the methods."""
     methods = {m["name"]: m for m in comparison["methods"]}
     mixture = methods.get("mixture", {}).get("per_class", {})
     if not mixture:
         return ""
     order = ["mixture", "irm"] + [m["name"] for m in comparison["methods"] if m["kind"] == "model"]
     order = [name for name in order if name in methods]
-    head = "<tr><th>class</th>" + "".join(
+    head = "<tr><th>class</th><th>test videos</th>" + "".join(
         f"<th>{html.escape(methods[n]['label'])}</th>" for n in order
     )
     body = []
     for cls, floor in mixture.items():
-        cells = [f"<td>{html.escape(cls)}</td>"]
+        cells = [f"<td>{html.escape(cls)}</td><td>{floor.get('videos', '–')}</td>"]
         for name in order:
             entry = methods[name]["per_class"].get(cls)
             below = methods[name]["kind"] == "model" and entry and entry["mean"] < floor["mean"]
             mark = ' class="below" title="below the unprocessed mixture"' if below else ""
             cells.append(f"<td{mark}>{_span(entry)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="per-class">{head}</tr>{"".join(body)}</table>'
+    table = f'<table class="per-class">{head}</tr>{"".join(body)}</table>'
+    verdicts = comparison.get("per_class_differences") or {}
+    if not verdicts:
+        return table
+    items = "".join(f"<li>{html.escape(v['sentence'])}</li>" for v in verdicts.values())
+    return (
+        table + "<p>Whether each class's own test videos rank the methods (paired differences on "
+        "that class's sources, intervals over the test videos):</p>"
+        f"<ul class='class-verdicts'>{items}</ul>"
+    )
 
 
 def motion_note(runs: dict[str, list[Run]]) -> str:
@@ -313,15 +346,23 @@ def per_class_figure(comparison: dict) -> str | None:
     for i, m in enumerate(methods):
         entries = [m["per_class"].get(c) for c in classes]
         means = np.array([e["mean"] if e else np.nan for e in entries])
-        below = np.array([e["mean"] - e["low"] if e else np.nan for e in entries])
-        above = np.array([e["high"] - e["mean"] if e else np.nan for e in entries])
+        # No bar where the class has too few videos to draw them again.
+        below = np.array(
+            [e["mean"] - e["low"] if e and e["low"] is not None else np.nan for e in entries]
+        )
+        above = np.array(
+            [e["high"] - e["mean"] if e and e["high"] is not None else np.nan for e in entries]
+        )
         hatch = "//" if m["kind"] == "reference" else None
         ax.bar(x + i * width, means, width, label=m["label"], hatch=hatch, alpha=0.9)
-        ax.errorbar(
-            x + i * width, means, yerr=[below, above], fmt="none", ecolor="black", linewidth=0.8
-        )
+        # A percentile interval of a few, very uneven draws can leave out the mean itself.
+        yerr = np.clip([below, above], 0, None)
+        ax.errorbar(x + i * width, means, yerr=yerr, fmt="none", ecolor="black", linewidth=0.8)
     ax.set_xticks(x + 0.4 - width / 2, classes, rotation=30, ha="right")
-    ax.set(ylabel="SDR (dB)", title="test SDR per source class, with 95 % intervals")
+    ax.set(
+        ylabel="SDR (dB)",
+        title="test SDR per source class, with 95 % intervals over the test videos",
+    )
     ax.axhline(0, color="black", linewidth=0.6)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncols=2)
@@ -481,9 +522,9 @@ def build_report(comparison: dict, runs: dict[str, list[Run]], title: str) -> st
         "clip of each video, mixture phase, mir_eval <code>bss_eval_sources</code> without "
         "permutation (pairs with a silent source or estimate are skipped by every row alike). "
         "The ideal ratio mask is the ceiling of any mask on the mixture's phase.</p>",
-        "<h2>Results (dB)</h2>",
+        f"<h2>Results (dB; 95 % intervals over {html.escape(_over(comparison))})</h2>",
         results_table(comparison),
-        "<h2>Which differences the test set resolves</h2>",
+        "<h2>Which differences the test videos resolve</h2>",
         differences_table(comparison),
         resolution_text(comparison),
         motion_note(runs),

@@ -2,8 +2,8 @@
 dataset's copy where it has them, otherwise extracted by a network built once per job, and only if
 some video of the chunk needs it. The paper's setting: the first 160 frames at 1 fps, whole-video
 tokens (``iquery.pipeline.motion.extractor``); without weights the backbone keeps a random
-initialisation drawn from ``seed``, and every video's tokens record the weights' sha256 or
-"random"."""
+initialisation drawn from ``init_seed`` (the workflow's ``seed`` when null), and every video's
+tokens record the weights' sha256 or "random"."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class MotionSettings(StageSettings):
 
     backbone: str
     weights: str | None
+    init_seed: int | None = None
     max_frames: int
     resize_short: int | None
     frame_rate: float = dataset_key()
@@ -38,6 +39,12 @@ class MotionSettings(StageSettings):
     @property
     def channels(self) -> int:
         return BACKBONE_CHANNELS[self.backbone]
+
+    @property
+    def random_seed(self) -> int:
+        """The random initialisation's seed: ``init_seed``, else the workflow's (so that another
+        draw of the data can be scored with the network of the first)."""
+        return self.seed if self.init_seed is None else self.init_seed
 
 
 def extractor(job: StageJob):
@@ -48,7 +55,7 @@ def extractor(job: StageJob):
 
     s: MotionSettings = job.settings
     torch.set_num_threads(job.threads)
-    torch.manual_seed(s.seed)  # the random initialisation, when no weights are given
+    torch.manual_seed(s.random_seed)  # the random initialisation, when no weights are given
     return MotionExtractor(
         s.backbone, s.weights, device=job.device, resize_short=s.resize_short, dtype="float16"
     )
@@ -60,7 +67,7 @@ def made_from(job: StageJob, v, upstream: dict) -> dict:
     extractor_settings = {
         "backbone": s.backbone,
         "weights": file_identity(s.weights) if s.weights else None,
-        "seed": s.seed,
+        "seed": s.random_seed,
         "fps": s.frame_rate,
         "max_frames": s.max_frames,
         "resize_short": s.resize_short,

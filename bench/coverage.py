@@ -1,0 +1,289 @@
+"""Do the intervals keep their promise? Score the default run's trained models on fresh test
+sets, and count how often one test set's 95 % interval holds the mean over all of them.
+
+    python bench/coverage.py [--draws 20] [--first-seed 2001] [--jobs 2] \
+        [--runs iquery nomotion sop] [--out results/demo/coverage]
+
+Needs the default demo done (``snakemake --cores 2``): its models, trained with seed
+``train.seeds[0]`` on the draw of config key ``seed``, are scored as they are, never retrained.
+Each fresh test set is the demo made again from another ``seed`` (``--first-seed``, then the
+next ones), with as many test videos a class and as many test pairs as the default test set,
+every video a test video (``splits.test_fraction: 1``), the random motion network of the default
+draw (``motion.init_seed``), and the same stages through ``snakemake``; then every run is scored
+with ``iquery.cli.evaluate`` and the runs compared with ``iquery.cli.compare``, exactly as the
+pipeline does. A draw already scored in OUT is not made again.
+
+For each figure (each model's SDR, the mixture's, the ideal mask's, each paired difference, and
+each class's SDR per method), the truth is the mean of that figure over all the draws; the table
+gives how often a draw's interval holds it, over test videos (what the report uses) and over
+pairs only (the earlier interval), and how wide each is beside the central 95 % range of the
+draws' own means. Writes OUT/coverage.json, OUT/coverage.md and OUT/coverage.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def default_design(config: dict) -> dict:
+    """The default demo's test set: its test videos a class, its pairs, the models' folders."""
+    from iquery.model.settings import train_runs, train_seeds
+    from iquery.pipeline.core.files import read_tsv
+    from iquery.pipeline.core.layout import Layout
+
+    layout = Layout(**config["paths"])
+    test = read_tsv(layout.split("demo", "test"))
+    per_class: dict[str, int] = {}
+    for row in test:
+        per_class[row["class"]] = per_class.get(row["class"], 0) + 1
+    if len(set(per_class.values())) != 1:
+        raise SystemExit(f"coverage: the default test set is not balanced: {per_class}")
+    seed = train_seeds(config)[0]
+    runs = {name: layout.run("demo", name, seed) for name in train_runs(config, "demo")}
+    for run in runs.values():
+        if not Path(run.summary).is_file():
+            raise SystemExit(f"coverage: {run.summary} missing: run the default demo first")
+    return {
+        "videos_per_class": next(iter(per_class.values())),
+        "pairs": len(read_tsv(layout.test_pairs("demo"))),
+        "runs": runs,
+        "data_seed": config["seed"],
+    }
+
+
+def overlay(draw_seed: int, folder: Path, design: dict) -> Path:
+    """The config overlay of one fresh test set."""
+    import yaml
+
+    text = {
+        "seed": draw_seed,
+        "paths": {"data": str(folder / "data"), "results": str(folder / "results")},
+        "demo": {"videos_per_class": design["videos_per_class"]},
+        "motion": {"init_seed": design["data_seed"]},
+        "datasets": {
+            "demo": {
+                "overrides": {
+                    "splits": {"test_fraction": 1, "test_pairs": design["pairs"]},
+                }
+            }
+        },
+    }
+    path = folder / "overlay.yaml"
+    path.write_text(yaml.safe_dump(text, sort_keys=False))
+    return path
+
+
+def make_draw(draw_seed: int, out: Path, design: dict, jobs: int) -> Path:
+    """Make one fresh test set and score every run on it; returns its comparison.json."""
+    from iquery.pipeline.core.layout import Layout
+
+    folder = out / f"draw-{draw_seed}"
+    comparison = folder / "comparison.json"
+    if comparison.is_file():
+        return comparison
+    folder.mkdir(parents=True, exist_ok=True)
+    layout = Layout(data=str(folder / "data"), results=str(folder / "results"))
+    shards, pairs = layout.shard_index("demo", "test"), layout.test_pairs("demo")
+    snakemake = [Path(sys.executable).with_name("snakemake"), "--cores", str(jobs), "--quiet"]
+    configs = ["--configfile", "config.yaml", str(overlay(draw_seed, folder, design))]
+    with open(folder / "make.log", "w") as log:
+        subprocess.run(
+            [*snakemake, *configs, "--", shards, pairs],
+            check=True,
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
+    compared = []
+    for name, run in design["runs"].items():
+        scores = folder / "scores" / name
+        scores.mkdir(parents=True, exist_ok=True)
+        with open(scores / "evaluate.log", "w") as log:
+            subprocess.run(
+                [
+                    sys.executable, "-m", "iquery.cli.evaluate", "--summary", run.summary,
+                    "--shards", shards, "--pairs", pairs, "--metrics", scores / "metrics.json",
+                    "--per-pair", scores / "per_pair.tsv", "--jobs", str(jobs),
+                ],
+                check=True, cwd=ROOT, stdout=log, stderr=log,
+                env=os.environ | {"OPENBLAS_NUM_THREADS": "1"},
+            )  # fmt: skip
+        compared += ["--run", name, str(scores)]
+    subprocess.run(
+        [sys.executable, "-m", "iquery.cli.compare", *compared, "--out", comparison],
+        check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return comparison
+
+
+def figures_of(comparison: dict) -> dict[str, dict]:
+    """Every figure of one comparison: name -> mean, interval over videos, over pairs only."""
+    out = {}
+    for m in comparison["methods"]:
+        sdr = m["sdr"]
+        out[f"{m['label']}: SDR"] = {
+            "kind": "method",
+            "mean": sdr["mean"],
+            "videos": (sdr["low"], sdr["high"]),
+            "pairs": (sdr["pairs_only"]["low"], sdr["pairs_only"]["high"]),
+        }
+        for cls, entry in m.get("per_class", {}).items():
+            out[f"{m['label']}: SDR of {cls}"] = {
+                "kind": "class",
+                "mean": entry["mean"],
+                "videos": (entry["low"], entry["high"]),
+                "pairs": (entry["pairs_only"]["low"], entry["pairs_only"]["high"]),
+            }
+    for d in comparison["differences"]:
+        out[f"{d['label_a']} − {d['label_b']}"] = {
+            "kind": "difference",
+            "mean": d["mean"],
+            "videos": (d["low"], d["high"]),
+            "pairs": (d["pairs_only"]["low"], d["pairs_only"]["high"]),
+        }
+    return out
+
+
+def coverage(draws: list[dict[str, dict]]) -> list[dict]:
+    """Per figure: the truth (mean over draws), the draws' spread, and each interval's hit rate
+    and width."""
+    rows = []
+    for name in draws[0]:
+        means = np.array([d[name]["mean"] for d in draws])
+        truth = float(means.mean())
+        low, high = np.percentile(means, [2.5, 97.5])
+        spread = float(high - low)
+        row = {
+            "figure": name,
+            "kind": draws[0][name]["kind"],
+            "truth": truth,
+            "draws_sd": float(means.std(ddof=1)),
+            "draws_range": spread,
+        }
+        for over in ("videos", "pairs"):
+            bounds = np.array([d[name][over] for d in draws])
+            held = (bounds[:, 0] <= truth) & (truth <= bounds[:, 1])
+            width = float((bounds[:, 1] - bounds[:, 0]).mean())
+            row[over] = {
+                "coverage": float(held.mean()),
+                "width": width,
+                "width_over_range": width / spread if spread > 0 else None,
+                "width_over_4sd": width / (2 * 1.96 * row["draws_sd"]) if row["draws_sd"] else None,
+            }
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict], draws: int) -> str:
+    lines = [
+        f"| figure | mean over {draws} draws | central 95 % of the draws' means | "
+        "over pairs: holds it | width | over videos: holds it | width | ÷ the draws' range |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["kind"] == "class":
+            continue
+        v, p = r["videos"], r["pairs"]
+        lines.append(
+            f"| {r['figure']} | {r['truth']:+.2f} | {r['draws_range']:.2f} | "
+            f"{p['coverage']:.0%} | {p['width']:.2f} | {v['coverage']:.0%} | {v['width']:.2f} | "
+            f"{v['width_over_range']:.2f} |"
+        )
+    classes = [r for r in rows if r["kind"] == "class"]
+    if classes:
+        for over in ("pairs", "videos"):
+            hits = np.array([r[over]["coverage"] for r in classes])
+            ratio = np.array([r[over]["width_over_range"] for r in classes], dtype=float)
+            lines.append(
+                f"| per class ({len(classes)} figures), over {over}: holds it | "
+                f"median {np.median(hits):.0%}, lowest {hits.min():.0%} | | | | | | "
+                f"median width ÷ range {np.nanmedian(ratio):.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], draws: list[dict[str, dict]], path: Path) -> None:
+    """Each draw's two intervals beside the truth, for every figure but the per-class ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if r["kind"] != "class"]
+    cols = 4
+    lines = -(-len(shown) // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(4 * cols, 2.8 * lines), squeeze=False)
+    for ax, r in zip(axes.flat, shown, strict=False):
+        y = np.arange(len(draws))
+        for offset, over, colour in ((-0.15, "pairs", "C1"), (0.15, "videos", "C0")):
+            bounds = np.array([d[r["figure"]][over] for d in draws])
+            missed = (bounds[:, 0] > r["truth"]) | (bounds[:, 1] < r["truth"])
+            ax.hlines(y + offset, bounds[:, 0], bounds[:, 1], colors=colour, linewidth=1.5,
+                      label=f"over {over} ({1 - missed.mean():.0%})")  # fmt: skip
+            ax.plot(bounds[missed].mean(axis=1), (y + offset)[missed], "x", color="red")
+        ax.plot([d[r["figure"]]["mean"] for d in draws], y, ".", color="black", markersize=3)
+        ax.axvline(r["truth"], color="black", linewidth=0.8)
+        ax.set_title(r["figure"], fontsize=9)
+        ax.set_yticks([])
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.axis("off")
+    fig.suptitle("each fresh test set's 95 % interval (a line each); black: the mean over all")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    import yaml
+
+    from iquery.pipeline.core.files import write_json, write_text
+    from iquery.pipeline.core.provenance import provenance
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=2001)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "demo" / "coverage")
+    args = parser.parse_args()
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    design = default_design(config)
+    args.out.mkdir(parents=True, exist_ok=True)
+    found = []
+    for k in range(args.draws):
+        seed = args.first_seed + k
+        started = time.perf_counter()
+        path = make_draw(seed, args.out.resolve(), design, args.jobs)
+        found.append(figures_of(json.loads(path.read_text())))
+        took = time.perf_counter() - started
+        print(f"coverage: draw {seed} ({k + 1}/{args.draws}) in {took:.0f} s", file=sys.stderr)
+    rows = coverage(found)
+    text = table(rows, len(found))
+    print(text)
+    write_text(args.out / "coverage.md", text + "\n")
+    plot(rows, found, args.out / "coverage.png")
+    write_json(
+        args.out / "coverage.json",
+        {
+            "draw_seeds": [args.first_seed + k for k in range(args.draws)],
+            "test_set": {k: design[k] for k in ("videos_per_class", "pairs", "data_seed")},
+            "models": {name: run.path for name, run in design["runs"].items()},
+            "figures": rows,
+            "provenance": provenance({k: str(v) for k, v in vars(args).items()}),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
