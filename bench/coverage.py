@@ -257,6 +257,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "demo" / "coverage")
     args = parser.parse_args()
+    if args.draws < 2:
+        parser.error("--draws: at least 2 (the truth is the mean over the draws)")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     design = default_design(config)
     args.out.mkdir(parents=True, exist_ok=True)
