@@ -42,15 +42,6 @@ def settings_for(dataset: str, run: str, change: dict, config_path: Path) -> dic
     return with_crops_encoder(settings, ROOT / layout.visual_encoder(dataset)).to_dict()
 
 
-def validation_pairs(split: Path, count: int, seed: int, out: Path) -> Path:
-    import random
-
-    from iquery.pipeline.datasets.splits import balanced_pairs, read_split, write_pairs
-
-    write_pairs(out, balanced_pairs(read_split(split), count, random.Random(seed)))
-    return out
-
-
 def same_settings(run: Path, settings: dict) -> bool:
     """The folder holds a run trained with exactly these settings (then it is not trained
     again; training itself starts afresh where they differ)."""
@@ -126,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     import yaml
 
     from iquery.pipeline.core.layout import Layout
+    from iquery.pipeline.datasets.splits import draw_pairs
 
     config = yaml.safe_load(args.config.read_text())
     layout = Layout(**config["paths"])
@@ -133,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out or ROOT / layout.results / args.dataset / "recipe_study"
     out.mkdir(parents=True, exist_ok=True)
     split = ROOT / layout.split(args.dataset, "val")
-    pairs = validation_pairs(split, args.pairs, args.seed, out / "validation_pairs.tsv")
+    pairs = draw_pairs(split, args.pairs, args.seed, out / "validation_pairs.tsv")
     variants = {
         name: settings_for(args.dataset, args.run, json.loads(text), args.config)
         | {"threads": 1, "num_workers": 0}

@@ -12,6 +12,7 @@ from iquery.model.intervals import (
     TestSet,
     TestVideos,
     describe_difference,
+    drawn_videos,
     interval,
     paired_difference,
     rescaled_counts,
@@ -173,17 +174,23 @@ def test_pairs_are_weighted_by_both_their_videos_and_single_video_classes_pooled
     assert videos.membership.max() == 0.5
     sources = TestVideos.of_sources(keys)
     assert sources.membership.max() == 1.0 and len(sources.first) == 8
-    weights = video_weights(sources, np.random.default_rng(1), 4000)
+    weights = video_weights(sources, 4000, seed=1)
     # Both sources of a pair rest on the same two videos, so they weigh the same.
     assert np.array_equal(weights[:, 0::2], weights[:, 1::2])
     # A column weighs the product of two independent weights of mean 1 and variance 1 ...
     assert weights.mean() == pytest.approx(1.0, abs=0.05)
-    # ... and pairs 0 and 1 share video b/1: when it is not drawn, neither is either pair.
-    pair_weights = video_weights(videos, np.random.default_rng(2), 4000)
+    # ... and every pair weighs the product of its two videos' weights: pairs 0 and 1 share
+    # video b/1, and the draws that leave it out leave both pairs out with it.
+    drawn = drawn_videos(videos, 4000, seed=2)
+    pair_weights = video_weights(videos, 4000, seed=2)
+    assert np.array_equal(pair_weights, drawn[:, videos.first] * drawn[:, videos.second])
     b1 = videos.names.index("b/1")
-    alone = pair_weights[:, 0] * pair_weights[:, 1]
-    assert np.all((alone == 0) | (pair_weights[:, 0] > 0))
-    assert videos.first[0] == b1 or videos.second[0] == b1
+    assert b1 in (videos.first[0], videos.second[0]) and b1 in (videos.first[1], videos.second[1])
+    without_b1 = drawn[:, b1] == 0
+    assert 0.4 < without_b1.mean() < 0.5  # 2 draws from a group of 3 miss it (2/3)^2 of the time
+    assert np.all(pair_weights[without_b1][:, :2] == 0)
+    # A class keeps its number of videos in every draw.
+    assert np.allclose(drawn[:, [videos.names.index("a/1"), videos.names.index("a/2")]].sum(1), 2)
 
 
 def test_seeds_cross_with_videos():

@@ -71,15 +71,15 @@ def test_generated_splits_are_disjoint_and_seeded():
 
 
 def test_a_fixed_number_of_pairs_spreads_evenly_over_the_test_videos():
-    # The demo's test set: 10 classes x 6 test videos, 250 pairs, as MUSIC's protocol.
-    keys = _keys(10, 21)
+    # The demo's test set: 10 classes x 15 test videos, 600 pairs, each video in 8.
+    keys = _keys(10, 30)
     a = make_splits(
-        keys, seed=1234, val_fraction=0.2, test_fraction=0.28, pairs_per_test_video=4,
-        test_pairs=250,
+        keys, seed=1234, val_fraction=0.2, test_fraction=0.5, pairs_per_test_video=4,
+        test_pairs=600,
     )  # fmt: skip
-    assert (len(a["train"]), len(a["val"]), len(a["test"])) == (120, 30, 60)
+    assert (len(a["train"]), len(a["val"]), len(a["test"])) == (120, 30, 150)
     pairs = a["pairs"]
-    assert len(pairs) == 250 == len(set(map(frozenset, pairs)))
+    assert len(pairs) == 600 == len(set(map(frozenset, pairs)))
     assert all(p[0][0] != p[1][0] and p[0] in a["test"] and p[1] in a["test"] for p in pairs)
     count = Counter(key for pair in pairs for key in pair)
     assert set(count) == set(a["test"]) and max(count.values()) - min(count.values()) <= 1

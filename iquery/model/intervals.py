@@ -32,6 +32,7 @@ interval on any machine.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -158,16 +159,37 @@ def rescaled_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     each counting ``n / (n - 1)`` (Rao and Wu's rescaling); all ones when ``n`` is 1."""
     if n == 1:
         return np.ones((size, 1))
-    counts = rng.multinomial(n - 1, np.full(n, 1.0 / n), size=size)
+    drawn = rng.integers(0, n, size=(size, n - 1))
+    counts = (drawn[:, :, None] == np.arange(n)).sum(axis=1)
     return counts * (n / (n - 1))
 
 
-def video_weights(videos: TestVideos, rng: np.random.Generator, size: int) -> np.ndarray:
-    """(size, columns): each column's weight in each draw, the product of its two videos'."""
-    weights = np.ones((size, videos.count))
-    for group in videos.groups:
-        weights[:, group] = rescaled_counts(rng, len(group), size)
-    return weights[:, videos.first] * weights[:, videos.second]
+@functools.lru_cache(maxsize=16)
+def _drawn_videos(groups: tuple[tuple[int, ...], ...], count: int, draws: int, seed: int):
+    """(draws, videos) weights of every video in every draw. The same videos and seed give the
+    same draws, so every figure of a table is drawn from the same test sets (and they are made
+    once, not once per figure)."""
+    rng = np.random.default_rng(seed)
+    weights = np.ones((draws, count))
+    for group in groups:
+        weights[:, list(group)] = rescaled_counts(rng, len(group), draws)
+    weights.flags.writeable = False
+    return weights
+
+
+def _video_key(videos: TestVideos) -> tuple:
+    return tuple(tuple(int(i) for i in g) for g in videos.groups), videos.count
+
+
+def drawn_videos(videos: TestVideos, draws: int, seed: int = 0) -> np.ndarray:
+    """(draws, videos): every test video's weight in each draw (read only)."""
+    return _drawn_videos(*_video_key(videos), draws, seed)
+
+
+def video_weights(videos: TestVideos, draws: int, seed: int = 0) -> np.ndarray:
+    """(draws, columns): each column's weight in each draw, the product of its two videos'."""
+    drawn = drawn_videos(videos, draws, seed)
+    return drawn[:, videos.first] * drawn[:, videos.second]
 
 
 @dataclass(frozen=True)
@@ -257,24 +279,19 @@ def _over_pairs(grid: np.ndarray, rng: np.random.Generator, size: int) -> np.nda
     return per_seed[seeds, np.arange(size)[:, None]].mean(axis=1)
 
 
-def _over_videos(
-    grid: np.ndarray, videos: TestVideos, rng: np.random.Generator, size: int
-) -> np.ndarray:
-    """Videos drawn again within their classes, each class keeping its share; seeds too."""
-    weights = video_weights(videos, rng, size)  # (size, columns)
+def _over_videos(grid: np.ndarray, videos: TestVideos, weights: np.ndarray) -> np.ndarray:
+    """Means over columns weighted by both their videos' ``weights`` (size, videos), each class
+    keeping its share: (size, seeds)."""
+    columns = weights[:, videos.first] * weights[:, videos.second]  # as video_weights
     member = videos.membership  # (columns, classes)
     share = member.sum(axis=0) / member.sum()
-    total = weights @ member  # (size, classes): each class's weight in the draw
-    per_seed = np.empty((size, grid.shape[0]))
+    total = columns @ member  # (size, classes): each class's weight in the draw
+    per_seed = np.empty((len(weights), grid.shape[0]))
     with np.errstate(invalid="ignore", divide="ignore"):
         for s, row in enumerate(grid):
-            per_class = ((weights * row) @ member) / total  # NaN: a class kept no weight
+            per_class = (columns @ (row[:, None] * member)) / total  # NaN: a class kept nothing
             per_seed[:, s] = per_class @ share
-    n_seeds = grid.shape[0]
-    if n_seeds == 1:
-        return per_seed[:, 0]
-    seed_weights = rescaled_counts(rng, n_seeds, size)
-    return (per_seed * seed_weights).sum(axis=1) / n_seeds
+    return per_seed
 
 
 def bootstrap_means(
@@ -286,16 +303,21 @@ def bootstrap_means(
     is NaN."""
     grid = _as_grid(values)
     _check_videos(grid, videos)
-    rng = np.random.default_rng(seed)
     out = np.empty(draws, dtype=np.float64)
+    if videos is None:
+        rng = np.random.default_rng(seed)
+        for start in range(0, draws, CHUNK):
+            size = min(CHUNK, draws - start)
+            out[start : start + size] = _over_pairs(grid, rng, size)
+        return out
+    drawn = drawn_videos(videos, draws, seed)
+    n_seeds = grid.shape[0]
+    # The seeds' draws come from a stream of their own, beside the videos'.
+    seed_weights = rescaled_counts(np.random.default_rng([seed, 1]), n_seeds, draws)
     for start in range(0, draws, CHUNK):
-        size = min(CHUNK, draws - start)
-        chunk = (
-            _over_pairs(grid, rng, size)
-            if videos is None
-            else _over_videos(grid, videos, rng, size)
-        )
-        out[start : start + size] = chunk
+        stop = min(start + CHUNK, draws)
+        per_seed = _over_videos(grid, videos, drawn[start:stop])
+        out[start:stop] = (per_seed * seed_weights[start:stop]).sum(axis=1) / n_seeds
     return out
 
 

@@ -123,6 +123,13 @@ def balanced_pairs(test: list[Key], total: int, rng: random.Random) -> list[Pair
     return pairs
 
 
+def draw_pairs(split: str | Path, count: int, seed: int, out: str | Path) -> Path:
+    """``count`` fixed pairs among one split's videos (the validation split, say, for choosing
+    on validation), balanced as the test pairs are and drawn from ``seed``; written to ``out``."""
+    write_pairs(out, balanced_pairs(read_split(split), count, random.Random(seed)))
+    return Path(out)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SplitSettings:
     """Config block splits (after the dataset's overrides), as ``make_splits`` takes it."""
