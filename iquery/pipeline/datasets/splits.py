@@ -92,9 +92,9 @@ def generate_pairs(test: list[Key], per_video: int, rng: random.Random) -> list[
 
 def balanced_pairs(test: list[Key], total: int, rng: random.Random) -> list[Pair]:
     """``total`` distinct pairs of different classes, every test video in as nearly the same
-    number of pairs as possible (MUSIC's protocol: 250 fixed pairs over its test videos). In
-    rounds, each video in a shuffled order takes as partner one of the videos of other classes
-    in the fewest pairs so far."""
+    number of pairs as possible (MUSIC's protocol: 250 fixed pairs over its test videos). Pair
+    by pair, a video among those in the fewest pairs so far takes as partner a video of another
+    class, again among those in the fewest pairs, ties drawn from ``rng``."""
     keys = sorted(test)
     possible = sum(1 for i, a in enumerate(keys) for b in keys[i + 1 :] if a[0] != b[0])
     if total > possible:
@@ -105,21 +105,23 @@ def balanced_pairs(test: list[Key], total: int, rng: random.Random) -> list[Pair
     count = dict.fromkeys(keys, 0)
     seen: set[frozenset] = set()
     pairs: list[Pair] = []
+
+    def partners(first: Key) -> list[Key]:
+        return [k for k in keys if k[0] != first[0] and frozenset((first, k)) not in seen]
+
     while len(pairs) < total:
-        order = list(keys)
-        rng.shuffle(order)
-        for first in order:
-            if len(pairs) == total:
+        for level in sorted(set(count.values())):
+            candidates = [k for k in keys if count[k] == level and partners(k)]
+            if candidates:
                 break
-            partners = [k for k in keys if k[0] != first[0] and frozenset((first, k)) not in seen]
-            if not partners:
-                continue
-            fewest = min(count[k] for k in partners)
-            second = rng.choice([k for k in partners if count[k] == fewest])
-            seen.add(frozenset((first, second)))
-            count[first] += 1
-            count[second] += 1
-            pairs.append((first, second))
+        first = rng.choice(candidates)
+        others = partners(first)
+        fewest = min(count[k] for k in others)
+        second = rng.choice([k for k in others if count[k] == fewest])
+        seen.add(frozenset((first, second)))
+        count[first] += 1
+        count[second] += 1
+        pairs.append((first, second))
     return pairs
 
 
