@@ -127,8 +127,20 @@ def make_draw(draw_seed: int, out: Path, design: dict, jobs: int) -> Path:
     return comparison
 
 
-def figures_of(comparison: dict) -> dict[str, dict]:
-    """Every figure of one comparison: name -> mean, interval over videos, over pairs only."""
+# The intervals compared: what the report uses, the earlier one, and two other ways of drawing
+# the videos again (docs/method.md 5.1 says why the first).
+KINDS = {
+    "videos": "over test videos, within classes, per source (the report's)",
+    "pairs": "over pairs only (the earlier interval)",
+    "across classes": "over test videos drawn across classes",
+    "per pair": "over test videos, within classes, per pair",
+}
+
+
+def figures_of(comparison: dict, folder: Path) -> dict[str, dict]:
+    """Every figure of one draw: name -> its mean and each kind of interval. The report's two
+    (over videos, over pairs only) are read from the draw's comparison.json; the others are
+    computed here from its per-pair tables."""
     out = {}
     for m in comparison["methods"]:
         sdr = m["sdr"]
@@ -152,6 +164,43 @@ def figures_of(comparison: dict) -> dict[str, dict]:
             "videos": (d["low"], d["high"]),
             "pairs": (d["pairs_only"]["low"], d["pairs_only"]["high"]),
         }
+    for name, bounds in other_designs(comparison, folder).items():
+        out[name].update(bounds)
+    return out
+
+
+def other_designs(comparison: dict, folder: Path) -> dict[str, dict]:
+    """The same figures' intervals over test videos drawn across classes, and drawn within
+    classes but per pair (each pair half in each of its classes)."""
+    from iquery.model.intervals import TestSet, TestVideos, interval
+    from iquery.pipeline.core.files import read_tsv
+
+    models = [m for m in comparison["methods"] if m["kind"] == "model"]
+    rows = {
+        m["label"]: [r for r in read_tsv(folder / "scores" / m["name"] / "per_pair.tsv")
+                     if r["skipped"] != "True"]
+        for m in models
+    }  # fmt: skip
+    first = next(iter(rows.values()))
+    keys = [tuple(r[k] for k in ("class_a", "vid_a", "class_b", "vid_b")) for r in first]
+    if any(tuple(r[k] for k in ("class_a", "vid_a", "class_b", "vid_b")) != key
+           for table in rows.values() for r, key in zip(table, keys, strict=True)):  # fmt: skip
+        raise SystemExit(f"coverage: {folder}: the runs scored other pairs")
+    test = TestSet.of(keys)
+    across = TestVideos.of_sources([("all", f"{a}/{b}", "all", f"{c}/{d}") for a, b, c, d in keys])
+    values = {label: test.values([table], "model_sdr") for label, table in rows.items()}
+    values["unprocessed mixture"] = test.values([first], "mixture_sdr")
+    values["ideal ratio mask"] = test.values([first], "irm_sdr")
+
+    def bounds(per_pair, per_source) -> dict:
+        wide = interval(per_source, videos=across)
+        paired = interval(per_pair, videos=test.pairs)
+        return {"across classes": (wide.low, wide.high), "per pair": (paired.low, paired.high)}
+
+    out = {f"{label}: SDR": bounds(*v) for label, v in values.items()}
+    for d in comparison["differences"]:
+        a, b = values[d["label_a"]], values[d["label_b"]]
+        out[f"{d['label_a']} − {d['label_b']}"] = bounds(a[0] - b[0], a[1] - b[1])
     return out
 
 
@@ -164,28 +213,33 @@ def coverage(draws: list[dict[str, dict]]) -> list[dict]:
         truth = float(means.mean())
         low, high = np.percentile(means, [2.5, 97.5])
         spread = float(high - low)
+        sd = float(means.std(ddof=1))
         row = {
             "figure": name,
             "kind": draws[0][name]["kind"],
             "truth": truth,
-            "draws_sd": float(means.std(ddof=1)),
+            "draws_sd": sd,
             "draws_range": spread,
         }
-        for over in ("videos", "pairs"):
-            bounds = np.array([d[name][over] for d in draws])
+        for over in KINDS:
+            if over not in draws[0][name]:
+                continue
+            bounds = np.array([d[name][over] for d in draws], dtype=float)
             held = (bounds[:, 0] <= truth) & (truth <= bounds[:, 1])
-            width = float((bounds[:, 1] - bounds[:, 0]).mean())
+            width = float(np.nanmean(bounds[:, 1] - bounds[:, 0]))
             row[over] = {
                 "coverage": float(held.mean()),
                 "width": width,
                 "width_over_range": width / spread if spread > 0 else None,
-                "width_over_4sd": width / (2 * 1.96 * row["draws_sd"]) if row["draws_sd"] else None,
+                "width_over_4sd": width / (2 * 1.96 * sd) if sd > 0 else None,
             }
         rows.append(row)
     return rows
 
 
 def table(rows: list[dict], draws: int) -> str:
+    """The coverage table: the report's interval beside the earlier one, for every figure but
+    the per-class ones (summarised in two lines); then the four kinds on the main figures."""
     lines = [
         f"| figure | mean over {draws} draws | central 95 % of the draws' means | "
         "over pairs: holds it | width | over videos: holds it | width | ÷ the draws' range |",
@@ -202,14 +256,31 @@ def table(rows: list[dict], draws: int) -> str:
         )
     classes = [r for r in rows if r["kind"] == "class"]
     if classes:
+        said = []
         for over in ("pairs", "videos"):
             hits = np.array([r[over]["coverage"] for r in classes])
-            ratio = np.array([r[over]["width_over_range"] for r in classes], dtype=float)
-            lines.append(
-                f"| per class ({len(classes)} figures), over {over}: holds it | "
-                f"median {np.median(hits):.0%}, lowest {hits.min():.0%} | | | | | | "
-                f"median width ÷ range {np.nanmedian(ratio):.2f} |"
+            ratio = np.array([r[over]["width_over_range"] or np.nan for r in classes], dtype=float)
+            said.append(
+                f"over {over}: holds it in {np.median(hits):.0%} of draws (median; lowest "
+                f"{hits.min():.0%}), width ÷ range {np.nanmedian(ratio):.2f}"
             )
+        lines.append(f"\nPer class ({len(classes)} figures): " + "; ".join(said) + ".")
+    main = [r for r in rows if r["kind"] != "class"]
+    lines += [
+        "",
+        "| figure | " + " | ".join(KINDS[k] for k in KINDS) + " |",
+        "|---|" + "---|" * len(KINDS),
+    ]
+    for r in main:
+        cells = [
+            f"{r[k]['coverage']:.0%}, ×{r[k]['width_over_range']:.2f}" if k in r else "–"
+            for k in KINDS
+        ]
+        lines.append(f"| {r['figure']} | " + " | ".join(cells) + " |")
+    lines.append(
+        "\n(each cell: how often a draw's interval holds the mean over all draws, and its mean "
+        "width ÷ the central 95 % range of the draws' own means)"
+    )
     return "\n".join(lines)
 
 
@@ -267,7 +338,7 @@ def main() -> None:
         seed = args.first_seed + k
         started = time.perf_counter()
         path = make_draw(seed, args.out.resolve(), design, args.jobs)
-        found.append(figures_of(json.loads(path.read_text())))
+        found.append(figures_of(json.loads(path.read_text()), path.parent))
         took = time.perf_counter() - started
         print(f"coverage: draw {seed} ({k + 1}/{args.draws}) in {took:.0f} s", file=sys.stderr)
     rows = coverage(found)
