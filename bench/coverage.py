@@ -11,7 +11,8 @@ next ones), with as many test videos a class and as many test pairs as the defau
 every video a test video (``splits.test_fraction: 1``), the random motion network of the default
 draw (``motion.init_seed``), and the same stages through ``snakemake``; then every run is scored
 with ``iquery.cli.evaluate`` and the runs compared with ``iquery.cli.compare``, exactly as the
-pipeline does. A draw already scored in OUT is not made again.
+pipeline does. A draw already compared in OUT is not made again, and a run already scored on a
+draw is not scored again (delete a draw's comparison.json to compare it anew).
 
 For each figure (each model's SDR, the mixture's, the ideal mask's, each paired difference, and
 each class's SDR per method), the truth is the mean of that figure over all the draws; the table
@@ -108,6 +109,9 @@ def make_draw(draw_seed: int, out: Path, design: dict, jobs: int) -> Path:
     compared = []
     for name, run in design["runs"].items():
         scores = folder / "scores" / name
+        compared += ["--run", name, str(scores)]
+        if (scores / "per_pair.tsv").is_file():
+            continue  # scored already: only the comparison is made again
         scores.mkdir(parents=True, exist_ok=True)
         with open(scores / "evaluate.log", "w") as log:
             subprocess.run(
@@ -119,7 +123,6 @@ def make_draw(draw_seed: int, out: Path, design: dict, jobs: int) -> Path:
                 check=True, cwd=ROOT, stdout=log, stderr=log,
                 env=os.environ | {"OPENBLAS_NUM_THREADS": "1"},
             )  # fmt: skip
-        compared += ["--run", name, str(scores)]
     subprocess.run(
         [sys.executable, "-m", "iquery.cli.compare", *compared, "--out", comparison],
         check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -1,5 +1,5 @@
 """Comparing a dataset's runs (iquery/model/comparison.py, iquery/cli/compare.py): the same pairs
-for every row, intervals over pairs and seeds, paired differences, and refusals."""
+for every row, intervals over test videos and seeds, paired differences, and refusals."""
 
 from __future__ import annotations
 

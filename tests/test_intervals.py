@@ -148,8 +148,11 @@ def test_classes_are_fixed_so_their_levels_do_not_widen_the_interval():
     rng = np.random.default_rng(3)
     per_pair, per_source, keys = crossed_test_set(rng, video_sd=0.0, source_sd=0.1)
     spread = interval(per_source * 5, videos=TestVideos.of_sources(keys), draws=2000)
-    assert spread.half_width < 0.1
+    assert spread.half_width < 0.3
     assert spread.mean == pytest.approx(per_pair.mean() * 5)
+    one_class = [("all", f"{a}/{b}", "all", f"{c}/{d}") for a, b, c, d in keys]
+    across = interval(per_source * 5, videos=TestVideos.of_sources(one_class), draws=2000)
+    assert across.half_width > 5 * spread.half_width
 
 
 def test_rescaled_weights_have_mean_and_variance_one_and_keep_each_class_whole():

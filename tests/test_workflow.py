@@ -521,7 +521,8 @@ def test_demo_end_to_end(tmp_path, tiny_demo):
     }  # fmt: skip
     snakemake(tmp_path, "evaluate_demo_seeds", configs=[tiny])
     study = json.loads((results / "seeds" / "comparison.json").read_text())
-    assert study["seeds"] == [1234, 1235] and study["bootstrap"]["over"] == "pairs and seeds"
+    assert study["seeds"] == [1234, 1235]
+    assert study["bootstrap"]["over"] == "test videos and training seeds"
     folders = {m["name"]: m.get("folders") for m in study["methods"]}
     assert folders["iquery"] == [f"results/demo/iquery/seed-{s}" for s in (1234, 1235)]
     assert "over 2 seeds" in (results / "seeds" / "report.html").read_text()
