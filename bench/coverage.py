@@ -133,10 +133,10 @@ def make_draw(draw_seed: int, out: Path, design: dict, jobs: int) -> Path:
 # The intervals compared: what the report uses, the earlier one, and two other ways of drawing
 # the videos again (docs/method.md 5.1 says why the first).
 KINDS = {
-    "videos": "over test videos, within classes, per source (the report's)",
+    "videos": "over test videos, within classes (the report's)",
     "pairs": "over pairs only (the earlier interval)",
     "across classes": "over test videos drawn across classes",
-    "per pair": "over test videos, within classes, per pair",
+    "per source": "over test videos, within classes, per source",
 }
 
 
@@ -173,9 +173,9 @@ def figures_of(comparison: dict, folder: Path) -> dict[str, dict]:
 
 
 def other_designs(comparison: dict, folder: Path) -> dict[str, dict]:
-    """The same figures' intervals over test videos drawn across classes, and drawn within
-    classes but per pair (each pair half in each of its classes)."""
-    from iquery.model.intervals import TestSet, TestVideos, interval
+    """The same figures' intervals over test videos drawn across classes (one group, one
+    class), and drawn within classes but per source (each source in its own class)."""
+    from iquery.model.intervals import TestSet, TestVideos, interval, source_columns
     from iquery.pipeline.core.files import read_tsv
 
     models = [m for m in comparison["methods"] if m["kind"] == "model"]
@@ -190,15 +190,21 @@ def other_designs(comparison: dict, folder: Path) -> dict[str, dict]:
            for table in rows.values() for r, key in zip(table, keys, strict=True)):  # fmt: skip
         raise SystemExit(f"coverage: {folder}: the runs scored other pairs")
     test = TestSet.of(keys)
-    across = TestVideos.of_sources([("all", f"{a}/{b}", "all", f"{c}/{d}") for a, b, c, d in keys])
-    values = {label: test.values([table], "model_sdr") for label, table in rows.items()}
-    values["unprocessed mixture"] = test.values([first], "mixture_sdr")
-    values["ideal ratio mask"] = test.values([first], "irm_sdr")
+    across = TestVideos.of_pairs([("all", f"{a}/{b}", "all", f"{c}/{d}") for a, b, c, d in keys])
+
+    def columns(table, column):
+        pair = TestSet.values([table], column)
+        sides = [TestSet.values([table], f"{column}_{s}") for s in "ab"]
+        return pair, source_columns(*sides)
+
+    values = {label: columns(table, "model_sdr") for label, table in rows.items()}
+    values["unprocessed mixture"] = columns(first, "mixture_sdr")
+    values["ideal ratio mask"] = columns(first, "irm_sdr")
 
     def bounds(per_pair, per_source) -> dict:
-        wide = interval(per_source, videos=across)
-        paired = interval(per_pair, videos=test.pairs)
-        return {"across classes": (wide.low, wide.high), "per pair": (paired.low, paired.high)}
+        wide = interval(per_pair, videos=across)
+        own = interval(per_source, videos=test.sources)
+        return {"across classes": (wide.low, wide.high), "per source": (own.low, own.high)}
 
     out = {f"{label}: SDR": bounds(*v) for label, v in values.items()}
     for d in comparison["differences"]:

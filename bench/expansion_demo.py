@@ -93,12 +93,12 @@ def figures(rows: list, against: list | None = None) -> dict | None:
     out = {
         "pairs": len(rows),
         "videos": test.videos,
-        "sdr": test.figure(*model),
-        "mixture_sdr": test.figure(*test.values([rows], "mixture_sdr"))["mean"],
+        "sdr": test.figure(model),
+        "mixture_sdr": float(test.values([rows], "mixture_sdr").mean()),
     }
     if against is not None:
         other = test.values([against], "model_sdr")
-        diff, _ = test.difference(model[0], other[0], model[1], other[1])
+        diff, _ = test.difference(model, other)
         out["difference"] = diff.as_dict()
     return out
 

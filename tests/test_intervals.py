@@ -126,9 +126,9 @@ def test_over_videos_holds_the_mean_of_other_test_sets_where_over_pairs_does_not
     widths = {"videos": [], "pairs": []}
     means = []
     for k in range(200):
-        per_pair, per_source, keys = crossed_test_set(rng)
+        per_pair, _, keys = crossed_test_set(rng)
         means.append(per_pair.mean())
-        figure = TestSet.of(keys).figure(per_pair, per_source, seed=k)
+        figure = TestSet.of(keys).figure(per_pair, seed=k)
         for over, (low, high) in (
             ("videos", (figure["low"], figure["high"])),
             ("pairs", figure["pairs_only"].values()),

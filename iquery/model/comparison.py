@@ -161,9 +161,9 @@ def _rows(seeds: list[SeedResult], pairs: list[PairKey]) -> list[list[dict]]:
 def _figures(test: TestSet, rows: list[list[dict]], column: str) -> dict:
     """A row's figure (``model_sdr``, say): its mean with the interval over the test videos (and
     seeds), the interval over the pairs only (labelled), the median pair and the seeds' spread."""
-    per_pair, per_source = test.values(rows, column)
+    per_pair = test.values(rows, column)
     return {
-        **test.figure(per_pair, per_source, seed=BOOTSTRAP_SEED),
+        **test.figure(per_pair, seed=BOOTSTRAP_SEED),
         "median": float(np.median(per_pair.mean(axis=0))),
         **spread_over_seeds(per_pair),
     }
@@ -313,20 +313,14 @@ def compare(runs: list[RunResults]) -> dict:
         )
 
     sdr = {run.name: test.values(rows[run.name], "model_sdr") for run in runs}
-    mixture_pairs, mixture_sources = test.values(reference_rows, "mixture_sdr")
+    mixture = test.values(reference_rows, "mixture_sdr")
     differences = []
     for a, b in combinations(runs, 2):
         differences.append(
             _difference_entry(test, a.name, a.label, b.name, b.label, sdr[a.name], sdr[b.name])
         )
     for run in runs:
-        shape = sdr[run.name][0].shape
-        reference = (
-            np.broadcast_to(mixture_pairs, shape),
-            None
-            if mixture_sources is None
-            else np.broadcast_to(mixture_sources, (shape[0], mixture_sources.shape[1])),
-        )
+        reference = np.broadcast_to(mixture, sdr[run.name].shape)
         differences.append(
             _difference_entry(
                 test,
@@ -371,11 +365,9 @@ def compare(runs: list[RunResults]) -> dict:
 def _difference_entry(
     test: TestSet, a: str, label_a: str, b: str, label_b: str, values_a, values_b
 ) -> dict:
-    """``a`` − ``b`` in SDR, from (per pair, per source) values of each: over the test videos
-    (and seeds), with the interval over the pairs only beside it, labelled."""
-    diff, pairs_only = test.difference(
-        values_a[0], values_b[0], values_a[1], values_b[1], seed=BOOTSTRAP_SEED
-    )
+    """``a`` − ``b`` in SDR (seeds x pairs each): over the test videos (and seeds), with the
+    interval over the pairs only beside it, labelled."""
+    diff, pairs_only = test.difference(values_a, values_b, seed=BOOTSTRAP_SEED)
     return {
         "a": a,
         "b": b,

@@ -390,9 +390,8 @@ def _number(value) -> float:
 
 @dataclass(frozen=True)
 class TestSet:
-    """The pairs a table averages and the videos behind them, with the two ways of reading them:
-    per pair (the figures, the wins, the interval over pairs only) and per source (the interval
-    over test videos, where each source keeps its own class)."""
+    """The pairs a table averages and the videos behind them: a figure is read per pair (its
+    mean, the wins, both intervals); a class's figure per source (its sources' own SDR)."""
 
     __test__ = False  # not a test class, whatever pytest makes of its name
 
@@ -411,50 +410,25 @@ class TestSet:
         return self.pairs.count
 
     @staticmethod
-    def values(rows: Sequence[Sequence[dict]], column: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """(seeds, pairs) of ``column`` (``model_sdr``, say) from each seed's per-pair rows, and
-        (seeds, 2 x pairs) of its sources (``model_sdr_a``, ``model_sdr_b``) where the rows have
-        them (None otherwise: tables written before they were kept)."""
-        pairs = np.array([[_number(r.get(column)) for r in seed] for seed in rows])
-        if not all(f"{column}_a" in r and f"{column}_b" in r for seed in rows for r in seed):
-            return pairs, None
-        first = np.array([[_number(r[f"{column}_a"]) for r in seed] for seed in rows])
-        second = np.array([[_number(r[f"{column}_b"]) for r in seed] for seed in rows])
-        return pairs, source_columns(first, second)
+    def values(rows: Sequence[Sequence[dict]], column: str) -> np.ndarray:
+        """(seeds, pairs) of ``column`` (``model_sdr``, say) from each seed's per-pair rows."""
+        return np.array([[_number(r.get(column)) for r in seed] for seed in rows])
 
-    def _design(self, per_pair, per_source):
-        if per_source is not None:
-            return per_source, self.sources
-        return per_pair, self.pairs
-
-    def figure(self, per_pair, per_source=None, *, seed: int = 0) -> dict:
+    def figure(self, per_pair, *, seed: int = 0) -> dict:
         """A mean over the pairs (and seeds), its interval over the test videos, and the one
         over the pairs only, labelled."""
-        values, videos = self._design(per_pair, per_source)
-        spread = interval(values, videos=videos, seed=seed)
+        spread = interval(per_pair, videos=self.pairs, seed=seed)
         pairs_only = interval(per_pair, seed=seed)
         return _json_safe(
             {"mean": pairs_only.mean, "low": spread.low, "high": spread.high, "over": spread.over}
         ) | {"pairs_only": {"low": pairs_only.low, "high": pairs_only.high}}
 
-    def difference(
-        self, a, b, a_sources=None, b_sources=None, *, seed: int = 0
-    ) -> tuple[Difference, Difference]:
-        """``a - b`` (per pair, seeds x pairs) over the test videos (drawn from the sources
-        where both have them), and over the pairs only."""
-        pairs_only = paired_difference(a, b, seed=seed)
-        if a_sources is not None and b_sources is not None:
-            spread = interval(np.subtract(a_sources, b_sources), videos=self.sources, seed=seed)
-        else:
-            spread = interval(np.subtract(_as_grid(a), _as_grid(b)), videos=self.pairs, seed=seed)
-        over_videos = Difference(
-            **(
-                asdict(pairs_only)
-                | {"low": spread.low, "high": spread.high, "over": spread.over}
-                | {"videos": self.videos}
-            )
+    def difference(self, a, b, *, seed: int = 0) -> tuple[Difference, Difference]:
+        """``a - b`` (seeds x pairs each) over the test videos, and over the pairs only."""
+        return (
+            paired_difference(a, b, videos=self.pairs, seed=seed),
+            paired_difference(a, b, seed=seed),
         )
-        return over_videos, pairs_only
 
 
 def spread_over_seeds(values) -> dict:

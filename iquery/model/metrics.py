@@ -62,10 +62,8 @@ def score_pair(refs: np.ndarray, estimates: dict[str, np.ndarray]) -> dict[str, 
         return None
     out = {}
     for method, (sdr, sir, sar) in bss_eval_shared(refs, estimates).items():
-        out[method] = {}
-        for metric, values in zip(METRICS, (sdr, sir, sar), strict=True):
-            out[method][metric] = float(np.mean(values))
-            out[method][f"{metric}_sources"] = [float(v) for v in values]
+        out[method] = {m: float(np.mean(v)) for m, v in zip(METRICS, (sdr, sir, sar), strict=True)}
+        out[method]["sdr_sources"] = [float(v) for v in sdr]
     return out
 
 
@@ -165,16 +163,15 @@ def _pair_names(dataset, count: int) -> list[dict]:
 
 
 def _row(index: int, names: dict, scores: dict | None, methods: Sequence[str]) -> dict:
-    """One pair's line: every method's means over the two sources, then each source's own
-    (``_a``, ``_b``), which the intervals over test videos draw on."""
+    """One pair's line: every method's means over the two sources, and each source's SDR (the
+    per-class figures)."""
     row = {"pair": index, **names, "skipped": scores is None}
     for method in methods:
         s = scores[method] if scores is not None else None
         for metric in METRICS:
             row[f"{method}_{metric}"] = s[metric] if s else math.nan
-        for metric in METRICS:
-            for k, label in enumerate("ab"):
-                row[f"{method}_{metric}_{label}"] = s[f"{metric}_sources"][k] if s else math.nan
+        for k, label in enumerate("ab"):
+            row[f"{method}_sdr_{label}"] = s["sdr_sources"][k] if s else math.nan
     return row
 
 
@@ -280,7 +277,7 @@ def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
                 continue
             if test:
                 figure = test.figure(
-                    *test.values([scored], f"{method}_{metric}"), seed=BOOTSTRAP_SEED
+                    test.values([scored], f"{method}_{metric}"), seed=BOOTSTRAP_SEED
                 )
                 entry[f"{metric}_interval"] = [figure["low"], figure["high"]]
                 entry[f"{metric}_interval_pairs_only"] = list(figure["pairs_only"].values())
@@ -294,9 +291,7 @@ def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
             if test:
                 model = test.values([scored], f"model_{metric}")
                 mixture = test.values([scored], f"mixture_{metric}")
-                diff, _ = test.difference(
-                    model[0], mixture[0], model[1], mixture[1], seed=BOOTSTRAP_SEED
-                )
+                diff, _ = test.difference(model, mixture, seed=BOOTSTRAP_SEED)
             else:
                 diff = paired_difference(
                     [r[f"model_{metric}"] for r in scored],
