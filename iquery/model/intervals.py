@@ -8,7 +8,9 @@ again decides what the interval speaks for:
   the test videos are drawn again, within each class, and every pair is weighted by the
   product of its two videos' weights (a pigeonhole bootstrap for a design in which every pair
   crosses two videos). A video that is hard is hard in every pair it is in, so this is the
-  interval that says what *another set of test videos of these classes* would give.
+  interval that says what *another set of test videos of these classes* would give. Each class
+  keeps its share of the figure in every draw (a pair counts half in each of its classes; a
+  class's own figure is over its sources): a new test set has the same classes.
   Within a class the weights are rescaled (Rao and Wu, 1988): ``n - 1`` of the class's ``n``
   videos are drawn with replacement and each draw counts ``n / (n - 1)``, so that a class of
   few videos does not understate its own spread by ``(n - 1) / n``. Classes of one test video
@@ -27,7 +29,8 @@ intervals side by side would suggest, because a hard pair is hard for both), and
 one wins are counted. A difference is *resolved* when its interval leaves out zero.
 
 Every draw comes from ``numpy.random.default_rng(seed)``: the same values and seed give the same
-interval on any machine.
+interval on any machine, and every figure of one test set is drawn from the same draws of its
+videos. docs/method.md §5.1 says why this design; docs/intervals.md measures how often it holds.
 """
 
 from __future__ import annotations
