@@ -170,7 +170,13 @@ def main(argv: list[str] | None = None) -> dict:
         "share: its share of the top octave it heard; edge: its mask at the highest bin; none: "
         "nothing (the residual keeps it)",
     )
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="CPU threads (default 2, as the workflow's separate rule: float sums depend on the "
+        "thread count, so the same threads give the same tracks to the bit)",
+    )
     parser.add_argument(
         "--keep-prepared",
         action="store_true",
@@ -179,6 +185,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     add_gpus_argument(parser)
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads {args.threads}: at least 1")
     claim_gpus(args.gpus)
     return_freed_blocks()  # memory flat however long the video (iquery.pipeline.core.memory)
     try:
@@ -211,8 +219,7 @@ def load_model(checkpoint: Path, expected: list[str] | None):
 def separate_video(args) -> dict:
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     started = time.time()
     system, classes = load_model(args.checkpoint, args.expect_classes)
     recipe = recipe_of(system, args.checkpoint)
@@ -230,7 +237,7 @@ def separate_video(args) -> dict:
             detect=detector != "none",
             motion=system.uses_motion,
             offline=args.offline,
-            threads=args.threads or 1,
+            threads=args.threads,
         )
         rate = recipe["stages"]["audio"]["audio_rate"]
         fps = recipe["stages"]["frames"]["frame_rate"]
