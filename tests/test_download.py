@@ -54,7 +54,8 @@ def test_unavailable_raises_media_error(server, tmp_path, path, reason):
 
 
 def test_missing_local_file(tmp_path):
-    with pytest.raises(MediaError):
+    (tmp_path / "other.mp4").write_bytes(b"x")  # its folder is there: the file is missing
+    with pytest.raises(MediaError, match="file missing"):
         obtain_video((tmp_path / "nothing.mp4").as_uri(), tmp_path / "x.mp4", **FAST)
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from iquery.pipeline.core.errors import MediaError
-from iquery.pipeline.core.faults import FAULTS, classify
+from iquery.pipeline.core.faults import FAULTS, MachineError, classify
 from iquery.pipeline.core.records import FAILED, OK, write_record
 from iquery.pipeline.media.download import obtain_video
 from iquery.pipeline.media.ffmpeg import decode_audio, make_frames
@@ -36,6 +36,9 @@ MESSAGES = {
     "[Errno 24] Too many open files": "out of memory or file handles",
     "[Errno 2] No such file or directory: 'ffmpeg'": "missing program",
     "ffmpeg killed by signal 9": "killed",
+    "ffmpeg killed by signal 15 (SIGTERM) from outside": "killed",
+    "/data/mnt/videos/good.mp4: its folder /data/mnt/videos is missing or empty; is its disk "
+    "mounted?": "input not mounted",
     "[generic] x: Unable to download webpage: HTTPConnection(host='www.youtube.com', port=443): "
     "Failed to resolve 'www.youtube.com' ([Errno -3] Temporary failure in name resolution)": (
         "DNS failure"
@@ -48,6 +51,9 @@ MESSAGES = {
         "server error (HTTP 5xx)"
     ),
     "[youtube] abc: Sign in to confirm you're not a bot. Use --cookies-from-browser": "bot check",
+    "refused (HTTP 403): [generic] good: Unable to download webpage: HTTP Error 403: Forbidden "
+    "(caused by <HTTPError 403: Forbidden>)": "refused (HTTP 401/403)",
+    "[Errno 11] Resource temporarily unavailable": "network failure",
     # Facts about the video: recorded, and the run goes on.
     "unavailable: [youtube] abc: Video unavailable. This video is private": None,
     "unavailable: [youtube] abc: Sign in to confirm your age": None,
@@ -55,6 +61,8 @@ MESSAGES = {
     "cannot decode video: Invalid data found when processing input": None,
     "silent: the audio track holds only zeros": None,
     "too short: 2.0 s of audio, 3.0 s needed": None,
+    "ffmpeg crashed on this file (SIGSEGV), and again when tried once more": None,
+    "empty: the server sent no data (Did not get any data blocks)": None,
 }
 
 
@@ -194,7 +202,7 @@ def test_retries_run_out_and_the_job_names_the_video(flaky, tmp_path):
 def test_a_name_that_does_not_resolve_is_the_network(tmp_path):
     video = tmp_path / "v" / "x.mp4"
     options = {"format": FORMAT, "backoff_s": 0.01, "socket_timeout_s": 5, "attempts": 1}
-    with pytest.raises(MediaError) as err:
+    with pytest.raises(MachineError) as err:
         obtain_video("http://video.invalid/x.mp4", video, **options)
     assert classify(err.value).network
 

@@ -19,7 +19,14 @@ class MediaError(Exception):
     Such a problem is recorded and the run goes on, unless its message shows a fault of the machine
     or the network (a full disk in ffmpeg's words, say): ``iquery.pipeline.core.faults`` decides,
     and such a fault fails the job without recording anything. Any other exception fails the job.
+    ``checked``: the cause was decided where the error was met (ffmpeg crashed on the file twice;
+    its report of a damaged file, with the operating system reading the file through), so the
+    words of the message are not read again for a fault of the machine.
     """
+
+    def __init__(self, message: str, *, checked: bool = False):
+        super().__init__(message)
+        self.checked = checked
 
 
 class DetectionError(ValueError):

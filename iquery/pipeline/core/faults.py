@@ -7,16 +7,23 @@ bot check says nothing about the video: the job fails with a clear message and r
 rerun after the fault is fixed tries the video again. Records that an earlier run (or an earlier
 version of this code) wrote for such a fault are not trusted: they are redone.
 
-The decision is made from the error itself (its errno, or the text yt-dlp and ffmpeg give),
-never from where it happened, and only here: ``FAULTS`` is the table (README, "Two kinds of
-failure", shows it with a real message for each).
+The decision is made from the error's cause, never from where it happened, and only here:
+``FAULTS`` is the table (README, "Two kinds of failure", shows it with a real message for each).
+Where the cause is known when the error is met, it is said there: the operating system's errno,
+a signal (``signal_fault``: sent from outside, or a crash that repeats on the same file), a
+program's report checked against the operating system (``report_fault``: ffmpeg says
+"Input/output error" of a damaged container as of a failing disk). Only what is left, the texts
+yt-dlp gives, is read for its words.
 """
 
 from __future__ import annotations
 
 import errno
 import re
+import signal
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ FAULTS = (
     Fault("I/O error", r"input/output error|\[errno 5\]", False),
     Fault("out of memory or file handles", r"cannot allocate memory|too many open files", False),
     Fault("missing program", r"no such file or directory: '(?:ffmpeg|ffprobe)'", False),
+    Fault("input not mounted", r"is its disk mounted\?", False),
     Fault("killed", r"killed by signal|\bsigkill\b|exit status -9\b|returncode -9\b", False),
     Fault(
         "DNS failure",
@@ -47,9 +55,12 @@ FAULTS = (
         "network failure",
         r"timed out|connection (?:reset|refused|aborted)|network is unreachable"
         r"|remote end closed connection|remotedisconnected|incompleteread|connection broken"
-        r"|unable to connect|no route to host|ssl: |eof occurred in violation of protocol",
+        r"|unable to connect|no route to host|ssl: |eof occurred in violation of protocol"
+        r"|resource temporarily unavailable|\[errno 11\]",
         True,
     ),
+    # On YouTube mostly throttling, an expired signed link or an old yt-dlp, not a lost video.
+    Fault("refused (HTTP 401/403)", r"http error 40[13]\b", True),
     Fault("rate limited (HTTP 429)", r"http error 429|too many requests", True),
     Fault("server error (HTTP 5xx)", r"http error 5\d\d", True),
     Fault("bot check", r"confirm you.?re not a bot|sign in to confirm you.?re not", True),
@@ -68,6 +79,38 @@ MACHINE_ERRNOS = {
 }
 
 
+# A program that dies of one of these crashed on what it was reading (a damaged file can make a
+# decoder do so); any other signal (SIGKILL, SIGTERM, SIGINT: the out-of-memory killer, a
+# scheduler, a user) was sent from outside, and says nothing about the file.
+CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGABRT, signal.SIGFPE, signal.SIGBUS, signal.SIGILL, signal.SIGSYS}
+)
+# Below this much free memory, a program's "Cannot allocate memory" is the machine's; above it,
+# the file asked for an absurd amount (a damaged header).
+MIN_FREE_MEMORY = 1 << 30
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def is_crash(number: int) -> bool:
+    """Whether a program killed by signal ``number`` crashed by itself."""
+    return number in CRASH_SIGNALS
+
+
+class MachineError(Exception):
+    """A fault of the machine found where it happened (a program killed from outside, an input
+    the operating system cannot read): ``kind`` is one of ``FAULTS``."""
+
+    def __init__(self, kind: str, message: str):
+        self.fault = next(f for f in FAULTS if f.kind == kind)
+        super().__init__(message)
+
+
 class MachineFault(Exception):
     """A fault of the machine, the network or the set-up, met while working on one video: the
     job fails and nothing is recorded about the video."""
@@ -80,6 +123,10 @@ class MachineFault(Exception):
 
 def classify(error: BaseException | str) -> Fault | None:
     """The fault an error shows, or None when it is a fact about the video (or unknown)."""
+    if isinstance(error, MachineError):
+        return error.fault
+    if getattr(error, "checked", False):
+        return None  # decided where it was met: a fact about the video
     if isinstance(error, OSError) and error.errno in MACHINE_ERRNOS:
         kind = MACHINE_ERRNOS[error.errno]
         return next(f for f in FAULTS if f.kind == kind)
@@ -94,3 +141,37 @@ def is_machine_fault(reason: str) -> bool:
     """Whether a recorded reason came from a fault of the machine or the network (records
     written so by earlier runs are redone, not trusted)."""
     return classify(reason) is not None
+
+
+def report_fault(report: str, inputs: Iterable[str | Path]) -> Fault | None:
+    """The machine's fault a program's report on ``inputs`` shows, or None where the report is
+    about the inputs themselves. Its words alone cannot tell: ffmpeg says "Input/output error"
+    of a damaged container as of a failing disk, and "Cannot allocate memory" of an absurd
+    header as of a full memory. So the operating system is asked: every input is read through
+    (its errno decides), and the memory the machine has free is looked at."""
+    fault = classify(report)
+    if fault is None or fault.kind not in ("I/O error", "out of memory or file handles"):
+        return fault
+    if fault.kind == "I/O error":
+        for path in inputs:
+            try:
+                with open(path, "rb") as f:
+                    while f.read(1 << 22):
+                        pass
+            except OSError as err:
+                return classify(err) or fault
+        return None
+    if "too many open files" in report.lower():
+        return fault
+    return fault if free_memory() < MIN_FREE_MEMORY else None
+
+
+def free_memory() -> int:
+    """Bytes of memory the machine has available (Linux's MemAvailable; unknown: plenty)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 62

@@ -15,26 +15,92 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from iquery.pipeline.core.errors import MediaError
-from iquery.pipeline.core.faults import classify
+from iquery.pipeline.core.faults import MachineError, classify
 from iquery.pipeline.core.files import atomic_path
 from iquery.pipeline.core.ids import parse_entry
-from iquery.pipeline.media.ffmpeg import probe
+from iquery.pipeline.media.ffmpeg import missing_input, probe
 
 log = logging.getLogger("download")
 
-# yt-dlp messages that will not change on a retry.
-PERMANENT = re.compile(
-    r"unavailable|private video|has been removed|account .* terminated|not available in your"
-    r"|copyright|sign in to confirm your age|members-only|HTTP Error (?:403|404|410)"
-    r"|Unsupported URL|No such file|does not exist|is not a valid URL|Requested format",
+# yt-dlp's words for a video that is gone, which will not change on a retry. Never a bare
+# "unavailable" ("Resource temporarily unavailable" is the network's) nor an HTTP status: those
+# are decided from the status yt-dlp's error carries (``_status``).
+GONE = re.compile(
+    r"video unavailable|this video is unavailable|video is not available|private video"
+    r"|has been removed|account .* terminated|not available in your|copyright"
+    r"|sign in to confirm your age|members-only|unsupported url|no such file|does not exist"
+    r"|is not a valid url|requested format",
     re.IGNORECASE,
 )
+# HTTP statuses that say the video is gone. 401 and 403 do not: on YouTube they are mostly
+# throttling, an expired signed link or an old yt-dlp, so they are retried as the network's.
+GONE_STATUSES = {404, 410}
+EMPTY = re.compile(r"did not get any data blocks", re.IGNORECASE)
 
 
 class TransientError(Exception):
     pass
+
+
+class _Log:
+    """yt-dlp's messages into the download log, without its blank lines and "ERROR:" prefix."""
+
+    def _say(self, level: int, message: str) -> None:
+        message = re.sub(r"^(?:ERROR|WARNING):\s*", "", str(message).strip())
+        if message:
+            log.log(level, "%s", message)
+
+    def debug(self, message: str) -> None:
+        self._say(logging.DEBUG, message)
+
+    def info(self, message: str) -> None:
+        self._say(logging.INFO, message)
+
+    def warning(self, message: str) -> None:
+        self._say(logging.WARNING, message)
+
+    def error(self, message: str) -> None:
+        self._say(logging.ERROR, message)
+
+
+def _status(err: BaseException) -> int | None:
+    """The HTTP status an error of yt-dlp's carries, through its causes; None without one."""
+    seen, todo = set(), [err]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        status = getattr(e, "status", None)
+        if isinstance(status, int) and 100 <= status < 600:
+            return status
+        exc_info = getattr(e, "exc_info", None)
+        todo += [exc_info[1] if exc_info else None, getattr(e, "cause", None), e.__cause__]
+    return None
+
+
+def _decide(err: BaseException) -> Exception:
+    """What one failed try of yt-dlp means: the machine's fault (MediaError whose words
+    ``classify`` reads as such: the job fails), a video that is gone or empty (a checked
+    MediaError: recorded), or a TransientError (tried again; the network's when tries run
+    out)."""
+    text = re.sub(r"^ERROR:\s*", "", str(err)).strip()
+    status = _status(err)
+    if status in GONE_STATUSES:
+        return MediaError(f"unavailable: {text}", checked=True)
+    fault = classify(text)
+    if fault is not None and not fault.network:
+        return MediaError(text)  # the machine's: the stage fails the job
+    if fault is None and status is None and GONE.search(text):
+        return MediaError(f"unavailable: {text}", checked=True)
+    if fault is None and EMPTY.search(text):
+        return MediaError(f"empty: the server sent no data ({text})", checked=True)
+    if status in (401, 403):
+        return TransientError(f"refused (HTTP {status}): {text}")
+    return TransientError(text)
 
 
 def _ydl_options(workdir: Path, format: str, socket_timeout_s: float, cookies: str | None) -> dict:
@@ -51,7 +117,7 @@ def _ydl_options(workdir: Path, format: str, socket_timeout_s: float, cookies: s
         "socket_timeout": socket_timeout_s,
         "enable_file_urls": True,  # the demo and users' local files come as file:// URLs
         "overwrites": True,
-        "logger": log,
+        "logger": _Log(),
     }
     if cookies:
         options["cookiefile"] = cookies
@@ -85,13 +151,7 @@ def fetch(
                 try:
                     info = ydl.extract_info(url, download=True)
                 except yt_dlp.utils.DownloadError as err:
-                    last = re.sub(r"^ERROR:\s*", "", str(err)).strip()
-                    fault = classify(last)
-                    if fault is not None and not fault.network:
-                        raise MediaError(last) from err  # the machine's: the stage fails the job
-                    if fault is None and PERMANENT.search(last):
-                        raise MediaError(f"unavailable: {last}") from err
-                    raise TransientError(last) from err
+                    raise _decide(err) from err
             files = [p for p in workdir.iterdir() if p.is_file() and not p.name.endswith(".part")]
             if not files:
                 raise TransientError("yt-dlp reported success but wrote no file")
@@ -111,6 +171,11 @@ def fetch(
                 time.sleep(backoff_s * 2 ** (attempt - 1))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+    if classify(last) is not None:
+        # the network's (or refused: retried as the network's): the job fails, nothing recorded
+        raise MachineError(
+            classify(last).kind, f"download failed after {attempts} attempts: {last}"
+        )
     raise MediaError(f"download failed after {attempts} attempts: {last}")
 
 
@@ -125,6 +190,10 @@ def obtain_video(url: str, video: str | Path, *, offline: bool = False, **option
     video = Path(video)
     video.parent.mkdir(parents=True, exist_ok=True)
     source = "on disk" if video.is_file() else "downloaded"
+    if source == "downloaded" and url.startswith("file:"):
+        local = Path(unquote(urlparse(url).path))
+        if not local.is_file():
+            missing_input(local)  # a fact, unless its folder is missing: an absent mount
     try:
         if source == "downloaded" and offline and not url.startswith("file:"):
             raise MediaError(f"missing: offline, and not on disk at {video}")

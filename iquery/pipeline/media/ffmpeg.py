@@ -5,6 +5,7 @@ Problems with a video's content raise ``MediaError`` with a reason fit for the m
 
 from __future__ import annotations
 
+import json
 import subprocess
 import wave
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import ffmpeg
 import numpy as np
 
 from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.core.faults import MachineError, is_crash, report_fault, signal_name
 from iquery.pipeline.core.files import atomic_path
 
 # Lines of ffmpeg's and ffprobe's version banner, printed before any error.
@@ -47,15 +49,64 @@ def _stderr_tail(err: ffmpeg.Error, lines: int = 3) -> str:
 
 
 def _run(stream, executable: str) -> bytes:
-    """Run an ffmpeg-python stream (list arguments, no shell) and return its stdout. A non-zero
-    exit raises ffmpeg.Error with its stderr, as ffmpeg-python's own ``run`` does; a kill by a
-    signal says so, as it is a fault of the machine (memory, a scheduler), not of the video."""
-    done = subprocess.run(stream.compile(cmd=executable), capture_output=True, stdin=DEVNULL)
-    if done.returncode < 0:
-        raise MediaError(f"{executable} killed by signal {-done.returncode}")
+    """Run an ffmpeg-python stream (list arguments, no shell) and return its stdout; see
+    ``run_tool``."""
+    return run_tool(stream.compile(cmd=executable))
+
+
+def run_tool(command: list[str]) -> bytes:
+    """Run ffmpeg or ffprobe (a list of arguments, no shell) and return its stdout. A non-zero
+    exit raises ffmpeg.Error with its stderr, as ffmpeg-python's own ``run`` does. Killed by a
+    signal: one sent from outside (SIGKILL, SIGTERM: the out-of-memory killer, a scheduler) is
+    the machine's fault; a crash (SIGSEGV, SIGABRT, ...) is tried once more, and a crash again
+    is a fact about the file it was reading."""
+    program = Path(command[0]).name
+    for attempt in (1, 2):
+        done = subprocess.run(command, capture_output=True, stdin=DEVNULL)
+        if done.returncode >= 0:
+            break
+        number = -done.returncode
+        if not is_crash(number):
+            said = f"{program} killed by signal {number} ({signal_name(number)}) from outside"
+            raise MachineError("killed", said)
+        if attempt == 2:
+            raise MediaError(
+                f"{program} crashed on this file ({signal_name(number)}), and again when tried "
+                f"once more{_said(done.stderr)}",
+                checked=True,
+            )
     if done.returncode:
-        raise ffmpeg.Error(executable, done.stdout, done.stderr)
+        raise ffmpeg.Error(program, done.stdout, done.stderr)
     return done.stdout
+
+
+def _said(stderr: bytes) -> str:
+    tail = _stderr_tail(ffmpeg.Error("", b"", stderr), lines=2)
+    return "" if tail == "no message" else f": {tail}"
+
+
+def content_error(what: str, err: ffmpeg.Error, *inputs: str | Path) -> Exception:
+    """What ffmpeg's report of a failure on ``inputs`` means: the machine's fault
+    (``MachineError``; a full disk, an input the operating system cannot read) or a fact about
+    the file (a checked ``MediaError``), decided by ``report_fault``."""
+    report = _stderr_tail(err)
+    fault = report_fault(report, inputs)
+    if fault is not None:
+        return MachineError(fault.kind, f"{what}: {report}")
+    return MediaError(f"{what}: {report}", checked=True)
+
+
+def missing_input(path: Path) -> None:
+    """A video file that is not there: a fact about it, unless its folder is missing or empty,
+    which is what an absent mount looks like (the machine's: nothing is recorded, and the rerun
+    after mounting finds it)."""
+    folder = path.parent
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise MachineError(
+            "input not mounted",
+            f"{path}: its folder {folder} is missing or empty; is its disk mounted?",
+        )
+    raise MediaError(f"file missing: {path}")
 
 
 def _rate(text: str) -> float:
@@ -69,12 +120,19 @@ def _rate(text: str) -> float:
 def probe(path: str | Path) -> Probe:
     """Read a video's streams and duration; MediaError if ffprobe cannot read the container."""
     path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise MediaError(f"file missing or empty: {path}")
+    if not path.is_file():
+        missing_input(path)
+    if path.stat().st_size == 0:
+        raise MediaError(f"empty file: {path}")
     try:
-        info = ffmpeg.probe(str(path), v="error")
+        shown = run_tool(
+            ["ffprobe", "-show_format", "-show_streams", "-of", "json", "-v", "error", str(path)]
+        )
+        info = json.loads(shown.decode() or "{}")
     except ffmpeg.Error as err:
-        raise MediaError(f"cannot read container: {_stderr_tail(err)}") from err
+        raise content_error("cannot read container", err, path) from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MediaError(f"cannot read container: ffprobe's report unreadable ({err})") from err
     streams = info.get("streams", [])
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     video = next(
@@ -130,15 +188,17 @@ def _audio(path: str | Path, segment: tuple[float, float] | None):
     return stream.audio, meta, length
 
 
-def _decode(audio, target: str, fmt: str, rate: int, channels: int, executable: str) -> bytes:
-    """Run ffmpeg: ``audio`` (an input's audio stream) as 16-bit samples at ``rate`` with
-    ``channels``, in format ``fmt``, to ``target`` (a file, or "pipe:" for what it returns);
-    MediaError where it cannot."""
+def _decode(
+    audio, source, target: str, fmt: str, rate: int, channels: int, executable: str
+) -> bytes:
+    """Run ffmpeg: ``audio`` (the audio stream of file ``source``) as 16-bit samples at ``rate``
+    with ``channels``, in format ``fmt``, to ``target`` (a file, or "pipe:" for what it
+    returns); MediaError where the file cannot give it."""
     command = audio.output(target, format=fmt, acodec="pcm_s16le", ac=channels, ar=rate)
     try:
         return _run(command.global_args("-nostdin", "-v", "error").overwrite_output(), executable)
     except ffmpeg.Error as err:
-        raise MediaError(f"cannot decode audio: {_stderr_tail(err)}") from err
+        raise content_error("cannot decode audio", err, source) from err
 
 
 def _check_decoded(decoded: int, expected: int, rate: int) -> None:
@@ -164,7 +224,7 @@ def decode_audio(
     to the length the audio stream states; a shortfall beyond that means a truncated file.
     """
     audio, meta, length = _audio(path, segment)
-    raw = _decode(audio, "pipe:", "s16le", rate, channels, executable)
+    raw = _decode(audio, path, "pipe:", "s16le", rate, channels, executable)
     samples = np.frombuffer(raw, dtype="<i2").reshape(-1, channels)
     expected = round(length * rate)
     _check_decoded(len(samples), expected, rate)
@@ -178,7 +238,7 @@ def decode_to_wav(
 ) -> None:
     """The video's sound as a 16-bit WAV at ``rate`` with ``channels``, decoded straight to the
     file (a long video's sound is never held in memory)."""
-    _decode(ffmpeg.input(str(path)).audio, str(wav), "wav", rate, channels, executable)
+    _decode(ffmpeg.input(str(path)).audio, path, str(wav), "wav", rate, channels, executable)
 
 
 def wav_writer(path: str | Path, rate: int, channels: int) -> wave.Wave_write:
@@ -281,7 +341,7 @@ def extract_frames(
                 executable,
             )
         except ffmpeg.Error as err:
-            raise MediaError(f"cannot decode video: {_stderr_tail(err)}") from err
+            raise content_error("cannot decode video", err, path) from err
         count = len(list(tmp.glob("*.jpg")))
         # One frame of slack: the last interval may hold no picture (variable frame rates).
         if count == 0 or count < MIN_DECODED_SHARE * expected - 1:
@@ -322,7 +382,7 @@ def make_wav(
         # Named so that the next attempt's atomic_path removes it if this one is killed.
         scratch = tmp.with_name(tmp.name + ".raw.tmp")
         try:
-            _decode(audio, str(scratch), "s16le", rate, 1, "ffmpeg")
+            _decode(audio, video, str(scratch), "s16le", rate, 1, "ffmpeg")
             _check_decoded(scratch.stat().st_size // 2, expected, rate)
             if seconds < min_seconds:
                 raise MediaError(

@@ -25,7 +25,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from iquery.pipeline.core.errors import MediaError
-from iquery.pipeline.core.faults import MachineFault, classify, is_machine_fault
+from iquery.pipeline.core.faults import MachineError, MachineFault, classify, is_machine_fault
 from iquery.pipeline.core.files import read_json, write_json, write_text
 from iquery.pipeline.core.provenance import digest
 from iquery.pipeline.core.records import FAILED, OK, SKIPPED, read_record, write_record
@@ -107,7 +107,8 @@ def current_record(step: Step) -> dict | None:
         return None
     if record["status"] == OK and not all(p.exists() for p in step.outputs):
         return None
-    if record["status"] == FAILED and is_machine_fault(record["reason"]):
+    checked = (record.get("info") or {}).get("checked", False)
+    if record["status"] == FAILED and not checked and is_machine_fault(record["reason"]):
         return None  # a full disk or a dropped network, recorded by an earlier version: redo
     return record
 
@@ -179,14 +180,16 @@ def _run_step(stage: str, step: Step, log: logging.Logger) -> dict:
         return write_record(step.record, status=SKIPPED, reason=reason, **common)
     try:
         info = step.work()
-    except (MediaError, OSError) as err:
+    except (MediaError, MachineError, OSError) as err:
         fault = classify(err)
         if fault is not None:  # the machine's or the network's, not the video's
             raise MachineFault(fault, f"{step.cls}/{step.vid}", str(err)) from err
         if not isinstance(err, MediaError):
             raise
         log.warning("%s/%s: %s", step.cls, step.vid, err)
-        return write_record(step.record, status=FAILED, reason=str(err), **common)
+        # checked: the cause was decided where it was met; its words are not read again
+        facts = {"checked": True} if err.checked else None
+        return write_record(step.record, status=FAILED, reason=str(err), info=facts, **common)
     log.info("%s/%s: ok", step.cls, step.vid)
     return write_record(step.record, status=OK, info=info, **common)
 
