@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from iquery.cli.separate import separate_prepared  # noqa: E402
+from iquery.cli.separate import project_config, separate_prepared  # noqa: E402
 from iquery.model.evaluation import find_checkpoint  # noqa: E402
 from iquery.model.full_rate import HIGH_BAND_RULES, MaskStore, apply_masks  # noqa: E402
 from iquery.model.intervals import interval, paired_difference  # noqa: E402
@@ -43,7 +43,7 @@ from iquery.model.system import load_system  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
 from iquery.pipeline.media.ffmpeg import WavReader, decode_audio, probe  # noqa: E402
-from iquery.pipeline.stages.one_video import prepare  # noqa: E402
+from iquery.pipeline.stages.one_video import download_settings, prepare  # noqa: E402
 
 
 def make_duet(a: Path, b: Path, out: Path) -> float:
@@ -136,6 +136,7 @@ def main() -> None:
     classes, recipe = spec["classes"], spec["recipe"]
     model_rate = recipe["stages"]["audio"]["audio_rate"]
     pairs = read_pairs(layout.test_pairs(args.dataset))[: args.pairs]
+    download = download_settings(project_config(), args.dataset)  # local files: never used
     rows = []
     for (ca, va), (cb, vb) in pairs:
         videos = [
@@ -147,7 +148,9 @@ def main() -> None:
             make_duet(*videos, duet)
             meta = probe(duet)
             rate, channels = meta.audio_rate, meta.audio_channels
-            prepared = prepare(duet.resolve().as_uri(), "duet", Path(tmp) / "work", recipe)
+            prepared = prepare(
+                duet.resolve().as_uri(), "duet", Path(tmp) / "work", recipe, download=download
+            )
             audio = prepared.sound()
             # The classes named, nothing kept: the command's own separation step, its tracks
             # and masks kept in memory (a duet is seconds long).

@@ -651,3 +651,26 @@ def test_training_targets_dry_run_offline(index_lists, tmp_path):
     assert counts["visual_weights"] == 1
     assert "results/ave/report.html" in result.stdout
     assert "results/music/nomotion/seed-1234/train_summary.json" in result.stdout
+
+
+def test_separate_fetches_with_the_config_s_download_block(tmp_path):
+    """A URL to separate is fetched as the datasets' videos are (block download: attempts,
+    back-off, cookies), at block separate's format; by hand, config.yaml's blocks are the
+    defaults."""
+    from iquery.cli.separate import project_config
+    from iquery.pipeline.stages.one_video import download_settings
+
+    video = tmp_path / "duet.mp4"
+    video.write_bytes(b"")  # a dry run only plans
+    (tmp_path / "cookies.txt").write_text("# Netscape HTTP Cookie File\n")
+    settings = overlay(tmp_path, {"download": {"attempts": 7, "cookies": "cookies.txt"}})
+    result = snakemake(tmp_path, "-n", "-p", "separate", "--config", f"video={video}",
+                       configs=[settings])  # fmt: skip
+    planned = re.search(r"'--download-settings=([^']*)'", result.stdout)
+    assert planned, result.stdout[-2000:]
+    fetched = json.loads(planned.group(1))
+    assert fetched["attempts"] == 7 and fetched["cookies"] == "cookies.txt"
+    config = project_config()
+    assert fetched["format"] == config["separate"]["format"]
+    by_hand = download_settings(config, config["dataset"])
+    assert by_hand.attempts == config["download"]["attempts"] and by_hand.chunks == 1

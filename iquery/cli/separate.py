@@ -30,15 +30,17 @@ from PIL import Image
 from iquery.model.full_rate import HIGH_BAND_RULES, MaskStore
 from iquery.pipeline.cluster.gpu_slots import add_gpus_argument, claim_gpus
 from iquery.pipeline.core.errors import ConfigError, InvalidEntry, MediaError
+from iquery.pipeline.core.faults import MachineError
 from iquery.pipeline.core.files import atomic_path, write_json
 from iquery.pipeline.core.ids import parse_entry
 from iquery.pipeline.core.memory import return_freed_blocks
 from iquery.pipeline.core.provenance import provenance
 from iquery.pipeline.detection.rows import select_boxes
-from iquery.pipeline.media.ffmpeg import WavReader, decode_to_wav, probe
+from iquery.pipeline.media.ffmpeg import WavReader, content_error, decode_to_wav, probe, run_tool
 from iquery.pipeline.report.heard import TrackFiles, detected_spans
 from iquery.pipeline.report.separation_page import masks_figure, write_page
-from iquery.pipeline.stages.one_video import prepare
+from iquery.pipeline.stages.download import DownloadSettings
+from iquery.pipeline.stages.one_video import download_settings, prepare
 from iquery.pipeline.stages.shards import crop_frame
 
 DETECTORS = ["background", "owl", "none"]
@@ -128,15 +130,33 @@ def mux(video: Path, wav: Path, out: Path) -> None:
             pictures, sound, str(tmp), format="mp4", vcodec="copy", acodec="aac", shortest=None
         )
         try:
-            command.global_args("-loglevel", "error", "-nostdin").overwrite_output().run(
-                capture_stdout=True, capture_stderr=True
-            )
+            run_tool(command.global_args("-nostdin", "-v", "error").overwrite_output().compile())
         except ffmpeg.Error as err:
-            reason = err.stderr.decode(errors="replace").strip().splitlines()[-1:]
-            raise MediaError(f"{out}: ffmpeg could not join pictures and sound: {reason}") from err
+            said = f"{out}: ffmpeg could not join pictures and sound"
+            raise content_error(said, err, video, wav) from err
+
+
+# The project's config.yaml holds every setting's default: block separate's for the options
+# below, block download's for fetching a URL (the workflow's rule passes the same, from the
+# config it runs with), so none is written twice.
+PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+
+
+def project_config() -> dict:
+    import yaml
+
+    try:
+        return yaml.safe_load(PROJECT_CONFIG.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SystemExit(
+            f"separate: {PROJECT_CONFIG}: the project's config, which holds the defaults, is "
+            f"unreadable ({err}); run from the project's clone"
+        ) from err
 
 
 def main(argv: list[str] | None = None) -> dict:
+    config = project_config()
+    defaults = config["separate"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", type=Path, help="a checkpoint file")
@@ -145,7 +165,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--video", required=True, help="a video file, or its URL")
     parser.add_argument("--out", required=True, type=Path, help="folder for what is written")
     parser.add_argument("--classes", nargs="*", default=None, help="the instruments to take out")
-    parser.add_argument("--presence", type=float, default=0.1, help="share of frames, see above")
+    parser.add_argument(
+        "--presence", type=float, default=defaults["presence"], help="share of frames, see above"
+    )
     parser.add_argument(
         "--detector",
         choices=DETECTORS,
@@ -155,7 +177,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--expect-classes", nargs="*", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--offline", action="store_true", help="fetch nothing")
-    parser.add_argument("--batch-size", type=int, default=4, help="windows separated at once")
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults["batch_size"], help="windows separated at once"
+    )
     parser.add_argument(
         "--model-rate",
         action="store_true",
@@ -165,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--high-band",
         choices=HIGH_BAND_RULES,
-        default="share",
+        default=defaults["high_band"],
         help="what each track gets above the model's Nyquist frequency (full-rate tracks): "
         "share: its share of the top octave it heard; edge: its mask at the highest bin; none: "
         "nothing (the residual keeps it)",
@@ -183,8 +207,22 @@ def main(argv: list[str] | None = None) -> dict:
         help="keep the frames, detection rows, every frame's crops and the motion tokens in "
         "OUT/prepared (to compare with what training's shards hold)",
     )
+    parser.add_argument(
+        "--download-settings",
+        default=None,
+        help="how a URL is fetched: the download stage's settings as JSON (default: config.yaml's "
+        "block download, at block separate's format)",
+    )
     add_gpus_argument(parser)
     args = parser.parse_args(argv)
+    try:
+        args.download = (
+            DownloadSettings.from_json(args.download_settings)
+            if args.download_settings
+            else download_settings(config, config["dataset"])
+        )
+    except (ConfigError, ValueError) as err:
+        parser.error(f"--download-settings: {err}")
     if args.threads < 1:
         parser.error(f"--threads {args.threads}: at least 1")
     claim_gpus(args.gpus)
@@ -195,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
 
             args.checkpoint = find_checkpoint(args.summary, args.which)
         return separate_video(args)
-    except (ConfigError, MediaError, ValueError) as err:
+    except (ConfigError, MediaError, MachineError, ValueError) as err:
         raise SystemExit(f"separate: {err}") from err
 
 
@@ -238,6 +276,7 @@ def separate_video(args) -> dict:
             motion=system.uses_motion,
             offline=args.offline,
             threads=args.threads,
+            download=args.download,
         )
         rate = recipe["stages"]["audio"]["audio_rate"]
         fps = recipe["stages"]["frames"]["frame_rate"]

@@ -3,6 +3,7 @@ from snakemake.exceptions import WorkflowError
 
 from iquery.pipeline.core.errors import InvalidEntry
 from iquery.pipeline.core.ids import video_name
+from iquery.pipeline.stages.one_video import download_settings
 
 
 def separate_dataset():
@@ -62,4 +63,6 @@ def separate_options(wildcards):
     if settings["model_rate"]:
         options.append("--model-rate")
     options.append(f"--high-band={settings['high_band']}")
+    download = download_settings(config, separate_dataset())
+    options.append(f"--download-settings={download.to_json()}")
     return options

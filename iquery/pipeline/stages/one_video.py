@@ -5,6 +5,7 @@ it separates this way, so it sees what the model saw in training."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -26,11 +27,13 @@ from iquery.pipeline.stages.registry import STAGES
 
 # The scratch dataset's name and class folder: nothing else lives in the scratch data folder.
 DATASET, FOLDER = "video", "video"
-# A URL is fetched as a dataset's videos are, but at up to 720p: the video is also what the
-# separated tracks are shown with.
-DOWNLOAD = DownloadSettings(
-    chunks=1, format="best[height<=720]/best", attempts=3, backoff_s=5, socket_timeout_s=30
-)
+
+
+def download_settings(config: dict, dataset: str) -> DownloadSettings:
+    """How a video to separate is fetched: config block download (dataset ``dataset``'s, with
+    its overrides: attempts, back-off, cookies), at the format of block separate."""
+    settings = DownloadSettings.from_config(config, dataset, "download")
+    return dataclasses.replace(settings, chunks=1, format=config["separate"]["format"])
 
 
 @dataclass
@@ -75,6 +78,7 @@ def prepare(
     work: Path,
     recipe: dict,
     *,
+    download: DownloadSettings,
     detector: str | None = None,
     detect: bool = True,
     motion: bool = True,
@@ -82,9 +86,10 @@ def prepare(
     device: str | None = None,
     threads: int = 1,
 ) -> PreparedVideo:
-    """Run download, audio, frames, (where ``detect``) detect and (where ``motion``) motion on
-    one video, with the recipe's settings; ``detector`` replaces the recipe's (a new video has
-    no precomputed detections). A stage refusing the video raises MediaError with its reason.
+    """Run download (with ``download``), audio, frames, (where ``detect``) detect and (where
+    ``motion``) motion on one video, with the recipe's settings; ``detector`` replaces the
+    recipe's (a new video has no precomputed detections). A stage refusing the video raises
+    MediaError with its reason.
 
     What a stage accepts is loosened for a video to separate, not what it makes: any length of
     at least one frame, and no annotated segment to trim to.
@@ -94,7 +99,7 @@ def prepare(
     if url.startswith("file:"):  # a local file: the download stage finds it on disk
         link(Path(unquote(urlparse(url).path)), layout.video(DATASET, FOLDER, vid))
     settings = {
-        "download": DOWNLOAD,
+        "download": download,
         "audio": stage_settings(recipe, "audio", min_seconds=0.1, trim_to_segment=False),
         "frames": stage_settings(recipe, "frames", min_frames=1, trim_to_segment=False),
     }
