@@ -9,14 +9,14 @@ from iquery.pipeline.datasets.manifest import collect
 from iquery.pipeline.datasets.splits import balanced_pairs, generate_pairs, make_splits
 
 
-def _records(records, cls, vid, statuses, reason="gone"):
+def _records(records, cls, vid, statuses, reason="gone", frames=12):
     """Write one video's records as the stages would, and read them back."""
     for stage, status in zip(VIDEO_STAGES, statuses, strict=True):
         info = {}
         if stage == "audio":
             info = {"seconds": 12.0, "samples": 132300, "rate": 11025}
         if stage == "frames":
-            info = {"count": 12, "fps": 1}
+            info = {"count": frames, "fps": 1}
         path = Layout(str(records["root"])).record("demo", stage, cls, vid)
         write_record(
             path,
@@ -42,6 +42,18 @@ def test_manifest_keeps_good_and_names_the_failing_stage(tmp_path):
         {"class": "flute", "vid": "b", "stage": "download", "reason": "unavailable: private"},
         {"class": "cello", "vid": "c", "stage": "audio", "reason": "no audio track"},
     ]
+
+
+def test_a_picture_longer_than_its_sound_is_kept_and_noted(tmp_path):
+    """A variable-frame-rate video whose picture lasts 14.8 s and its sound 12.0 s (here 15
+    frames at 1 fps): kept, with the difference in the manifest's note."""
+    records = {"root": tmp_path}
+    _records(records, "flute", "even", (OK, OK, OK))
+    _records(records, "flute", "vfr", (OK, OK, OK), frames=15)
+    rows = [{"class": "flute", "vid": v} for v in ("even", "vfr")]
+    usable, excluded = collect(rows, records)
+    assert not excluded and [r["note"] for r in usable][0] == ""
+    assert usable[1]["note"].startswith("picture 15.0 s, sound 12.0 s")
 
 
 def test_manifest_names_a_missing_record(tmp_path):
@@ -126,3 +138,19 @@ def test_paper_lists_are_intersected_and_leaks_dropped():
     assert s["pairs"] == [pairs[0]]
     assert len(s["val"]) == 2 and not set(s["val"]) & set(s["train"])
     assert any("dropped 1 test videos" in note for note in s["notes"])
+
+
+def test_an_index_of_one_class_stops_with_one_line_that_says_what_to_do(tmp_path):
+    from iquery.cli.make_splits import main
+    from iquery.pipeline.core.files import write_tsv
+
+    manifest = tmp_path / "manifest.tsv"
+    write_tsv(manifest, ["class", "vid"], [{"class": "cello", "vid": f"v{i}"} for i in range(8)])
+    settings = '{"val_fraction": 0.2, "test_fraction": 0.5, "pairs_per_test_video": 2}'
+    outputs = [a for n in ("train", "val", "test", "pairs", "summary")
+               for a in (f"--{n}", str(tmp_path / n))]  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        main(["--manifest", str(manifest), "--seed", "1", "--settings", settings, *outputs])
+    said = str(stopped.value)
+    assert "\n" not in said and said.startswith(f"make_splits: {manifest}: no test pairs")
+    assert "all of ['cello']" in said and "at least two classes in the index" in said

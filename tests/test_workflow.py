@@ -477,7 +477,7 @@ def test_demo_end_to_end(tmp_path, tiny_demo):
     manifest = (data / "manifest.tsv").read_text().splitlines()
     assert len(manifest) == 1 + 9, (data / "excluded.tsv").read_text()
     for line in manifest[1:]:
-        cls, vid, seconds, samples, rate, frames, fps = line.split("\t")
+        cls, vid, seconds, samples, rate, frames, fps, note = line.split("\t")
         # seconds is written to the millisecond: 0.5 ms is 5.5 samples at 11025 Hz
         assert int(rate) == 11025 and abs(int(samples) - float(seconds) * 11025) <= 5.6
         wav = data / "audio" / cls / f"{vid}.wav"

@@ -65,6 +65,14 @@ def main(argv: list[str] | None = None) -> None:
             f"(the first: {', '.join(unmatched[:3])}); listed in {args.copy_unmatched}",
             file=sys.stderr,
         )
+    noted = [row for row in usable if row["note"]]
+    if noted:
+        first = noted[0]
+        print(
+            f"{len(noted)} usable videos whose picture and sound differ in length (the first: "
+            f"{first['class']}/{first['vid']}, {first['note']}); noted in {args.manifest}",
+            file=sys.stderr,
+        )
     total = len(usable) + len(excluded)
     print(f"{len(usable)} of {total} videos usable; written to {args.manifest}", file=sys.stderr)
     if excluded:

@@ -46,14 +46,17 @@ def main(argv: list[str] | None = None) -> None:
     except (TypeError, ValueError) as err:
         parser.error(f"--settings: {err}")
     available = [(r["class"], r["vid"]) for r in read_tsv(args.manifest)]
-    splits = make_splits(
-        available,
-        seed=args.seed,
-        **dataclasses.asdict(settings),
-        paper_train=read_split_csv(args.paper_train) if args.paper_train else None,
-        paper_test=read_split_csv(args.paper_test) if args.paper_test else None,
-        paper_pairs=read_pairs_csv(args.paper_pairs) if args.paper_pairs else None,
-    )
+    try:
+        splits = make_splits(
+            available,
+            seed=args.seed,
+            **dataclasses.asdict(settings),
+            paper_train=read_split_csv(args.paper_train) if args.paper_train else None,
+            paper_test=read_split_csv(args.paper_test) if args.paper_test else None,
+            paper_pairs=read_pairs_csv(args.paper_pairs) if args.paper_pairs else None,
+        )
+    except ValueError as err:
+        raise SystemExit(f"make_splits: {args.manifest}: {err}") from None
     for split in ("train", "val", "test"):
         write_split(getattr(args, split), splits[split])
     write_pairs(args.pairs, splits["pairs"])

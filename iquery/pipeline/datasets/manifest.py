@@ -13,7 +13,7 @@ from iquery.pipeline.core.layout import VIDEO_STAGES
 from iquery.pipeline.core.records import FAILED, OK
 from iquery.pipeline.datasets.copies import check_lengths
 
-MANIFEST_COLUMNS = ["class", "vid", "seconds", "samples", "rate", "frames", "fps"]
+MANIFEST_COLUMNS = ["class", "vid", "seconds", "samples", "rate", "frames", "fps", "note"]
 EXCLUDED_COLUMNS = ["class", "vid", "stage", "reason"]
 AVAILABILITY_COLUMNS = ["class", "vid", "status", "reason"]
 
@@ -57,13 +57,21 @@ def collect(
             excluded.append({"class": key[0], "vid": key[1], "stage": stage, "reason": reason})
             continue
         audio, frames = stage_records["audio"]["info"], stage_records["frames"]["info"]
-        if "copied" in (audio.get("source"), frames.get("source")):
-            mismatch = check_lengths(audio["seconds"], frames["count"], frames["fps"])
-            if mismatch:
-                excluded.append(
-                    {"class": key[0], "vid": key[1], "stage": "manifest", "reason": mismatch}
-                )
-                continue
+        mismatch = check_lengths(audio["seconds"], frames["count"], frames["fps"])
+        if mismatch and "copied" in (audio.get("source"), frames.get("source")):
+            excluded.append(
+                {"class": key[0], "vid": key[1], "stage": "manifest", "reason": mismatch}
+            )
+            continue
+        # Made here from one file, picture and sound may still differ in length (a variable
+        # frame rate, phone footage): kept, as clips pair frames and sound by time, and noted.
+        note = ""
+        if mismatch:
+            picture = frames["count"] / frames["fps"]
+            note = (
+                f"picture {picture:.1f} s, sound {audio['seconds']:.1f} s: clips are taken "
+                f"where both are ({min(picture, audio['seconds']):.1f} s)"
+            )
         usable.append(
             {
                 "class": key[0],
@@ -73,6 +81,7 @@ def collect(
                 "rate": audio["rate"],
                 "frames": frames["count"],
                 "fps": frames["fps"],
+                "note": note,
             }
         )
     return usable, excluded

@@ -182,7 +182,16 @@ def make_splits(
         else:
             pairs = generate_pairs(test, pairs_per_test_video, rng)
     if not pairs:
-        raise ValueError("no test pairs: need test videos of at least two classes")
+        classes = sorted({cls for cls, _ in test})
+        if paper_pairs is not None:
+            raise ValueError(
+                f"no test pairs: none of the paper's {len(paper_pairs)} pairs has both its videos "
+                "available; check the manifest's failed videos, or give the pairs' videos"
+            )
+        raise ValueError(
+            f"no test pairs: a pair mixes two classes, and the {len(test)} test videos are all "
+            f"of {classes or 'no class'}; list videos of at least two classes in the index"
+        )
     return {
         "train": sorted(train),
         "val": sorted(val),
