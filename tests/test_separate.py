@@ -340,3 +340,16 @@ def test_crops_are_cut_when_asked_and_only_the_last_few_kept(tmp_path):
         crops(0, [k])
     assert len(crops.cache) == 4 and (0, 0) not in crops.cache
     assert crops(0, [0, 1, 2]) == first
+
+
+def test_progress_in_a_log_is_a_line_a_tenth(capsys):
+    """Where stderr is not a terminal (a log file), a bar's redraws would be one line of tens of
+    kilobytes for a long video: a short line at each tenth instead."""
+    from iquery.cli.separate import progress_bar
+
+    update = progress_bar()
+    for _ in range(2500):
+        update(4, 10000)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 10 and lines[-1] == "separate: 10000/10000 windows"
+    assert max(map(len, lines)) < 80

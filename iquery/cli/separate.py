@@ -538,12 +538,20 @@ def keep_prepared(folder: Path, frames: Path, rows, crops: Crops, motion, wanted
 
 
 def progress_bar():
+    """Progress of the windows: a bar on a terminal; in a log (stderr not a terminal), a line
+    at each tenth, where a bar's redraws would make one line of tens of kilobytes."""
     from tqdm import tqdm
 
-    bar = None
+    bar, said = None, 0
 
     def update(done: int, total: int) -> None:
-        nonlocal bar
+        nonlocal bar, said
+        if not sys.stderr.isatty():
+            said += done
+            tenth = max(total // 10, 1)
+            if said // tenth != (said - done) // tenth or said >= total:
+                print(f"separate: {said}/{total} windows", file=sys.stderr, flush=True)
+            return
         if bar is None:
             bar = tqdm(total=total, desc="separate", unit="window", file=sys.stderr)
         bar.update(done)
