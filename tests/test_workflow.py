@@ -258,6 +258,13 @@ def test_own_videos_end_to_end_with_broken_ones(tmp_path, own_videos, tiny_owl):
         "acoustic_guitar_cello/missing",
         "violin/iB17xqmFw3A",
     ]
+    # And again: a second retry of the same videos tries them again too (its marker's bytes
+    # differ, and Snakemake reruns for a newer input only if its content changed).
+    assert "2 failed downloads forgotten" in snakemake(tmp_path, "retry_downloads",
+                                                       configs=[config]).stdout  # fmt: skip
+    since = time.time()
+    snakemake(tmp_path, "preprocess", configs=[config, offline])
+    assert len(remade(data, since)["download"]) == 2
 
 
 def remade(data, since):

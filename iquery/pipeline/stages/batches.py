@@ -14,6 +14,7 @@ retried or deleted is the only one redone. A job killed half-way keeps what it f
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import sys
@@ -230,8 +231,11 @@ def forget_failed(
         if failed:
             # A marker newer than the table: Snakemake reruns the chunk (a deleted table would
             # not do: Snakemake does not remake a missing file whose consumers are up to date).
+            # Its text says when: Snakemake reruns for a newer input only if its content
+            # changed, so a second retry of the same videos must not write the same bytes.
+            when = datetime.datetime.now(datetime.timezone.utc).isoformat()
             listed = "".join(f"{r['class']}/{r['vid']}\n" for r in failed)
-            write_text(marker_path(table), listed)
+            write_text(marker_path(table), f"# forgotten at {when}\n{listed}")
     write_text(log, "".join(f"{path}\n" for path in forgotten))
     return forgotten
 
