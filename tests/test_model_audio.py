@@ -90,8 +90,9 @@ def test_warp_round_trip_smooth_map():
     assert err.max() < 0.025
     assert err[:256].max() < 0.01
     assert err.mean() < 0.006
-    # Edge frames are as good as the middle ones.
-    assert err[:, 0].max() <= err.max() and err[:, -1].max() <= err.max()
+    # Edge frames are as good as the middle ones, row by row (no attenuated first or last frame).
+    middle = err[:, 1:-1].amax(dim=1)
+    assert (err[:, 0] <= middle + 1e-4).all() and (err[:, -1] <= middle + 1e-4).all()
 
 
 def test_warp_leaves_time_axis_alone():

@@ -86,12 +86,23 @@ def test_selected_mask_equals_slice_of_all_query_masks():
 
 
 def test_no_motion_variant():
+    """No motion weights, self-attention in every decoder layer (the motion variant's first
+    layer has none), motion ignored if given; the class queries still choose what is taken."""
     model = IQuery(ModelConfig.tiny(num_queries=30, motion_dim=None)).eval()
+    assert not [name for name, _ in model.named_parameters() if "motion" in name]
+    assert all(layer.self_attn is not None for layer in model.predictor.decoder)
+    motion_model = IQuery(ModelConfig.tiny(num_queries=30)).eval()
+    assert motion_model.predictor.decoder[0].self_attn is None
     x = tiny_batch()
     frames = [torch.randn(2, 3, 6, 64, 64) for _ in range(2)]  # AVE: 6 frames
+    classes = [torch.tensor([0, 29])] * 2
     with torch.no_grad():
-        logits = model.forward_sources(x["mix"], frames, [torch.tensor([0, 29])] * 2)
+        logits = model.forward_sources(x["mix"], frames, classes)
+        given_motion = model.forward_sources(x["mix"], frames, classes, x["motion"])
+        other_classes = model.forward_sources(x["mix"], frames, [torch.tensor([1, 28])] * 2)
     assert logits.shape == (2, 2, 128, 128)
+    assert torch.equal(logits, given_motion)
+    assert (logits - other_classes).abs().amax(dim=(2, 3)).min() > 1e-4
 
 
 def test_sound_of_pixels_is_a_weighted_channel_sum():

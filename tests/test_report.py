@@ -110,11 +110,6 @@ def report_page(comparison) -> Path:
     )
 
 
-def cell(text: str) -> str:
-    """A table cell's text, as the page writes it: a figure with its interval."""
-    return re.escape(text)
-
-
 def test_report_shows_the_comparison_with_intervals(runs, comparison, report_page):
     page = report_page.read_text()
     result = json.loads(comparison.read_text())
@@ -201,7 +196,8 @@ def test_report_opens_in_a_headless_browser(report_page, tmp_path):
     match = re.search(r'data-check="([^"]*)"', result.stdout)
     assert match, f"the page's check never ran:\n{result.stderr[-2000:]}"
     check = json.loads(match.group(1).replace("&quot;", '"'))
-    # Three figures (per-class SDR, curves, one per example) and five sounds per example.
+    # Four images (the per-class SDR, the curves, one for each of the two examples) and five
+    # sounds for each example.
     assert check == {"images": 4, "broken_images": 0, "sounds": 10, "playable_sounds": 10}
     shot = tmp_path / "shot.png"
     subprocess.run(
