@@ -89,11 +89,6 @@ def stage_config(name, stage):
     return block_config(config, name, stage)
 
 
-def stage_setting(stage, key):
-    """A params function: key ``key`` of block ``stage`` for the wildcards' dataset."""
-    return lambda wildcards: stage_config(wildcards.dataset, stage)[key]
-
-
 def class_list(wildcards):
     """The dataset's class order (the query index); passed to scripts as quoted words."""
     return dataset(wildcards.dataset).classes

@@ -313,7 +313,7 @@ def write_frames(folder, n, size=(32, 32), seed=0):
 
 def test_paper_mode_caps_at_160_frames_of_1_fps(tmp_path):
     folder = write_frames(tmp_path / "vid.mp4", 200)
-    mt = MotionExtractor("inception", device="cpu").extract(folder)
+    mt = MotionExtractor("inception", device="cpu").extract(folder, 1.0, 160)
     assert mt.num_frames == 160 and mt.frame_size == (32, 32)
     assert mt.tokens.shape == (20, 1024) and mt.tokens.dtype == np.float32
     np.testing.assert_array_equal(mt.spans, np.stack([np.arange(20) * 8, np.arange(1, 21) * 8], 1))
@@ -326,7 +326,7 @@ def test_paper_mode_caps_at_160_frames_of_1_fps(tmp_path):
 def test_r50_tokens_and_spans_of_an_array(tmp_path):
     frames = np.random.default_rng(1).integers(0, 256, (21, 48, 40, 3), dtype=np.uint8)
     ex = MotionExtractor("r50", device="cpu", resize_short=32, dtype="float16")
-    mt = ex.extract(frames, fps=2.0)
+    mt = ex.extract(frames, fps=2.0, max_frames=160)
     assert mt.frame_size == (38, 32) and mt.tokens.shape == (10, 2048)
     assert mt.tokens.dtype == np.float16
     # 21 frames at 2 fps, stride 2: ten tokens of 1 s; frame 20 falls outside the floor pool.
@@ -346,7 +346,7 @@ def test_clip_mode_windows_and_spans():
     np.testing.assert_array_equal(mt.windows, [[0, 2], [2, 4], [3, 5]])
     np.testing.assert_array_equal(mt.spans, [[0, 1], [1, 2], [2, 3], [3, 4], [3, 4], [4, 5]])
     # A window's tokens are those of its frames alone.
-    first = ex.extract(frames[:16], fps=8.0)
+    first = ex.extract(frames[:16], fps=8.0, max_frames=160)
     assert_close_to_scale(mt.tokens[:2], first.tokens)
 
 
@@ -355,10 +355,10 @@ def test_batched_videos_match_one_at_a_time():
     videos = [rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
     videos.append(rng.integers(0, 256, (24, 64, 96, 3), dtype=np.uint8))
     ex = MotionExtractor("inception", device="cpu")
-    many = ex.extract_many(videos, fps=1.0)
+    many = ex.extract_many(videos, fps=1.0, max_frames=160)
     assert [m.tokens.shape for m in many] == [(2, 1024), (2, 1024), (3, 1024)]
     for video, got in zip(videos, many, strict=True):
-        assert_close_to_scale(got.tokens, ex.extract(video).tokens)
+        assert_close_to_scale(got.tokens, ex.extract(video, 1.0, 160).tokens)
 
 
 def test_tokens_npz_round_trip(tmp_path):
@@ -394,4 +394,4 @@ def test_bad_frame_inputs_name_the_folder(tmp_path):
         load_frames(np.zeros((0, 8, 8, 3), np.uint8))
     ex = MotionExtractor("r50", device="cpu")
     with pytest.raises(ValueError, match="at least 2 frames"):
-        ex.extract(np.zeros((1, 32, 32, 3), np.uint8))
+        ex.extract(np.zeros((1, 32, 32, 3), np.uint8), 1.0, 160)

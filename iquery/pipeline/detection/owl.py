@@ -19,7 +19,7 @@ def prompts_for(classes: Sequence[str], template: str = "a photo of a {}") -> li
 
 
 class OwlDetector:
-    def __init__(self, model: str, *, device: str | None = None, threshold: float = 0.1):
+    def __init__(self, model: str, *, threshold: float, device: str | None = None):
         import torch
         from transformers import Owlv2ForObjectDetection, Owlv2Processor
 

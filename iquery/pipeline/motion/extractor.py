@@ -33,8 +33,6 @@ from PIL import Image
 from iquery.pipeline.motion.i3d import build_backbone
 from iquery.pipeline.motion.tokens import MotionTokens, token_spans
 
-PAPER_FPS = 1.0
-PAPER_MAX_FRAMES = 160
 _FRAME_NAME = re.compile(r"^(\d+)\.(jpe?g|png)$", re.IGNORECASE)
 
 VideoSource = str | os.PathLike | np.ndarray
@@ -224,17 +222,16 @@ class MotionExtractor:
             frame_size=(int(frames.shape[1]), int(frames.shape[2])),
         )
 
-    def extract(
-        self, video: VideoSource, fps: float = PAPER_FPS, max_frames: int | None = PAPER_MAX_FRAMES
-    ) -> MotionTokens:
-        """Whole-video tokens of one frames folder or array (paper: 1 fps, first 160 frames)."""
+    def extract(self, video: VideoSource, fps: float, max_frames: int | None) -> MotionTokens:
+        """Whole-video tokens of one frames folder or array at ``fps``, of its first
+        ``max_frames`` frames (config block motion: the paper's 1 fps and 160 frames)."""
         return self.extract_many([video], fps, max_frames)[0]
 
     def extract_many(
         self,
         videos: Sequence[VideoSource],
-        fps: float = PAPER_FPS,
-        max_frames: int | None = PAPER_MAX_FRAMES,
+        fps: float,
+        max_frames: int | None,
     ) -> list[MotionTokens]:
         """Whole-video tokens of several videos; those of equal frame shape run as one batch."""
         if fps <= 0:
@@ -297,15 +294,3 @@ class MotionExtractor:
             fps,
             frames,
         )
-
-
-def extract_motion(
-    video: VideoSource,
-    fps: float = PAPER_FPS,
-    *,
-    max_frames: int | None = PAPER_MAX_FRAMES,
-    **extractor_kwargs,
-) -> MotionTokens:
-    """One-off paper-style extraction (builds the backbone each call; use MotionExtractor for
-    many videos)."""
-    return MotionExtractor(**extractor_kwargs).extract(video, fps, max_frames)

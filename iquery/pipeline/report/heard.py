@@ -19,12 +19,15 @@ class LoudnessMeter:
     ``pyloudnorm.Meter(rate).integrated_loudness`` on the whole sound (tested)."""
 
     GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # per channel: L, R, C, Ls, Rs
+    # BS.1770-4's K-weighting, as pyloudnorm's Meter builds it: a high shelf (+4 dB above
+    # 1.5 kHz), then a high pass at 38 Hz; (gain dB, Q, corner Hz, kind).
+    K_WEIGHTING = ((4.0, 1 / np.sqrt(2), 1500.0, "high_shelf"), (0.0, 0.5, 38.0, "high_pass"))
 
     def __init__(self, rate: int, channels: int) -> None:
-        import pyloudnorm
+        from pyloudnorm import IIRfilter
 
         self.rate, self.channels = rate, channels
-        self.filters = list(pyloudnorm.Meter(rate)._filters.values())
+        self.filters = [IIRfilter(g, q, fc, rate, kind) for g, q, fc, kind in self.K_WEIGHTING]
         # each filter's state per channel, carried from piece to piece; at rest at first
         size = [max(len(f.a), len(f.b)) - 1 for f in self.filters]
         self.state = [[np.zeros(n) for _ in range(channels)] for n in size]

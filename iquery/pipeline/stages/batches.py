@@ -240,17 +240,6 @@ def forget_failed(
     return forgotten
 
 
-def add_chunk_arguments(parser) -> None:
-    """The options every chunk job's command line shares."""
-    parser.add_argument("--data", required=True, help="the data root (config key paths.data)")
-    parser.add_argument("--dataset", required=True, help="the dataset's name")
-    parser.add_argument("--chunk", type=int, required=True, help="this job's chunk, from 0")
-    parser.add_argument("--chunks", type=int, required=True, help="chunks the videos are dealt to")
-    parser.add_argument("--table", required=True, help="the chunk's table (JSON) to write")
-    parser.add_argument("--copy", default=None, help="the dataset's copy in the original layout")
-    parser.add_argument("--copy-key", default="copy", help="the config key naming --copy")
-
-
 def members(items: Sequence[T], chunk: int, chunks: int) -> list[T]:
     """The items of chunk ``chunk`` (``deal``); a chunk that does not exist is an error."""
     dealt = deal(items, chunks)
