@@ -35,7 +35,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from iquery.cli.separate import project_config, separate_prepared  # noqa: E402
 from iquery.model.evaluation import find_checkpoint  # noqa: E402
 from iquery.model.full_rate import HIGH_BAND_RULES, MaskStore, apply_masks  # noqa: E402
 from iquery.model.intervals import interval, paired_difference  # noqa: E402
@@ -43,6 +42,7 @@ from iquery.model.system import load_system  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
 from iquery.pipeline.media.ffmpeg import WavReader, decode_audio, probe  # noqa: E402
+from iquery.pipeline.separate.video import project_config, separate_prepared  # noqa: E402
 from iquery.pipeline.stages.one_video import download_settings, prepare  # noqa: E402
 
 

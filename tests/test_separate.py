@@ -22,6 +22,8 @@ from iquery.model.separation import Windows, array_reader, separate_audio, windo
 from iquery.model.settings import load_settings
 from iquery.model.system import SeparationSystem
 from iquery.pipeline.media.ffmpeg import probe
+from iquery.pipeline.separate.crops import Crops
+from iquery.pipeline.separate.video import present_classes
 from iquery.pipeline.stages.recipe import recipe
 from tests.conftest import make_video
 
@@ -151,9 +153,9 @@ def test_present_classes_are_those_seen_often_enough():
     rows += [[1, 2, 0.8, 0, 0, 10, 10], [2, 2, 0.8, 0, 0, 10, 10]]  # xylophone in 2
     rows += [[f, -1, 0.99, 0, 0, 10, 10] for f in range(1, 11)]  # boxes without a class
     rows = np.array(rows, dtype=np.float32)
-    assert separate_cli.present_classes(rows, 10, CLASSES, 0.3) == ["cello"]
-    assert separate_cli.present_classes(rows, 10, CLASSES, 0.2) == ["cello", "xylophone"]
-    assert separate_cli.present_classes(rows[-10:], 10, CLASSES, 0.1) == []
+    assert present_classes(rows, 10, CLASSES, 0.3) == ["cello"]
+    assert present_classes(rows, 10, CLASSES, 0.2) == ["cello", "xylophone"]
+    assert present_classes(rows[-10:], 10, CLASSES, 0.1) == []
 
 
 def read_wav(path) -> np.ndarray:
@@ -295,8 +297,8 @@ def test_loudness_fed_in_pieces_is_pyloudnorms_of_the_whole(rate, channels):
 
 
 def test_the_masks_picture_pools_a_long_sound_without_holding_its_spectrogram():
-    from iquery.cli.separate import PICTURE_COLUMNS, overview
     from iquery.model.audio import stft
+    from iquery.pipeline.separate.picture import PICTURE_COLUMNS, overview
 
     rng = np.random.default_rng(0)
     short = rng.standard_normal(RATE * 20).astype(np.float32)
@@ -334,7 +336,7 @@ def test_crops_are_cut_when_asked_and_only_the_last_few_kept(tmp_path):
         jpgs.append(tmp_path / f"{k + 1:06d}.jpg")
         Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(jpgs[-1])
     rows = np.array([[k + 1, 0, 0.9, 10, 10, 50, 40] for k in range(12)], dtype=np.float32)
-    crops = separate_cli.Crops(jpgs, rows, side=32, own_class=True, keep=4)
+    crops = Crops(jpgs, rows, side=32, own_class=True, keep=4)
     first = crops(0, [0, 1, 2])
     for k in range(3, 12):
         crops(0, [k])
@@ -345,7 +347,7 @@ def test_crops_are_cut_when_asked_and_only_the_last_few_kept(tmp_path):
 def test_progress_in_a_log_is_a_line_a_tenth(capsys):
     """Where stderr is not a terminal (a log file), a bar's redraws would be one line of tens of
     kilobytes for a long video: a short line at each tenth instead."""
-    from iquery.cli.separate import progress_bar
+    from iquery.pipeline.separate.video import progress_bar
 
     update = progress_bar()
     for _ in range(2500):

@@ -664,7 +664,7 @@ def test_separate_fetches_with_the_config_s_download_block(tmp_path):
     """A URL to separate is fetched as the datasets' videos are (block download: attempts,
     back-off, cookies), at block separate's format; by hand, config.yaml's blocks are the
     defaults."""
-    from iquery.cli.separate import project_config
+    from iquery.pipeline.separate.video import project_config
     from iquery.pipeline.stages.one_video import download_settings
 
     video = tmp_path / "duet.mp4"

@@ -439,3 +439,18 @@ def make_frames(
         "segment": list(segment) if segment else None,
         "time_of_frame": "(k - 0.5) / fps seconds, k = 1, 2, ...",
     }
+
+
+def mux(video: Path, wav: Path, out: Path) -> None:
+    """The video's pictures with ``wav`` as its sound (pictures copied, sound in AAC)."""
+    with atomic_path(out) as tmp:
+        pictures = ffmpeg.input(str(video)).video
+        sound = ffmpeg.input(str(wav)).audio
+        command = ffmpeg.output(
+            pictures, sound, str(tmp), format="mp4", vcodec="copy", acodec="aac", shortest=None
+        )
+        try:
+            run_tool(command.global_args("-nostdin", "-v", "error").overwrite_output().compile())
+        except ffmpeg.Error as err:
+            said = f"{out}: ffmpeg could not join pictures and sound"
+            raise content_error(said, err, video, wav) from err

@@ -1,0 +1,1 @@
+"""Separating a new video with a trained model (``iquery separate``)."""
