@@ -71,7 +71,17 @@ rule report:
     input:
         unpack(report_inputs("main")),
     output:
-        L.report("{dataset}", "main"),
+        page=report(
+            L.report("{dataset}", "main"),
+            caption="../report/page.rst",
+            category="{dataset}",
+            subcategory="the report",
+        ),
+        per_class=report_item("main", "per_class.png"),
+        curves=report_item("main", "curves.png"),
+        results=report_item("main", "results.tsv"),
+        differences=report_item("main", "differences.tsv"),
+        per_class_table=report_item("main", "per_class.tsv"),
     log:
         L.results_log("{dataset}", "report"),
     conda:
@@ -79,15 +89,30 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=15,
+    params:
+        folder=lambda wildcards: L.report_figure(wildcards.dataset, "main", ""),
     shell:
         "python -m iquery.cli.make_report --comparison {input.comparison:q}"
-        " --out {output:q} 2> {log:q}"
+        " --out {output.page:q} --files {params.folder:q} 2> {log:q}"
 
 
 use rule report as report_seeds with:
     input:
         unpack(report_inputs("seeds")),
     output:
-        L.report("{dataset}", "seeds"),
+        page=report(
+            L.report("{dataset}", "seeds"),
+            caption="../report/page.rst",
+            category="{dataset}",
+            subcategory="over the seed study's seeds",
+        ),
+        per_class=report_item("seeds", "per_class.png"),
+        curves=report_item("seeds", "curves.png"),
+        results=report_item("seeds", "results.tsv"),
+        differences=report_item("seeds", "differences.tsv"),
+        per_class_table=report_item("seeds", "per_class.tsv"),
     log:
         L.results_log("{dataset}", "report-seeds"),
+    params:
+        folder=lambda wildcards: L.report_figure(wildcards.dataset, "seeds", ""),
+

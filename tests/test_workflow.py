@@ -515,6 +515,13 @@ def test_demo_end_to_end(tmp_path, tiny_demo):
     comparison = json.loads((results / "comparison.json").read_text())
     assert comparison["seeds"] == [1234] and comparison["pairs"]["compared"] == 3
     assert "too few to draw them again" in comparison["differences"][0]["sentence"]
+    # Snakemake's own report gathers the marked results, each with its caption.
+    snakemake(tmp_path, "--report", "snakemake-report.html", configs=[tiny])
+    gathered = (tmp_path / "snakemake-report.html").read_text()
+    for name in ("report.html", "per_class.png", "curves.png", "results.tsv", "per_class.tsv"):
+        assert name in gathered, name
+    assert "ideal ratio mask (the ceiling)" in gathered  # a caption
+    assert "iQuery\tiquery\t" in (results / "report" / "results.tsv").read_text()
     page = (results / "report.html").read_text()
     labels = ("iQuery (iquery)", "Sound-of-Pixels (sop)", "iQuery without motion (nomotion)")
     for label in (*labels, "ideal ratio mask"):

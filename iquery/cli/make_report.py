@@ -15,8 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from iquery.pipeline.core.files import read_json, write_text
-from iquery.pipeline.report.report import build_report, read_compared
+from iquery.pipeline.core.files import atomic_path, read_json, write_text, write_tsv
+from iquery.pipeline.report.report import (
+    build_report,
+    read_compared,
+    report_figures,
+    report_tables,
+)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -24,6 +29,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--comparison", required=True, type=Path, help="compare's JSON")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--title", help="default: '<dataset>: <runs>'")
+    parser.add_argument(
+        "--files",
+        type=Path,
+        help="also write the figures (PNG) and tables (TSV) here, one file each (the workflow "
+        "marks them for snakemake --report)",
+    )
     args = parser.parse_args(argv)
     try:
         comparison = read_json(args.comparison, "run iquery.cli.compare first")
@@ -35,7 +46,14 @@ def main(argv: list[str] | None = None) -> Path:
         f"{comparison.get('dataset', '?')}: {', '.join(runs)}"
         + (f" over {len(seeds)} seeds" if len(seeds) > 1 else "")
     )
-    page = build_report(comparison, runs, title)
+    figures = report_figures(comparison, runs)
+    page = build_report(comparison, runs, title, figures)
+    if args.files:
+        for name, png in figures.items():
+            with atomic_path(args.files / name) as tmp:
+                tmp.write_bytes(png or b"")  # no training logs: an empty file, as declared
+        for name, (columns, rows) in report_tables(comparison).items():
+            write_tsv(args.files / name, columns, rows)
     write_text(args.out, page)
     print(f"report: {args.out} ({len(page) / 1e6:.1f} MB)", file=sys.stderr)
     return args.out

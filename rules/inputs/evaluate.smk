@@ -48,3 +48,23 @@ def report_inputs(study):
         }
 
     return inputs
+
+
+# What each of the report's files shows, for `snakemake --report` (captions in report/).
+REPORT_FILES = {
+    "per_class.png": "per_class.rst",
+    "curves.png": "curves.rst",
+    "results.tsv": "results.rst",
+    "differences.tsv": "differences.rst",
+    "per_class.tsv": "per_class_table.rst",
+}
+
+
+def report_item(study, name):
+    """One of the report's figures or tables, marked for `snakemake --report`."""
+    return report(
+        L.report_figure("{dataset}", study, name),
+        caption=f"../report/{REPORT_FILES[name]}",  # relative to rules/evaluate.smk
+        category="{dataset}",
+        subcategory="the report" if study == "main" else "over the seed study's seeds",
+    )

@@ -284,6 +284,12 @@ class Layout:
         """The page that shows the comparison: tables, figures, curves, examples with sound."""
         return f"{self.study(dataset, study)}/report.html"
 
+    def report_figure(self, dataset: str, study: str, name: str) -> str:
+        """One of the report's figures (PNG) or tables (TSV) as its own file, for
+        ``snakemake --report``: per_class.png, curves.png, results.tsv, differences.tsv,
+        per_class.tsv."""
+        return f"{self.study(dataset, study)}/report/{name}"
+
     def separated(self, dataset: str, name: str) -> str:
         """What ``separate`` wrote for one video with a model of ``dataset``: a folder."""
         return f"{self.results}/{dataset}/separated/{name}"

@@ -283,12 +283,17 @@ def pyplot():
     return plt
 
 
-def png_uri(fig) -> str:
+def png_bytes(fig) -> bytes:
     plt = pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def png_uri(fig_or_png) -> str:
+    data = fig_or_png if isinstance(fig_or_png, bytes) else png_bytes(fig_or_png)
+    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def wav_uri(signal: np.ndarray, rate: int) -> str:
@@ -303,10 +308,10 @@ def wav_uri(signal: np.ndarray, rate: int) -> str:
     return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def curves_figure(runs: dict[str, list[Run]]) -> str | None:
+def curves_figure(runs: dict[str, list[Run]]) -> bytes | None:
     """Training loss per epoch, and validation SDR against training batches and against
     training wall time, every seed of a run in its colour: a curve still rising at its end
-    says more training would help."""
+    says more training would help (PNG)."""
     if not any(seed.history for seeds in runs.values() for seed in seeds):
         return None
     plt = pyplot()
@@ -330,11 +335,11 @@ def curves_figure(runs: dict[str, list[Run]]) -> str | None:
     for ax in (ax_loss, ax_steps, ax_time):
         ax.grid(alpha=0.3)
         ax.legend()
-    return png_uri(fig)
+    return png_bytes(fig)
 
 
-def per_class_figure(comparison: dict) -> str | None:
-    """Test SDR per source class, each bar with its 95 % interval."""
+def per_class_figure(comparison: dict) -> bytes | None:
+    """Test SDR per source class, each bar with its 95 % interval (PNG)."""
     methods = [m for m in comparison["methods"] if m.get("per_class")]
     classes = sorted({c for m in methods for c in m["per_class"]})
     if not classes:
@@ -366,7 +371,7 @@ def per_class_figure(comparison: dict) -> str | None:
     ax.axhline(0, color="black", linewidth=0.6)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncols=2)
-    return png_uri(fig)
+    return png_bytes(fig)
 
 
 def example_figure(examples: dict, k: int) -> str:
@@ -511,9 +516,59 @@ def read_compared(comparison: dict) -> dict[str, list[Run]]:
     }
 
 
-def build_report(comparison: dict, runs: dict[str, list[Run]], title: str) -> str:
-    curves = curves_figure(runs)
-    classes = per_class_figure(comparison)
+def report_figures(comparison: dict, runs: dict[str, list[Run]]) -> dict[str, bytes | None]:
+    """The report's figures as PNG: the training curves and the per-class SDR."""
+    return {"curves.png": curves_figure(runs), "per_class.png": per_class_figure(comparison)}
+
+
+def report_tables(comparison: dict) -> dict[str, tuple[list[str], list[dict]]]:
+    """The report's tables as rows, for TSV files: every method with its intervals, the paired
+    differences, the per-class SDR."""
+
+    def span(entry: dict | None) -> str:
+        if not entry:
+            return ""
+        if entry.get("low") is None:
+            return f"{entry['mean']:.2f}"
+        return f"{entry['mean']:.2f} [{entry['low']:.2f}, {entry['high']:.2f}]"
+
+    gains = differences_to_mixture(comparison)
+    over = _over(comparison)
+    results = [
+        {"method": m["label"], "name": m["name"], **{k.upper(): span(m[k]) for k in METRICS},
+         "SDR - mixture (paired)": span(gains.get(m["name"]))}
+        for m in comparison["methods"]
+    ]  # fmt: skip
+    differences = [
+        {
+            "difference (SDR)": f"{d['label_a']} - {d['label_b']}",
+            f"mean [95 % over {over}]": span(d),
+            "over pairs only": span({"mean": d["mean"], **(d.get("pairs_only") or {})}),
+            "resolved": "yes" if d["resolved"] else "no",
+        }
+        for d in comparison["differences"]
+    ]
+    methods = [m for m in comparison["methods"] if m.get("per_class")]
+    classes = sorted({c for m in methods for c in m["per_class"]})
+    per_class = [
+        {"class": c, **{m["label"]: span(m["per_class"].get(c)) for m in methods}} for c in classes
+    ]
+    return {
+        "results.tsv": (["method", "name", "SDR", "SIR", "SAR", "SDR - mixture (paired)"], results),
+        "differences.tsv": (list(differences[0]) if differences else [], differences),
+        "per_class.tsv": (["class", *(m["label"] for m in methods)], per_class),
+    }
+
+
+def build_report(
+    comparison: dict,
+    runs: dict[str, list[Run]],
+    title: str,
+    figures: dict[str, bytes | None] | None = None,
+) -> str:
+    figures = figures if figures is not None else report_figures(comparison, runs)
+    curves = png_uri(figures["curves.png"]) if figures["curves.png"] else None
+    classes = png_uri(figures["per_class.png"]) if figures["per_class.png"] else None
     first_name, first_seeds = next(iter(runs.items()))
     main = first_seeds[0]
     sections = [
