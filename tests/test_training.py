@@ -237,6 +237,13 @@ def test_validation_every_other_epoch_keeps_the_last(data, tmp_path):
     logged = [r for r in csv.DictReader(open(out / "logs" / "version_0" / "metrics.csv"))]
     validated = sorted({int(r["epoch"]) for r in logged if r.get("val/sdr")})
     assert validated == [1, 3]
+    # TensorBoard's logs beside the CSV ones, with the same validation SDR.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = (out / "tensorboard").glob("version_0/events.out.tfevents.*")
+    board = EventAccumulator(str(events))
+    board.Reload()
+    assert len(board.Scalars("val/sdr")) == 2 and "train/loss_step" in board.Tags()["scalars"]
     assert summary["best_checkpoint"] in (
         "checkpoints/best-epoch001.ckpt",
         "checkpoints/best-epoch003.ckpt",
