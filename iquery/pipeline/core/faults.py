@@ -8,7 +8,7 @@ rerun after the fault is fixed tries the video again. Records that an earlier ru
 version of this code) wrote for such a fault are not trusted: they are redone.
 
 The decision is made from the error's cause, never from where it happened, and only here:
-``FAULTS`` is the table (README, "Two kinds of failure", shows it with a real message for each).
+``FAULTS`` is the table (`docs/failures.md` shows it with a real message for each).
 Where the cause is known when the error is met, it is said there: the operating system's errno,
 a signal (``signal_fault``: sent from outside, or a crash that repeats on the same file), a
 program's report checked against the operating system (``report_fault``: ffmpeg says
