@@ -115,4 +115,3 @@ use rule report as report_seeds with:
         L.results_log("{dataset}", "report-seeds"),
     params:
         folder=lambda wildcards: L.report_figure(wildcards.dataset, "seeds", ""),
-
