@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from iquery.model.evaluation import find_checkpoint  # noqa: E402
 from iquery.model.full_rate import HIGH_BAND_RULES, MaskStore, apply_masks  # noqa: E402
 from iquery.model.intervals import interval, paired_difference  # noqa: E402
-from iquery.model.system import load_system  # noqa: E402
+from iquery.model.separator import load_separator  # noqa: E402
 from iquery.pipeline.core.layout import Layout  # noqa: E402
 from iquery.pipeline.datasets.splits import read_pairs  # noqa: E402
 from iquery.pipeline.media.ffmpeg import WavReader, decode_audio, probe  # noqa: E402
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results/demo/full_rate_duets.json")
     args = parser.parse_args()
     layout = Layout(str(ROOT / "data"))
-    system = load_system(find_checkpoint(args.summary, "best"))
+    system = load_separator(find_checkpoint(args.summary, "best"))
     spec = system.hparams.data_spec
     classes, recipe = spec["classes"], spec["recipe"]
     model_rate = recipe["stages"]["audio"]["audio_rate"]

@@ -355,3 +355,19 @@ def test_progress_in_a_log_is_a_line_a_tenth(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 10 and lines[-1] == "separate: 10000/10000 windows"
     assert max(map(len, lines)) < 80
+
+
+def test_evaluation_and_separation_start_without_lightning():
+    """Lightning (and torchmetrics with it) costs every job seconds to import; scoring and
+    separating a trained model need neither (``iquery.model.separator``)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, iquery.cli.evaluate, iquery.model.evaluation, iquery.cli.separate, "
+        "iquery.pipeline.separate.video, iquery.model.separator; "
+        "print(sorted(k for k in sys.modules if k.startswith(('lightning.pytorch', "
+        "'torchmetrics'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

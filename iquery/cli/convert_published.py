@@ -8,7 +8,8 @@
 gives the published class order (the query order) and the data settings the model is evaluated
 with (clip length, STFT hop, frames per clip, rates; from ``config.yaml``'s block of that dataset
 and its iquery run). ``--classes`` names another class list, in order. The result loads with
-``iquery.model.system.load_system`` and evaluates or separates like a checkpoint trained here. See
+``iquery.model.separator.load_separator`` and evaluates or separates like a checkpoint trained
+here. See
 ``iquery/model/published.py`` for the name table and why some published tensors are dropped.
 """
 

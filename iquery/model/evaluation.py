@@ -21,6 +21,8 @@ from iquery.model.metrics import (
     write_metrics,
     write_per_pair,
 )
+from iquery.model.separator import load_separator
+from iquery.model.settings import SELECTION_NOTES
 from iquery.model.shard_dataset import (
     ClipSpec,
     MixDataset,
@@ -29,8 +31,6 @@ from iquery.model.shard_dataset import (
     pairs_within,
     read_split_facts,
 )
-from iquery.model.system import load_system
-from iquery.model.training import SELECTION_NOTES
 from iquery.model.variants import variant
 from iquery.pipeline.core.errors import ConfigError
 from iquery.pipeline.core.files import atomic_path, read_json
@@ -129,7 +129,7 @@ def evaluate_run(
     """Score a run's checkpoint on the test pairs; write the per-pair table and the metrics
     (with provenance), and optionally the examples the report shows."""
     path = find_checkpoint(summary, checkpoint)
-    system = load_system(path)
+    system = load_separator(path)
     dataset, rate, left_out = pair_dataset(system, shards, pairs)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate

@@ -154,7 +154,7 @@ def expand(
 
 
 def save_expanded(system: SeparationSystem, expansion: Expansion, path) -> None:
-    """A checkpoint that ``load_system`` (evaluation, ``separate``) reads like a trained one."""
+    """A checkpoint that ``load_separator`` (evaluation, ``separate``) reads like a trained one."""
     from iquery.pipeline.core.files import atomic_path
 
     system.hparams.data_spec["expanded"] = {

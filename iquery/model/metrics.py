@@ -188,7 +188,8 @@ def evaluate_pairs(
 ) -> tuple[list[dict], dict]:
     """Score every pair the loader yields (in order); returns (per-pair rows, summary).
 
-    ``system``: a ``SeparationSystem`` or None (then only the mixture and IRM rows). The mixture
+    ``system``: a ``Separator`` (or training's ``SeparationSystem``) or None (then only the
+    mixture and IRM rows). The mixture
     divides by N when ``divide_mixture`` (default: the system's setting, else True). ``jobs``
     > 1 scores pairs in that many processes (mir_eval is the slow part).
     """

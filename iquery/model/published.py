@@ -423,9 +423,10 @@ def write_checkpoint(
     data: PublishedData,
     sources: Mapping[str, str] | None = None,
 ) -> Conversion:
-    """Convert the published state dicts and write a checkpoint ``iquery.model.system.load_system``
-    reads: ``{"hyper_parameters": ..., "state_dict": ...}`` as SeparationSystem saves them, plus
-    ``published_source`` (the files read, the dataset and the tensors dropped)."""
+    """Convert the published state dicts and write a checkpoint that
+    ``iquery.model.separator.load_separator`` reads: ``{"hyper_parameters": ...,
+    "state_dict": ...}`` as SeparationSystem saves them, plus ``published_source`` (the files
+    read, the dataset and the tensors dropped)."""
     system = published_system(classes, data)
     conversion = convert_state_dicts(published, system.model)
     system.model.load_state_dict(conversion.state, strict=True)

@@ -16,6 +16,15 @@ from pathlib import Path
 from iquery.model.variants import VARIANTS, variant
 from iquery.pipeline.core.errors import ConfigError
 
+# What chose a run's checkpoint (setting select_on), as its results say it.
+SELECTION_NOTES = {
+    "val": "checkpoint chosen by SDR on fixed pairs of the validation split",
+    "test": (
+        "checkpoint chosen by SDR on the TEST pairs, as the published code did; "
+        "test results of this run are optimistic"
+    ),
+}
+
 CHOICES = {
     "variant": tuple(VARIANTS),
     "model": ("paper", "tiny"),

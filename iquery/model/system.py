@@ -41,26 +41,14 @@ import torch
 from torch import Tensor
 
 from iquery.model.audio import N_WARPED, SpectralFrontEnd, mask_loss
-from iquery.model.iquery import IQuery, ModelConfig, SoundOfPixels
+from iquery.model.iquery import ModelConfig
+from iquery.model.separator import Separating, build_model, read_checkpoint
 from iquery.model.settings import TrainSettings
-from iquery.model.shard_dataset import MixDataset, collate, normalize_frames
+from iquery.model.shard_dataset import MixDataset, collate
 from iquery.model.variants import variant as find_variant
-from iquery.pipeline.core.torch_files import CheckpointError, describe_contents, read_torch_file
-
-BINARY_THRESHOLD = 0.5  # where Sound of Pixels cuts its binary masks at test time
 
 
-def build_model(config: ModelConfig, variant: str) -> torch.nn.Module:
-    """The network of a variant; ``nomotion`` is iQuery without the motion branch."""
-    spec = find_variant(variant)
-    if spec.network == "sop":
-        return SoundOfPixels(config)
-    if spec.motion and config.motion_dim is None:
-        raise ValueError(f"variant {variant!r} needs motion_dim; use variant 'nomotion'")
-    return IQuery(config if spec.motion else dataclasses.replace(config, motion_dim=None))
-
-
-class SeparationSystem(pl.LightningModule):
+class SeparationSystem(Separating, pl.LightningModule):
     """Mix-and-separate training of one model variant; see the module docstring."""
 
     def __init__(
@@ -125,36 +113,8 @@ class SeparationSystem(pl.LightningModule):
         recipe = inspect.signature(cls.__init__).parameters.keys() & plain.keys()
         return cls(model_config, data_spec=data_spec, **{k: plain[k] for k in recipe})
 
-    @property
-    def threshold(self) -> float | None:
-        """Where test-time masks are cut: binary masks only."""
-        return BINARY_THRESHOLD if self.hparams.mask == "binary" else None
-
     # ------------------------------------------------------------------------------------------
-    # forward
-
-    def mask_logits(self, batch: dict, mixture) -> Tensor:
-        """Logits (B, N, F, T) of every source of ``batch`` given its ``MixtureBatch``."""
-        frames = normalize_frames(batch["frames"])
-        n = frames.shape[1]
-        classes = [batch["class_index"][:, i] for i in range(n)]
-        motion = padding = None
-        if self.uses_motion:
-            if "motion" not in batch:
-                raise ValueError("variant 'iquery' needs motion features in the batch")
-            # Loader gives (B, N, T', C); the predictor reads (B, C, T') per source.
-            motion = [batch["motion"][:, i].transpose(1, 2) for i in range(n)]
-            padding = [batch["motion_padding"][:, i] for i in range(n)]
-        spectrogram = getattr(mixture, self.model.input_kind)
-        return self.model.forward_sources(
-            spectrogram, [frames[:, i] for i in range(n)], classes, motion, padding
-        )
-
-    def mix(self, audio: Tensor):
-        """Spectral inputs and targets of a batch, always in float32 (STFT under autocast loses
-        the small ratio-mask values)."""
-        with torch.autocast(device_type=audio.device.type, enabled=False):
-            return self.front_end(audio.float(), divide=self.hparams.divide_mixture)
+    # forward: mask_logits and mix (``Separating``)
 
     def loss_and_masks(self, batch: dict):
         """Each mixture's loss (B,), the sigmoid masks and the ``MixtureBatch`` of a batch."""
@@ -470,22 +430,10 @@ class SeparationData(pl.LightningDataModule):
 
 
 def load_system(path: str | Path, map_location: str | torch.device = "cpu") -> SeparationSystem:
-    """Rebuild a system from a Lightning checkpoint read with ``weights_only=True``."""
-    checkpoint = read_torch_file(path, "checkpoint", map_location=map_location)
-    try:
-        hparams = dict(checkpoint["hyper_parameters"])
-        state = checkpoint["state_dict"]
-        model_config = dict(hparams.pop("model_config"))
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(
-            f"{path}: holds {describe_contents(checkpoint)}, not a checkpoint of this project "
-            "(one written by training, `expand` or `convert_published`)"
-        ) from None
-    if model_config.get("visual_weights"):
-        # The trained weights are in the state dict: the ResNet file need not exist here.
-        if model_config.get("freeze_visual") is None:
-            model_config["freeze_visual"] = True
-        model_config["visual_weights"] = None
+    """Rebuild a system (to train on: ``expand``) from a Lightning checkpoint read with
+    ``weights_only=True``; evaluation and separation take ``load_separator``."""
+    hparams, state = read_checkpoint(path, map_location)
+    model_config = hparams.pop("model_config")
     try:
         system = SeparationSystem(model_config, **hparams)
     except TypeError as err:

@@ -32,7 +32,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.plugins.environments import LightningEnvironment, SLURMEnvironment
 
 from iquery.model.iquery import ModelConfig
-from iquery.model.settings import RESUMABLE_KEYS, RUNTIME_KEYS, TrainSettings
+from iquery.model.settings import RESUMABLE_KEYS, RUNTIME_KEYS, SELECTION_NOTES, TrainSettings
 from iquery.model.shard_dataset import (
     ClipSpec,
     MixDataset,
@@ -47,15 +47,6 @@ from iquery.pipeline.core.files import read_json, write_json
 from iquery.pipeline.core.layout import RunFolder
 from iquery.pipeline.core.provenance import digest, provenance
 from iquery.pipeline.datasets.splits import generate_pairs, read_pairs
-
-SELECTION_NOTES = {
-    "val": "checkpoint chosen by SDR on fixed pairs of the validation split",
-    "test": (
-        "checkpoint chosen by SDR on the TEST pairs, as the published code did; "
-        "test results of this run are optimistic"
-    ),
-}
-
 
 # ----------------------------------------------------------------------------------------------
 # Data and model from the settings

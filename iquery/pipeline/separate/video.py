@@ -70,11 +70,11 @@ def recipe_of(system, checkpoint: Path) -> dict:
 
 
 def load_model(checkpoint: Path, expected: list[str] | None):
-    from iquery.model.system import load_system
+    from iquery.model.separator import load_separator
 
     if not checkpoint.is_file():
         raise ConfigError(f"{checkpoint}: no such checkpoint; train a run first, or give its path")
-    system = load_system(checkpoint)
+    system = load_separator(checkpoint)
     classes = list(system.hparams.data_spec.get("classes") or [])
     if not classes:
         raise ConfigError(f"{checkpoint}: the checkpoint does not list its classes")
