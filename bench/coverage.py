@@ -135,6 +135,7 @@ def make_draw(draw_seed: int, out: Path, design: dict, jobs: int) -> Path:
 KINDS = {
     "videos": "over test videos, within classes (the report's)",
     "pairs": "over pairs only (the earlier interval)",
+    "uncorrected": "over test videos, within classes, product weights uncorrected",
     "across classes": "over test videos drawn across classes",
     "per source": "over test videos, within classes, per source",
 }
@@ -174,7 +175,8 @@ def figures_of(comparison: dict, folder: Path) -> dict[str, dict]:
 
 def other_designs(comparison: dict, folder: Path) -> dict[str, dict]:
     """The same figures' intervals over test videos drawn across classes (one group, one
-    class), and drawn within classes but per source (each source in its own class)."""
+    class), drawn within classes but per source (each source in its own class), and the
+    report's without its correction for what product weights count too often."""
     from iquery.model.intervals import TestSet, TestVideos, interval, source_columns
     from iquery.pipeline.core.files import read_tsv
 
@@ -204,7 +206,12 @@ def other_designs(comparison: dict, folder: Path) -> dict[str, dict]:
     def bounds(per_pair, per_source) -> dict:
         wide = interval(per_pair, videos=across)
         own = interval(per_source, videos=test.sources)
-        return {"across classes": (wide.low, wide.high), "per source": (own.low, own.high)}
+        plain = interval(per_pair, videos=test.pairs, corrected=False)
+        return {
+            "across classes": (wide.low, wide.high),
+            "per source": (own.low, own.high),
+            "uncorrected": (plain.low, plain.high),
+        }
 
     out = {f"{label}: SDR": bounds(*v) for label, v in values.items()}
     for d in comparison["differences"]:

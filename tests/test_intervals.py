@@ -142,6 +142,27 @@ def test_over_videos_holds_the_mean_of_other_test_sets_where_over_pairs_does_not
     assert 0.9 < np.mean(widths["videos"]) / spread_of_sets < 1.4
 
 
+def test_what_the_product_weights_count_too_often_is_taken_off():
+    """Where a figure's spread is all the pairs' own (no video effects), weighting a pair by the
+    product of its videos' weights counts that spread several times over: the uncorrected
+    interval is about twice as wide as the spread of fresh test sets. The correction takes off
+    its first-order excess (what is left keeps it on the wide side) and the interval holds."""
+    rng = np.random.default_rng(5)
+    held, widths = {True: 0, False: 0}, {True: [], False: []}
+    for k in range(60):
+        per_pair, _, keys = crossed_test_set(rng, video_sd=0.0, source_sd=2.0)
+        videos = TestVideos.of_pairs(keys)
+        for corrected in (True, False):
+            spread = interval(per_pair, videos=videos, seed=k, corrected=corrected, draws=4000)
+            held[corrected] += spread.holds(0.0)
+            widths[corrected].append(spread.high - spread.low)
+    # Fresh test sets' means: 120 pairs of noise of variance (2^2 + 2^2) / 4 each.
+    fresh = 2 * 1.96 * np.sqrt(2.0 / 120)
+    assert np.mean(widths[False]) / fresh > 1.7
+    assert 1.0 < np.mean(widths[True]) / fresh < 1.6
+    assert held[True] / 60 >= 0.9
+
+
 def test_classes_are_fixed_so_their_levels_do_not_widen_the_interval():
     # Classes 40 dB apart and little else varying: each class keeps its share of the sources
     # in every draw, so the interval stays narrow; videos drawn across classes would not.

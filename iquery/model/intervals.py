@@ -11,6 +11,8 @@ again decides what the interval speaks for:
   interval that says what *another set of test videos of these classes* would give. Each class
   keeps its share of the figure in every draw (a pair counts half in each of its classes; a
   class's own figure is over its sources): a new test set has the same classes.
+  The product weights count what varies from pair to pair three times over; the interval is
+  narrowed by that excess, which the pairs themselves measure (``pair_noise_share``).
   Within a class the weights are rescaled (Rao and Wu, 1988): ``n - 1`` of the class's ``n``
   videos are drawn with replacement and each draw counts ``n / (n - 1)``, so that a class of
   few videos does not understate its own spread by ``(n - 1) / n``. Classes of one test video
@@ -331,19 +333,47 @@ def interval(
     level: float = LEVEL,
     draws: int = DRAWS,
     seed: int = 0,
+    corrected: bool = True,
 ) -> Interval:
     """The mean of ``values`` (columns, or seeds x columns) and its percentile bootstrap
-    interval: over the test videos when ``videos`` is given, else over the columns."""
+    interval: over the test videos when ``videos`` is given (narrowed by what the product
+    weights count too often, unless not ``corrected``), else over the columns."""
     grid = _as_grid(values)
     means = bootstrap_means(grid, videos=videos, draws=draws, seed=seed)
     over = OVER_PAIRS if videos is None else OVER_VIDEOS
     finite_means = means[np.isfinite(means)]
+    mean = float(grid.mean())
     if len(finite_means) < MIN_DRAWN * len(means):
         # So few videos that most draws leave no pair at all: no interval over them.
-        return Interval(float(grid.mean()), math.nan, math.nan, over)
+        return Interval(mean, math.nan, math.nan, over)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(finite_means, [tail, 100 - tail])
-    return Interval(float(grid.mean()), float(low), float(high), over)
+    if videos is not None and corrected:
+        # Narrowed by what the product weights count three times over (see pair_noise_share).
+        keep = math.sqrt(1 - pair_noise_share(grid, finite_means, videos))
+        low, high = mean - keep * (mean - low), mean + keep * (high - mean)
+    return Interval(mean, float(low), float(high), over)
+
+
+def pair_noise_share(grid: np.ndarray, over_videos: np.ndarray, videos: TestVideos) -> float:
+    """The share of the variance drawn over the videos that is each column's own noise counted
+    twice too often. Weighting a column by the product of its two videos' weights (each of mean
+    and variance 1) counts what varies from column to column three times: once through each
+    video and once through the product; the videos' effects are counted right, through the
+    videos. What varies from column to column, the classes' levels taken out (each class keeps
+    its share in every draw), is the variance of one column over their number; twice that
+    comes off, and at least that much is kept, as no test set of these videos could be surer
+    than its columns. docs/method.md §5.1 derives it; docs/intervals.md measures it."""
+    total = float(np.var(over_videos))
+    n = grid.shape[1]
+    member = videos.membership
+    if total <= 0 or n <= member.shape[1]:
+        return 0.0
+    values = grid.mean(axis=0)
+    levels, *_ = np.linalg.lstsq(member, values, rcond=None)
+    rest = values - member @ levels
+    own = float(rest @ rest) / (n - np.linalg.matrix_rank(member)) / n
+    return min(2 * own, max(total - own, 0.0)) / total
 
 
 def paired_difference(
