@@ -98,14 +98,15 @@ def make_draw(draw_seed: int, out: Path, design: dict, jobs: int) -> Path:
     shards, pairs = layout.shard_index("demo", "test"), layout.test_pairs("demo")
     snakemake = [Path(sys.executable).with_name("snakemake"), "--cores", str(jobs), "--quiet"]
     configs = ["--configfile", "config.yaml", str(overlay(draw_seed, folder, design))]
-    with open(folder / "make.log", "w") as log:
-        subprocess.run(
-            [*snakemake, *configs, "--", shards, pairs],
-            check=True,
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-        )
+    if not (Path(shards).is_file() and Path(pairs).is_file()):  # made already: only scored
+        with open(folder / "make.log", "w") as log:
+            subprocess.run(
+                [*snakemake, *configs, "--", shards, pairs],
+                check=True,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+            )
     compared = []
     for name, run in design["runs"].items():
         scores = folder / "scores" / name
