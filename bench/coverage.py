@@ -182,16 +182,17 @@ def other_designs(comparison: dict, folder: Path) -> dict[str, dict]:
     from iquery.pipeline.core.files import read_tsv
 
     models = [m for m in comparison["methods"] if m["kind"] == "model"]
-    rows = {
-        m["label"]: [r for r in read_tsv(folder / "scores" / m["name"] / "per_pair.tsv")
-                     if r["skipped"] != "True"]
-        for m in models
-    }  # fmt: skip
-    first = next(iter(rows.values()))
-    keys = [tuple(r[k] for k in ("class_a", "vid_a", "class_b", "vid_b")) for r in first]
-    if any(tuple(r[k] for k in ("class_a", "vid_a", "class_b", "vid_b")) != key
-           for table in rows.values() for r, key in zip(table, keys, strict=True)):  # fmt: skip
+    tables = {m["label"]: read_tsv(folder / "scores" / m["name"] / "per_pair.tsv") for m in models}
+    key_of = ("class_a", "vid_a", "class_b", "vid_b")
+    first = next(iter(tables.values()))
+    keys = [tuple(r[k] for k in key_of) for r in first]
+    if any([tuple(r[k] for k in key_of) for r in t] != keys for t in tables.values()):
         raise SystemExit(f"coverage: {folder}: the runs scored other pairs")
+    # As the comparison does: the pairs every run scored (a silent estimate skips one run's).
+    kept = [all(t[i]["skipped"] != "True" for t in tables.values()) for i in range(len(keys))]
+    rows = {label: [r for r, k in zip(t, kept, strict=True) if k] for label, t in tables.items()}
+    first = next(iter(rows.values()))
+    keys = [key for key, k in zip(keys, kept, strict=True) if k]
     test = TestSet.of(keys)
     across = TestVideos.of_pairs([("all", f"{a}/{b}", "all", f"{c}/{d}") for a, b, c, d in keys])
 
