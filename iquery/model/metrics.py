@@ -189,9 +189,9 @@ def evaluate_pairs(
     """Score every pair the loader yields (in order); returns (per-pair rows, summary).
 
     ``system``: a ``Separator`` (or training's ``SeparationSystem``) or None (then only the
-    mixture and IRM rows). The mixture
-    divides by N when ``divide_mixture`` (default: the system's setting, else True). ``jobs``
-    > 1 scores pairs in that many processes (mir_eval is the slow part).
+    mixture and IRM rows). The mixture divides by N when ``divide_mixture`` (default: the
+    system's setting, else True). ``jobs`` > 1 scores pairs in that many processes (mir_eval is
+    the slow part).
     """
     if methods is None:
         methods = METHODS if system is not None else ("mixture", "irm")

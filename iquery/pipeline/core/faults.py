@@ -10,7 +10,7 @@ version of this code) wrote for such a fault are not trusted: they are redone.
 The decision is made from the error's cause, never from where it happened, and only here:
 ``FAULTS`` is the table (`docs/failures.md` shows it with a real message for each).
 Where the cause is known when the error is met, it is said there: the operating system's errno,
-a signal (``signal_fault``: sent from outside, or a crash that repeats on the same file), a
+a signal (``is_crash``: sent from outside, or a crash that repeats on the same file), a
 program's report checked against the operating system (``report_fault``: ffmpeg says
 "Input/output error" of a damaged container as of a failing disk). Only what is left, the texts
 yt-dlp gives, is read for its words.
@@ -66,6 +66,8 @@ FAULTS = (
     Fault("bot check", r"confirm you.?re not a bot|sign in to confirm you.?re not", True),
 )
 
+FAULT_OF_KIND = {fault.kind: fault for fault in FAULTS}
+
 MACHINE_ERRNOS = {
     errno.ENOSPC: "disk full",
     errno.EDQUOT: "disk full",
@@ -107,7 +109,7 @@ class MachineError(Exception):
     the operating system cannot read): ``kind`` is one of ``FAULTS``."""
 
     def __init__(self, kind: str, message: str):
-        self.fault = next(f for f in FAULTS if f.kind == kind)
+        self.fault = FAULT_OF_KIND[kind]
         super().__init__(message)
 
 
@@ -128,8 +130,7 @@ def classify(error: BaseException | str) -> Fault | None:
     if getattr(error, "checked", False):
         return None  # decided where it was met: a fact about the video
     if isinstance(error, OSError) and error.errno in MACHINE_ERRNOS:
-        kind = MACHINE_ERRNOS[error.errno]
-        return next(f for f in FAULTS if f.kind == kind)
+        return FAULT_OF_KIND[MACHINE_ERRNOS[error.errno]]
     text = str(error).lower()
     for fault in FAULTS:
         if re.search(fault.pattern, text):

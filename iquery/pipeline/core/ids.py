@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from urllib.parse import unquote, urlsplit
 
 from iquery.pipeline.core.errors import InvalidEntry
@@ -89,6 +89,11 @@ def unusable_vid(entry: object) -> str:
     left out (with its reason) like any other video."""
     digest = hashlib.sha1(repr(entry).encode(), usedforsecurity=False).hexdigest()[:12]
     return f"invalid-{digest}"
+
+
+def file_url_path(url: str) -> Path:
+    """The local path a ``file://`` URL names."""
+    return Path(unquote(urlsplit(url).path))
 
 
 def video_name(source: str) -> str:

@@ -15,12 +15,11 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from iquery.pipeline.core.errors import MediaError
 from iquery.pipeline.core.faults import MachineError, classify
 from iquery.pipeline.core.files import atomic_path
-from iquery.pipeline.core.ids import parse_entry
+from iquery.pipeline.core.ids import file_url_path, parse_entry
 from iquery.pipeline.media.ffmpeg import missing_input, probe
 
 log = logging.getLogger("download")
@@ -171,11 +170,10 @@ def fetch(
                 time.sleep(backoff_s * 2 ** (attempt - 1))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    if classify(last) is not None:
+    fault = classify(last)
+    if fault is not None:
         # the network's (or refused: retried as the network's): the job fails, nothing recorded
-        raise MachineError(
-            classify(last).kind, f"download failed after {attempts} attempts: {last}"
-        )
+        raise MachineError(fault.kind, f"download failed after {attempts} attempts: {last}")
     raise MediaError(f"download failed after {attempts} attempts: {last}")
 
 
@@ -191,7 +189,7 @@ def obtain_video(url: str, video: str | Path, *, offline: bool = False, **option
     video.parent.mkdir(parents=True, exist_ok=True)
     source = "on disk" if video.is_file() else "downloaded"
     if source == "downloaded" and url.startswith("file:"):
-        local = Path(unquote(urlparse(url).path))
+        local = file_url_path(url)
         if not local.is_file():
             missing_input(local)  # a fact, unless its folder is missing: an absent mount
     try:

@@ -41,9 +41,9 @@ class Probe:
     video_duration: float = 0.0
 
 
-def _stderr_tail(err: ffmpeg.Error, lines: int = 3) -> str:
+def _stderr_tail(stderr: bytes | None, lines: int = 3) -> str:
     """The last lines ffmpeg wrote, without the version banner it prints before any error."""
-    text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+    text = (stderr or b"").decode(errors="replace").strip().splitlines()
     text = [line for line in text if not line.startswith(_BANNER)]
     return " | ".join(text[-lines:]) or "no message"
 
@@ -81,7 +81,7 @@ def run_tool(command: list[str]) -> bytes:
 
 
 def _said(stderr: bytes) -> str:
-    tail = _stderr_tail(ffmpeg.Error("", b"", stderr), lines=2)
+    tail = _stderr_tail(stderr, lines=2)
     return "" if tail == "no message" else f": {tail}"
 
 
@@ -89,7 +89,7 @@ def content_error(what: str, err: ffmpeg.Error, *inputs: str | Path) -> Exceptio
     """What ffmpeg's report of a failure on ``inputs`` means: the machine's fault
     (``MachineError``; a full disk, an input the operating system cannot read) or a fact about
     the file (a checked ``MediaError``), decided by ``report_fault``."""
-    report = _stderr_tail(err)
+    report = _stderr_tail(err.stderr)
     fault = report_fault(report, inputs)
     if fault is not None:
         return MachineError(fault.kind, f"{what}: {report}")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 
 from iquery.pipeline.core.errors import MediaError
+from iquery.pipeline.core.ids import file_url_path
 from iquery.pipeline.core.layout import Layout
 from iquery.pipeline.datasets.copies import link
 from iquery.pipeline.datasets.indexes import Video
@@ -97,7 +97,7 @@ def prepare(
     layout = Layout(data=str(work))
     video = Video(FOLDER, vid, url)
     if url.startswith("file:"):  # a local file: the download stage finds it on disk
-        link(Path(unquote(urlparse(url).path)), layout.video(DATASET, FOLDER, vid))
+        link(file_url_path(url), layout.video(DATASET, FOLDER, vid))
     settings = {
         "download": download,
         "audio": stage_settings(recipe, "audio", min_seconds=0.1, trim_to_segment=False),
