@@ -73,7 +73,7 @@ def make_layout(root: Path, videos: int, seconds: int, size=(1280, 720)) -> list
             windows=np.array([[0, seconds]], np.float32),
             extractor="random",
             weights_sha256="random",
-            fps=1.0,
+            frame_rate=1.0,
             num_frames=seconds,
             frame_size=(size[1], size[0]),
         )

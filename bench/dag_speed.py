@@ -111,8 +111,8 @@ def write_tables(layout: Layout, name: str, stage: str, videos: list[dict], chun
     }
     info = {
         "download": {"source": "downloaded"},
-        "audio": {"seconds": 60.0, "samples": 60 * 11025, "rate": 11025},
-        "frames": {"count": 60, "fps": 1},
+        "audio": {"seconds": 60.0, "samples": 60 * 11025, "audio_rate": 11025},
+        "frames": {"count": 60, "frame_rate": 1},
         "detect": {"boxes": 60},
         "motion": {},
     }[stage]

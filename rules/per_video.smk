@@ -105,6 +105,39 @@ use rule chunk_stage as motion with:
         stage="motion",
 
 
+# The motion encoder learned on the dataset's own training videos (motion.weights: learned),
+# where no FAME or Kinetics weights can be had: audio-visual synchrony, no labels.
+rule motion_encoder:
+    input:
+        train=L.split("{dataset}", "train"),
+        frames=tables("frames"),
+        audio=tables("audio"),
+    output:
+        L.motion_encoder("{dataset}"),
+    log:
+        L.log("{dataset}", "motion-encoder"),
+    benchmark:
+        L.benchmark("{dataset}", "motion-encoder")
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(120),
+    params:
+        data=lambda wildcards: L.data,
+        motion=lambda wildcards: stage_settings(wildcards.dataset, "motion").to_json(),
+        settings=lambda wildcards: stage_config(wildcards.dataset, "motion_encoder"),
+        seed=config["seed"],
+    shell:
+        "python -m iquery.cli.pretrain_motion --data {params.data:q}"
+        " --dataset {wildcards.dataset} --settings {params.motion:q}"
+        " --train {input.train:q} --frames {input.frames:q}"
+        " --steps {params.settings[steps]} --batch-size {params.settings[batch_size]}"
+        " --lr {params.settings[lr]} --seed {params.seed} --threads {threads}"
+        " --out {output:q} 2> {log:q}"
+
+
 # How well the detector found the instruments (against the demo's true boxes, where known).
 rule detection_summary:
     input:

@@ -14,9 +14,9 @@ def _records(records, cls, vid, statuses, reason="gone", frames=12):
     for stage, status in zip(VIDEO_STAGES, statuses, strict=True):
         info = {}
         if stage == "audio":
-            info = {"seconds": 12.0, "samples": 132300, "rate": 11025}
+            info = {"seconds": 12.0, "samples": 132300, "audio_rate": 11025}
         if stage == "frames":
-            info = {"count": frames, "fps": 1}
+            info = {"count": frames, "frame_rate": 1}
         path = Layout(str(records["root"])).record("demo", stage, cls, vid)
         write_record(
             path,

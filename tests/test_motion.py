@@ -369,7 +369,7 @@ def test_tokens_npz_round_trip(tmp_path):
     back = load_tokens(path)
     for field in ("tokens", "spans", "clip_index", "windows"):
         np.testing.assert_array_equal(getattr(back, field), getattr(mt, field))
-    assert (back.extractor, back.weights_sha256, back.fps) == (mt.extractor, "random", 8.0)
+    assert (back.extractor, back.weights_sha256, back.frame_rate) == (mt.extractor, "random", 8.0)
     assert (back.num_frames, back.frame_size) == (16, (64, 64))
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")

@@ -52,7 +52,7 @@ def lay_out(data, *, seconds=12, rate=11025, fps=1, motion=True):
                     windows=np.array([[0.0, seconds]], dtype=np.float32),
                     extractor="i3d-test",
                     weights_sha256="random",
-                    fps=float(fps),
+                    frame_rate=float(fps),
                     num_frames=seconds * fps,
                     frame_size=(120, 160),
                 )

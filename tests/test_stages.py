@@ -161,10 +161,37 @@ def test_the_stage_command_runs_a_registered_stage(tmp_path, media):
         + ["--upstream", str(records / "download-000.json")]
         + ["--table", str(records / "audio-000.json")]
     )
-    assert record["status"] == "ok" and record["made_from"]["rate"] == 11025
+    assert record["status"] == "ok" and record["made_from"]["audio_rate"] == 11025
     assert Path(Layout(str(data)).audio("demo", "cello", "good")).is_file()
     with pytest.raises(SystemExit, match="--settings: .*unexpected keyword argument 'rate'"):
         stage_cli.main(
             ["audio", *common, "--settings", json.dumps(json.loads(audio.to_json()) | {"rate": 1})]
             + ["--table", str(records / "audio-000.json")]
         )
+
+
+def test_motion_at_its_own_rate_decodes_the_video(tmp_path, media):
+    """A motion block frame_rate above the dataset's: the stage decodes the video itself at
+    that rate, and windows of window_frames give tokens of their own stretch."""
+    layout = Layout(str(tmp_path / "data"))
+    video = Video("cello", "good", media["good"].as_uri())
+    records = {}
+    for name in ("download", "audio", "frames", "motion"):
+        settings = STAGES[name].settings.from_config(CONFIG, "demo", name, CLASSES)
+        if name == "motion":
+            settings = dataclasses.replace(
+                settings, weights=None, frame_rate=4.0, window_frames=8, resize_short=32
+            )
+        job = StageJob(layout, "demo", settings)
+        upstream = {("cello", "good"): records[STAGES[name].reads]} if STAGES[name].reads else None
+        table = layout.chunk_table("demo", name, 0)
+        (records[name],) = run_batch(name, STAGES[name].steps(job, [video], upstream), table)
+        assert records[name]["status"] == "ok", records[name]
+    from iquery.pipeline.motion.tokens import load_tokens
+
+    tokens = load_tokens(layout.motion("demo", "cello", "good"))
+    assert records["frames"]["info"]["count"] == 8  # the dataset's 1 fps
+    assert tokens.frame_rate == 4.0 and tokens.num_frames == 32  # 8 s at 4 fps
+    # A token a window of 8 frames (the I3D's temporal stride): 2 s each.
+    assert tokens.spans.tolist() == [[float(s), float(s + 2)] for s in range(0, 8, 2)]
+    assert records["motion"]["made_from"]["extractor"]["window_frames"] == 8

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         "crop_side": crop_side,
         "own_class_boxes": own_class_boxes,
         "has_motion": args.motion is not None,
-        "settings": json.dumps(recipe, sort_keys=True),
+        "recipe": json.dumps(recipe, sort_keys=True),
         "config_hash": digest(recipe),
     }
     try:

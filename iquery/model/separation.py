@@ -26,7 +26,7 @@ import torch
 
 from iquery.model.full_rate import MaskJoiner, MaskStore
 from iquery.model.running_sum import RunningSum
-from iquery.model.shard_dataset import ClipSpec, _frames_tensor, clip_frames
+from iquery.model.shard_dataset import ClipSpec, _frames_tensor, clip_frames, tokens_for_window
 
 # The crops of one class at some frames (0-based indices): JPEG bytes per frame.
 CropSource = Callable[[int, list[int]], list[bytes]]
@@ -158,12 +158,14 @@ def separate_stream(
     tracks_to: Callable[[np.ndarray], None],
     masks_to: MaskStore | None = None,
     motion: np.ndarray | None = None,
+    motion_spans: np.ndarray | None = None,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> Windows:
     """Separate a mono sound of ``length`` samples at the model's rate, read a window at a
-    time (``read``), for ``class_indices``, with the video's crops and motion tokens (T', C).
+    time (``read``), for ``class_indices``, with the video's crops and motion tokens (T', C)
+    and their spans in seconds (T', 2; needed where the model reads a clip's own tokens).
 
     ``tracks_to`` gets the tracks (K, n) in order, a stretch at a time, as soon as no later
     window reaches them (``length`` samples in all); ``masks_to``, where given, likewise gets
@@ -179,7 +181,9 @@ def separate_stream(
         joiner = MaskJoiner(
             windows.padded_length, windows.pad, rate, front_end.n_fft, front_end.hop, masks_to
         )
-    seen = VisualInputs(windows, spec, rate, fps, n_frames, class_indices, crops, motion, device)
+    seen = VisualInputs(
+        windows, spec, rate, fps, n_frames, class_indices, crops, motion, motion_spans, device
+    )
     starts = windows.starts
     for first in range(0, len(starts), batch_size):
         chosen = range(first, min(first + batch_size, len(starts)))
@@ -214,7 +218,8 @@ def separate_stream(
 @dataclass(frozen=True)
 class VisualInputs:
     """What the model sees of the video for each window: each class's crops at the window's
-    centre (the frames training would pick), and the video's motion tokens."""
+    centre (the frames training would pick), and the video's motion tokens (all of them, or
+    the window's own, as the model was trained)."""
 
     windows: Windows
     spec: ClipSpec
@@ -224,6 +229,7 @@ class VisualInputs:
     class_indices: list[int]
     crops: CropSource
     motion: np.ndarray | None
+    motion_spans: np.ndarray | None
     device: str | torch.device
 
     def batch(self, chosen: range, uses_motion: bool) -> dict:
@@ -245,10 +251,29 @@ class VisualInputs:
         if uses_motion:
             if self.motion is None:
                 raise ValueError("this model uses motion: give the video's motion tokens")
-            count = len(self.class_indices)
-            tokens = torch.as_tensor(self.motion, dtype=torch.float32, device=self.device)
-            batch["motion"] = tokens.expand(len(chosen), count, *tokens.shape)
-            batch["motion_padding"] = torch.zeros(
-                len(chosen), count, tokens.shape[0], dtype=torch.bool, device=self.device
-            )
+            batch |= self.motion_batch(chosen)
         return batch
+
+    def motion_batch(self, chosen: range) -> dict:
+        """The tokens of each chosen window (T', C each), padded to the longest, for every
+        class: the model's ``motion`` and ``motion_padding``."""
+        every = np.arange(len(self.motion))
+        if self.spec.motion_tokens == "clip":
+            if self.motion_spans is None:
+                raise ValueError("this model reads each clip's own motion tokens: give their spans")
+            starts = [(self.windows.starts[w] - self.windows.pad) / self.rate for w in chosen]
+            clip = self.windows.clip / self.rate
+            picks = [tokens_for_window(self.motion_spans, s, s + clip) for s in starts]
+        else:
+            picks = [every] * len(chosen)
+        longest = max(len(p) for p in picks)
+        tokens = torch.zeros(len(chosen), longest, self.motion.shape[1])
+        padding = torch.ones(len(chosen), longest, dtype=torch.bool)
+        for i, pick in enumerate(picks):
+            tokens[i, : len(pick)] = torch.from_numpy(np.asarray(self.motion[pick], np.float32))
+            padding[i, : len(pick)] = False
+        count = len(self.class_indices)
+        return {
+            "motion": tokens[:, None].expand(-1, count, -1, -1).to(self.device),
+            "motion_padding": padding[:, None].expand(-1, count, -1).to(self.device),
+        }

@@ -32,6 +32,7 @@ CHOICES = {
     "loss": ("l1", "bce"),
     "optimizer": ("adam", "sgd"),
     "schedule": ("step", "cosine"),
+    "motion_tokens": ("video", "clip"),
 }
 # Keys that may differ between a run and its resumption without changing what it computes
 # (epochs only extends it); they stay out of the config hash, except epochs.
@@ -67,6 +68,7 @@ class TrainSettings:
     num_frames: int = 3
     frame_stride: int = 1
     frame_size: int = 224
+    motion_tokens: str = "video"  # video: all of a video's tokens (the paper); clip: the clip's own
     divide_mixture: bool = True  # MUSIC: sources ÷ N; AVE: False
     n_fft: int = 1022
     hop: int = 256

@@ -46,14 +46,29 @@ class ClipSpec:
     num_frames: int
     frame_stride: int
     frame_size: int
+    # The motion tokens a source gives: "video", all of its video's (the paper's); "clip", those
+    # whose span overlaps the clip's sound (the demo's learned encoder, whose tokens follow notes)
+    motion_tokens: str = "video"
     gain: tuple[float, float] = (0.5, 1.5)  # random gain per training source (the paper's)
 
     @classmethod
     def from_settings(cls, settings) -> ClipSpec:
-        """From a run's TrainSettings, or a checkpoint's data_spec (a dict)."""
+        """From a run's TrainSettings, or a checkpoint's data_spec (a dict; one saved before
+        ``motion_tokens`` existed used the whole video's)."""
         keys = ("clip_samples", "num_frames", "frame_stride", "frame_size")
         plain = settings if isinstance(settings, dict) else settings.to_dict()
-        return cls(**{k: plain[k] for k in keys})
+        return cls(**{k: plain[k] for k in keys}, motion_tokens=plain.get("motion_tokens", "video"))
+
+
+def tokens_for_window(spans: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Indices of the tokens whose span (seconds, (N, 2)) overlaps [start, end); where none
+    does (a window past the frames the network saw), the one whose centre is nearest."""
+    spans = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+    inside = np.flatnonzero((spans[:, 0] < end) & (spans[:, 1] > start))
+    if len(inside):
+        return inside
+    centres = spans.mean(axis=1)
+    return np.array([int(np.argmin(np.abs(centres - (start + end) / 2)))])
 
 
 @dataclass(frozen=True)
@@ -122,9 +137,9 @@ def read_split_facts(index_path: str | Path) -> dict:
             "motion_weights": (
                 str(group.attrs.get("motion_weights_sha256", "?")) if "motion" in group else None
             ),
-            "audio_rate": int(group.attrs["rate"]),
+            "audio_rate": int(group.attrs["audio_rate"]),
             # how the videos were prepared (iquery.pipeline.stages.recipe), as the shards say
-            "recipe": json.loads(h5.attrs.get("settings", "{}")),
+            "recipe": json.loads(h5.attrs.get("recipe", "{}")),
         }
 
 
@@ -311,7 +326,7 @@ class MixDataset(torch.utils.data.Dataset):
             raise ValueError("mixing needs videos of at least two classes")
         if pairs is None and seed is None:
             raise ValueError("training samples need a seed")
-        self.refs, self.spec, self.fps, self.seed = refs, spec, frame_rate, seed
+        self.refs, self.spec, self.frame_rate, self.seed = refs, spec, frame_rate, seed
         self.dup, self.use_motion, self.epoch = dup, use_motion, 0
         by_key = {(r.cls, r.vid): r for r in refs}
         missing = [k for p in (pairs or []) for k in p if k not in by_key]
@@ -329,7 +344,7 @@ class MixDataset(torch.utils.data.Dataset):
     def _source(self, ref: VideoRef, rng: np.random.Generator | None) -> dict:
         spec, reader = self.spec, self.reader
         half = (spec.num_frames // 2) * spec.frame_stride
-        margin = max(int(self.fps), half)
+        margin = max(int(self.frame_rate), half)
         if rng is not None and ref.n_frames > 2 * margin:
             centre = int(rng.integers(margin + 1, ref.n_frames - margin + 1))
         else:
@@ -337,8 +352,8 @@ class MixDataset(torch.utils.data.Dataset):
         indices = clip_frames(centre, ref.n_frames, spec)
         frames = _frames_tensor(reader.frames(ref, indices), spec, rng)
         # Audio window centred on the frame's time, zero-padded at the file's edges.
-        rate = int(reader.attribute(ref, "rate"))
-        start = round((centre - 0.5) / self.fps * rate) - spec.clip_samples // 2
+        rate = int(reader.attribute(ref, "audio_rate"))
+        start = round((centre - 0.5) / self.frame_rate * rate) - spec.clip_samples // 2
         audio = np.zeros(spec.clip_samples, dtype=np.float32)
         lo, hi = max(start, 0), min(start + spec.clip_samples, ref.n_samples)
         if hi > lo:
@@ -353,7 +368,12 @@ class MixDataset(torch.utils.data.Dataset):
                     f"{ref.shard}: {ref.cls}/{ref.vid} has no motion features; "
                     "build the shards with motion or set use_motion=False"
                 )
-            out["motion"] = torch.from_numpy(reader.array(ref, "motion").astype(np.float32))
+            tokens = reader.array(ref, "motion").astype(np.float32)
+            if spec.motion_tokens == "clip":
+                spans = reader.array(ref, "motion_spans")
+                end = start + spec.clip_samples
+                tokens = tokens[tokens_for_window(spans, start / rate, end / rate)]
+            out["motion"] = torch.from_numpy(tokens)
         return out
 
     def __getitem__(self, index: int) -> dict:

@@ -1,5 +1,6 @@
 # Input functions of rules/per_video.smk: a chunk job's inputs, its stage's typed settings,
 # conda environment and GPU, and the demo's true boxes for the detection summary.
+import dataclasses
 import glob
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from iquery.pipeline.core.errors import ConfigError
 from iquery.pipeline.core.layout import SPLITS
 from iquery.pipeline.stages.batches import chunk_holding, deal
 from iquery.pipeline.stages.framework import USED
+from iquery.pipeline.stages.motion import LEARNED
 from iquery.pipeline.stages.registry import STAGES
 
 
@@ -26,6 +28,8 @@ def stage_inputs(wildcards):
         inputs["upstream"] = upstream_tables(wildcards, stage)
     if stage.reads_index:
         inputs["index"] = L.index_json(name)
+    if getattr(stage_settings(name, stage.name), "weights", None) == L.motion_encoder(name):
+        inputs["weights"] = L.motion_encoder(name)
     return inputs
 
 
@@ -46,12 +50,16 @@ def upstream_tables(wildcards, stage):
 
 
 def stage_settings(name, stage):
-    """The typed settings of per-video stage ``stage`` for dataset ``name``."""
+    """The typed settings of per-video stage ``stage`` for dataset ``name``; weights `learned`
+    are the file rule motion_encoder makes."""
     classes = dataset(name).classes if STAGES[stage].reads_index else None
     try:
-        return STAGES[stage].settings.from_config(config, name, stage, classes)
+        settings = STAGES[stage].settings.from_config(config, name, stage, classes)
     except ConfigError as err:
         raise WorkflowError(str(err)) from err
+    if getattr(settings, "weights", None) == LEARNED:
+        return dataclasses.replace(settings, weights=L.motion_encoder(name))
+    return settings
 
 
 def stage_settings_json(wildcards):

@@ -258,6 +258,10 @@ class Layout:
         """The small object encoder trained on the dataset's crops (its facts: ``.json``)."""
         return f"{self.data}/{dataset}/visual_encoder/encoder.pt"
 
+    def motion_encoder(self, dataset: str) -> str:
+        """The I3D learned on the dataset's training videos (its facts: ``.json``)."""
+        return f"{self.data}/{dataset}/motion_encoder/i3d.pt"
+
     def weights(self, name: str) -> str:
         return f"{self.data}/weights/{name}"
 

@@ -181,7 +181,7 @@ def use_audio(copied: Path, wav: str | Path, *, rate: int, min_seconds: float) -
         write_wav(wav, samples, rate)
     return {
         "wav": str(wav),
-        "rate": rate,
+        "audio_rate": rate,
         "samples": int(samples.size),
         "seconds": seconds,
         "source": "copied",
@@ -220,11 +220,11 @@ def use_frames(copied: Path, frames: str | Path, *, fps: float, min_frames: int)
     return {
         "frames": str(frames),
         "count": count,
-        "fps": fps,
+        "frame_rate": fps,
         "size": [width, height],
         "source": "copied",
         "copied_from": str(copied),
-        "time_of_frame": "(k - 0.5) / fps seconds, k = 1, 2, ...",
+        "time_of_frame": "(k - 0.5) / frame_rate seconds, k = 1, 2, ...",
     }
 
 
@@ -353,7 +353,7 @@ def read_motion(
         windows=np.array([[0.0, used / fps]], dtype=np.float32),
         extractor=f"copied from {copied.name} (published I3D features)",
         weights_sha256="unknown",
-        fps=float(fps),
+        frame_rate=float(fps),
         num_frames=used,
         frame_size=(0, 0),
     )

@@ -13,7 +13,16 @@ from iquery.pipeline.core.layout import VIDEO_STAGES
 from iquery.pipeline.core.records import FAILED, OK
 from iquery.pipeline.datasets.copies import check_lengths
 
-MANIFEST_COLUMNS = ["class", "vid", "seconds", "samples", "rate", "frames", "fps", "note"]
+MANIFEST_COLUMNS = [
+    "class",
+    "vid",
+    "seconds",
+    "samples",
+    "audio_rate",
+    "frames",
+    "frame_rate",
+    "note",
+]
 EXCLUDED_COLUMNS = ["class", "vid", "stage", "reason"]
 AVAILABILITY_COLUMNS = ["class", "vid", "status", "reason"]
 
@@ -57,7 +66,7 @@ def collect(
             excluded.append({"class": key[0], "vid": key[1], "stage": stage, "reason": reason})
             continue
         audio, frames = stage_records["audio"]["info"], stage_records["frames"]["info"]
-        mismatch = check_lengths(audio["seconds"], frames["count"], frames["fps"])
+        mismatch = check_lengths(audio["seconds"], frames["count"], frames["frame_rate"])
         if mismatch and "copied" in (audio.get("source"), frames.get("source")):
             excluded.append(
                 {"class": key[0], "vid": key[1], "stage": "manifest", "reason": mismatch}
@@ -67,7 +76,7 @@ def collect(
         # frame rate, phone footage): kept, as clips pair frames and sound by time, and noted.
         note = ""
         if mismatch:
-            picture = frames["count"] / frames["fps"]
+            picture = frames["count"] / frames["frame_rate"]
             note = (
                 f"picture {picture:.1f} s, sound {audio['seconds']:.1f} s: clips are taken "
                 f"where both are ({min(picture, audio['seconds']):.1f} s)"
@@ -78,9 +87,9 @@ def collect(
                 "vid": key[1],
                 "seconds": f"{audio['seconds']:.3f}",
                 "samples": audio["samples"],
-                "rate": audio["rate"],
+                "audio_rate": audio["audio_rate"],
                 "frames": frames["count"],
-                "fps": frames["fps"],
+                "frame_rate": frames["frame_rate"],
                 "note": note,
             }
         )

@@ -310,10 +310,12 @@ def extract_frames(
     segment: tuple[float, float] | None = None,
     max_side: int | None = None,
     min_frames: int = 1,
+    max_frames: int | None = None,
     jpeg_quality: int = 2,
     executable: str = "ffmpeg",
 ) -> tuple[int, Probe]:
-    """JPEGs 000001.jpg, ... at ``fps`` into ``out_dir`` (replaced atomically as a whole).
+    """JPEGs 000001.jpg, ... at ``fps`` into ``out_dir`` (replaced atomically as a whole), the
+    first ``max_frames`` of them where given.
 
     ffmpeg's fps filter gives frame k (1-based) the picture shown just before (k - 0.5) / fps
     seconds, the centre of the k-th interval, which is the time the loader pairs audio with.
@@ -322,6 +324,8 @@ def extract_frames(
     if not meta.has_video:
         raise MediaError("no video track")
     start, length = _segment_bounds(meta.video_duration, segment)
+    if max_frames is not None:
+        length = min(length, max_frames / fps)
     stream = ffmpeg.input(str(path), ss=start, t=length) if segment else ffmpeg.input(str(path))
     video = stream.video.filter("fps", fps=fps)
     if max_side:
@@ -332,10 +336,11 @@ def extract_frames(
             h=f"if(gte(iw,ih),-2,min(ih,{max_side}))",
         )
     expected = int(length * fps)
+    output = {"q:v": jpeg_quality} | ({"frames:v": max_frames} if max_frames else {})
     with atomic_path(out_dir, directory=True) as tmp:
         try:
             _run(
-                video.output(str(tmp / "%06d.jpg"), **{"q:v": jpeg_quality}).global_args(
+                video.output(str(tmp / "%06d.jpg"), **output).global_args(
                     "-nostdin", "-v", "error"
                 ),
                 executable,
@@ -395,10 +400,10 @@ def make_wav(
             scratch.unlink(missing_ok=True)
     return {
         "wav": str(wav),
-        "rate": rate,
+        "audio_rate": rate,
         "samples": expected,
         "seconds": seconds,
-        "source_rate": meta.audio_rate,
+        "source_audio_rate": meta.audio_rate,
         "source_channels": meta.audio_channels,
         "segment": list(segment) if segment else None,
     }
@@ -433,11 +438,11 @@ def make_frames(
     return {
         "frames": str(frames),
         "count": count,
-        "fps": fps,
-        "source_fps": meta.fps,
+        "frame_rate": fps,
+        "source_frame_rate": meta.fps,
         "source_size": [meta.width, meta.height],
         "segment": list(segment) if segment else None,
-        "time_of_frame": "(k - 0.5) / fps seconds, k = 1, 2, ...",
+        "time_of_frame": "(k - 0.5) / frame_rate seconds, k = 1, 2, ...",
     }
 
 

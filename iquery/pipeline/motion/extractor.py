@@ -217,7 +217,7 @@ class MotionExtractor:
             windows=np.asarray(windows, dtype=np.float32).reshape(-1, 2),
             extractor=self.extractor,
             weights_sha256=self.model.weights_sha256,
-            fps=float(fps),
+            frame_rate=float(fps),
             num_frames=int(frames.shape[0]),
             frame_size=(int(frames.shape[1]), int(frames.shape[2])),
         )

@@ -23,7 +23,7 @@ FIELDS = (
     "windows",
     "extractor",
     "weights_sha256",
-    "fps",
+    "frame_rate",
     "num_frames",
     "frame_size",
 )
@@ -36,7 +36,7 @@ class MotionTokens:
     tokens (N, C) float16/32; spans (N, 2) float32 seconds [start, end); clip_index (N,) int32,
     the window each token comes from (all 0 for whole-video tokens); windows (K, 2) float32
     seconds, the frames each window covered; extractor: backbone and settings; weights_sha256:
-    sha256 of the weights file or 'random'; fps and num_frames of the frames used; frame_size
+    sha256 of the weights file or 'random'; frame_rate and num_frames of the frames used; frame_size
     (H, W) fed to the network.
     """
 
@@ -46,7 +46,7 @@ class MotionTokens:
     windows: np.ndarray
     extractor: str
     weights_sha256: str
-    fps: float
+    frame_rate: float
     num_frames: int
     frame_size: tuple[int, int]
 
@@ -77,7 +77,7 @@ def tokens_to_arrays(mt: MotionTokens) -> dict[str, np.ndarray]:
         "windows": mt.windows,
         "extractor": np.array(mt.extractor),
         "weights_sha256": np.array(mt.weights_sha256),
-        "fps": np.array(mt.fps, dtype=np.float64),
+        "frame_rate": np.array(mt.frame_rate, dtype=np.float64),
         "num_frames": np.array(mt.num_frames, dtype=np.int64),
         "frame_size": np.array(mt.frame_size, dtype=np.int64),
     }
@@ -95,7 +95,7 @@ def tokens_from_arrays(d: dict[str, np.ndarray], source: str | os.PathLike) -> M
         windows=d["windows"],
         extractor=str(d["extractor"]),
         weights_sha256=str(d["weights_sha256"]),
-        fps=float(d["fps"]),
+        frame_rate=float(d["frame_rate"]),
         num_frames=int(d["num_frames"]),
         frame_size=(int(d["frame_size"][0]), int(d["frame_size"][1])),
     )

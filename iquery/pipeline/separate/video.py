@@ -248,6 +248,7 @@ def separate_prepared(
         tracks_to=tracks_to,
         masks_to=masks,
         motion=motion,
+        motion_spans=prepared.token_spans(),
         batch_size=args.batch_size,
         device="cuda" if torch.cuda.is_available() else "cpu",
         progress=progress_bar(),

@@ -45,7 +45,7 @@ def made_from(job: StageJob, v: Video, upstream: dict) -> dict:
     copied = job.copy.audio(v.cls, v.vid) if job.copy else None
     return {
         "download": product(upstream),
-        "rate": job.settings.audio_rate,
+        "audio_rate": job.settings.audio_rate,
         "min_seconds": job.settings.shortest,
         "segment": _segment(job, v),
         "copy": file_identity(copied) if copied else None,

@@ -36,8 +36,8 @@ class DetectSettings(StageSettings):
     def result_settings(self) -> dict:
         """What the detector's boxes depend on (not the batch size)."""
         if self.detector == "owl":
-            return {"backend": "owl", "model": self.owl_model, "threshold": self.threshold}
-        return {"backend": self.detector}
+            return {"detector": "owl", "model": self.owl_model, "threshold": self.threshold}
+        return {"detector": self.detector}
 
 
 def detector(job: StageJob):
@@ -60,7 +60,7 @@ def made_from(job: StageJob, v, upstream: dict) -> dict:
         "frames": product(upstream),
         "detector": None if copied else s.result_settings(),
         "copy": file_identity(copied) if copied else None,
-        "class_offset": s.detections_class_offset if copied else None,
+        "detections_class_offset": s.detections_class_offset if copied else None,
         "classes": s.classes,
     }
 

@@ -52,7 +52,7 @@ class FramesSettings(StageSettings):
         from: a copy that passed under other settings is checked again)."""
         checks = {
             "classes": self.classes,
-            "class_offset": self.detections_class_offset,
+            "detections_class_offset": self.detections_class_offset,
             "detector": self.detector,
         }
         if self.motion is not None:
@@ -75,7 +75,7 @@ def made_from(job: StageJob, v: Video, upstream: dict) -> dict:
     motion = copy.motion(v.cls, v.vid) if copy else None
     return {
         "download": product(upstream),
-        "fps": s.frame_rate,
+        "frame_rate": s.frame_rate,
         "min_frames": s.min_frames,
         "max_side": s.max_side,
         "segment": _segment(job, v),
@@ -141,7 +141,7 @@ def _check_copied_features(job: StageJob, v: Video, frames: dict) -> dict:
         tokens = read_motion(
             motion,
             n_frames=frames["count"],
-            fps=frames["fps"],
+            fps=frames["frame_rate"],
             max_frames=s.motion.max_frames,
             channels=s.motion.channels,
         )

@@ -37,9 +37,10 @@ BLOCK, DATASET, TOP, INDEX, STAGE = "block", "dataset", "top", "index", "stage"
 LISTED, USED = "listed", "used"
 
 
-def dataset_key(default: Any = dataclasses.MISSING) -> Any:
-    """A field read from the dataset's entry, ``datasets.<name>.<field>``."""
-    return field(default=default, metadata={"source": DATASET})
+def dataset_key(default: Any = dataclasses.MISSING, *, block_first: bool = False) -> Any:
+    """A field read from the dataset's entry, ``datasets.<name>.<field>``; with ``block_first``,
+    the stage block's key of the same name wins where it is not null (motion's own frame rate)."""
+    return field(default=default, metadata={"source": DATASET, "block_first": block_first})
 
 
 def top_key() -> Any:
@@ -79,7 +80,9 @@ class StageSettings:
                 if f.name in block:
                     values[f.name] = block[f.name]
             elif source == DATASET:
-                if f.name in dataset:
+                if f.metadata["block_first"] and block.get(f.name) is not None:
+                    values[f.name] = block[f.name]
+                elif f.name in dataset:
                     values[f.name] = dataset[f.name]
             elif source == TOP:
                 values[f.name] = config[f.name]

@@ -1,17 +1,25 @@
 """Motion: I3D tokens of each used video's frames (datasets whose ``motion`` is on), from the
 dataset's copy where it has them, otherwise extracted by a network built once per job, and only if
-some video of the chunk needs it. The paper's setting: the first 160 frames at 1 fps, whole-video
-tokens (``iquery.pipeline.motion.extractor``); without weights the backbone keeps a random
-initialisation drawn from ``init_seed`` (the workflow's ``seed`` when null), and every video's
-tokens record the weights' sha256 or "random"."""
+some video of the chunk needs it. The paper's setting: the first 160 frames of the frames folder
+at 1 fps, whole-video tokens (``iquery.pipeline.motion.extractor``). A block ``frame_rate`` other
+than the dataset's decodes the video itself at that rate (a note lasts a fraction of a second:
+1 fps cannot see it), and ``window_frames`` runs the network on windows of that many frames, each
+on its own, so that a token sees only its own stretch of the video. Without weights the backbone
+keeps a random initialisation drawn from ``init_seed`` (the workflow's ``seed`` when null);
+``weights: learned`` is the encoder the workflow trains on the dataset's own training videos
+(rule motion_encoder, ``iquery.model.motion_pretraining``). Every video's tokens record the
+weights' sha256 or "random"."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from iquery.pipeline.datasets.copies import read_motion
+from iquery.pipeline.media.ffmpeg import extract_frames
 from iquery.pipeline.motion.tokens import BACKBONE_CHANNELS, save_tokens
 from iquery.pipeline.stages.batches import file_identity, product
 from iquery.pipeline.stages.framework import (
@@ -23,17 +31,22 @@ from iquery.pipeline.stages.framework import (
     top_key,
 )
 
+# Config value of motion.weights for the encoder learned on the dataset's own training videos.
+LEARNED = "learned"
+
 
 @dataclass(frozen=True, kw_only=True)
 class MotionSettings(StageSettings):
-    """Config block motion, the dataset's frame rate and the workflow's seed."""
+    """Config block motion, its frame rate (the block's, else the dataset's) and the workflow's
+    seed."""
 
     backbone: str
     weights: str | None
     init_seed: int | None = None
     max_frames: int
     resize_short: int | None
-    frame_rate: float = dataset_key()
+    window_frames: int | None = None
+    frame_rate: float = dataset_key(block_first=True)
     seed: int = top_key()
 
     @property
@@ -61,6 +74,34 @@ def extractor(job: StageJob):
     )
 
 
+def frames_at_rate(job: StageJob, v, frames: dict, scratch: Path) -> Path:
+    """The frames folder the motion network reads: the frame stage's (``frames``: its record's
+    facts) where the rates agree, else the same stretch of the video (the frame stage's
+    segment) decoded at the block's rate into ``scratch``."""
+    s: MotionSettings = job.settings
+    if s.frame_rate == frames["frame_rate"]:
+        return Path(frames["frames"])
+    folder = scratch / "frames"
+    segment = frames.get("segment")
+    extract_frames(
+        job.layout.video(job.dataset, v.cls, v.vid),
+        folder,
+        s.frame_rate,
+        segment=tuple(segment) if segment else None,
+        max_frames=s.max_frames,
+    )
+    return folder
+
+
+def extract(job: StageJob, frames: Path):
+    """The tokens of a frames folder at the block's rate: of the whole video, or of windows."""
+    s: MotionSettings = job.settings
+    network = job.tool(extractor)
+    if s.window_frames is None:
+        return network.extract(frames, s.frame_rate, s.max_frames)
+    return network.extract_clips(frames, s.frame_rate, s.window_frames, max_frames=s.max_frames)
+
+
 def made_from(job: StageJob, v, upstream: dict) -> dict:
     s: MotionSettings = job.settings
     copied = job.copy.motion(v.cls, v.vid) if job.copy else None
@@ -68,9 +109,10 @@ def made_from(job: StageJob, v, upstream: dict) -> dict:
         "backbone": s.backbone,
         "weights": file_identity(s.weights) if s.weights else None,
         "seed": s.random_seed,
-        "fps": s.frame_rate,
+        "frame_rate": s.frame_rate,
         "max_frames": s.max_frames,
         "resize_short": s.resize_short,
+        "window_frames": s.window_frames,
     }
     return {
         "frames": product(upstream),
@@ -87,12 +129,13 @@ def work(job: StageJob, v, upstream: dict) -> dict:
         tokens = read_motion(
             copied,
             n_frames=facts["count"],
-            fps=facts["fps"],
+            fps=facts["frame_rate"],
             max_frames=s.max_frames,
             channels=s.channels,
         )
     else:
-        tokens = job.tool(extractor).extract(facts["frames"], s.frame_rate, s.max_frames)
+        with tempfile.TemporaryDirectory(prefix="motion-frames-") as scratch:
+            tokens = extract(job, frames_at_rate(job, v, facts, Path(scratch)))
     out = job.layout.motion(job.dataset, v.cls, v.vid)
     save_tokens(out, tokens)
     return {

@@ -71,6 +71,12 @@ class PreparedVideo:
             return None
         return np.asarray(load_tokens(self.motion).tokens, dtype=np.float32)
 
+    def token_spans(self) -> np.ndarray | None:
+        """Each motion token's span (T', 2) in seconds; None where motion was left out."""
+        if self.motion is None:
+            return None
+        return np.asarray(load_tokens(self.motion).spans, dtype=np.float64)
+
 
 def prepare(
     url: str,

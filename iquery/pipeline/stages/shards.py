@@ -37,7 +37,7 @@ from iquery.pipeline.detection.rows import load_rows, select_boxes
 from iquery.pipeline.media.ffmpeg import read_wav
 from iquery.pipeline.motion.tokens import load_tokens
 
-FORMAT_VERSION = 2  # 2: checksums on every item
+FORMAT_VERSION = 3  # 2: checksums on every item; 3: keys spelled as in config.yaml
 AUDIO_BLOCK = 1 << 16  # audio samples per CRC-32
 
 
@@ -107,7 +107,7 @@ def video_payload(
     crops = [crop_frame(Image.open(p), box, crop_side) for p, box in zip(jpgs, boxes, strict=True)]
     payload = {
         "audio": samples,
-        "rate": rate,
+        "audio_rate": rate,
         "crops": crops,
         "boxes": boxes,
         "rows": rows,
@@ -153,7 +153,7 @@ def write_shard(
                         "class": cls,
                         "vid": vid,
                         "class_index": p["class_index"],
-                        "rate": p["rate"],
+                        "audio_rate": p["audio_rate"],
                         "frame_width": p["size"][0],
                         "frame_height": p["size"][1],
                     }
@@ -212,7 +212,7 @@ def split_index(shards: list[str | Path], split: str, index_path: str | Path) ->
             with h5py.File(path, "r") as h5:
                 held = sorted((cls, vid) for cls in h5["videos"] for vid in h5["videos"][cls])
                 order = json.loads(h5.attrs["videos"])
-                settings[path] = (str(h5.attrs["config_hash"]), json.loads(h5.attrs["settings"]))
+                settings[path] = (str(h5.attrs["config_hash"]), json.loads(h5.attrs["recipe"]))
         except (OSError, KeyError) as err:
             raise ShardError(
                 f"{path}: unreadable shard ({err}); delete it and rerun to rebuild it"
@@ -225,4 +225,4 @@ def split_index(shards: list[str | Path], split: str, index_path: str | Path) ->
     if len(made_with) > 1:
         raise ShardError(f"{split} shards were made with different settings; rerun the shards")
     config_hash, made = next(iter(made_with.items()), ("", {}))
-    return {"split": split, "shards": entries, "config_hash": config_hash, "settings": made}
+    return {"split": split, "shards": entries, "config_hash": config_hash, "recipe": made}
