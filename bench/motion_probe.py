@@ -1,6 +1,7 @@
 """Do the motion tokens carry motion? A linear probe, fitted on the training videos' tokens and
 scored on the validation videos, predicts from a token alone how loud its stretch of the video is
-and how much the sound rises there (onsets), within each video (``iquery/pipeline/motion/probe.py``).
+and how much the sound rises there (onsets), within each video
+(``iquery/pipeline/motion/probe.py``).
 The learned encoder's tokens and the random-weight network's, of the same frames, side by side.
 
     python bench/motion_probe.py [--data data] [--dataset demo] \

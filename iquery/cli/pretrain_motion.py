@@ -1,4 +1,5 @@
-"""Learn the motion encoder on a dataset's own training videos (``iquery/model/motion_pretraining.py``).
+"""Learn the motion encoder on a dataset's own training videos
+(``iquery/model/motion_pretraining.py``).
 
     python -m iquery.cli.pretrain_motion --data data --dataset demo \
         --settings '{"backbone": "inception", "frame_rate": 8, "window_frames": 16, ...}' \

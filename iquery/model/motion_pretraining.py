@@ -178,9 +178,8 @@ def pretrain_motion_encoder(
         loss.backward()
         optimizer.step()
         if log and (step + 1) % 25 == 0:
-            log(
-                f"motion encoder: step {step + 1}/{steps}, loss {float(loss):.3f}, matched {share:.2f}"
-            )
+            said = f"loss {float(loss):.3f}, matched {share:.2f}"
+            log(f"motion encoder: step {step + 1}/{steps}, {said}")
     after = matched()
     facts = {
         "steps": steps,

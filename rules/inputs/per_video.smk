@@ -28,7 +28,9 @@ def stage_inputs(wildcards):
         inputs["upstream"] = upstream_tables(wildcards, stage)
     if stage.reads_index:
         inputs["index"] = L.index_json(name)
-    if getattr(stage_settings(name, stage.name), "weights", None) == L.motion_encoder(name):
+    if getattr(stage_settings(name, stage.name), "weights", None) == L.motion_encoder(
+        name
+    ):
         inputs["weights"] = L.motion_encoder(name)
     return inputs
 
