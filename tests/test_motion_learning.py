@@ -11,7 +11,7 @@ from iquery.model.motion_pretraining import (
     TrainingVideo,
     pick_windows,
     pretrain_motion_encoder,
-    synchrony_loss,
+    window_targets,
 )
 from iquery.model.shard_dataset import ClipSpec, tokens_for_window
 from iquery.pipeline.motion.i3d import build_backbone
@@ -81,31 +81,47 @@ def test_windows_come_two_from_each_video():
     assert frames.shape[0] == 8 and sound.shape == (8 / 4.0 * 800,)
 
 
-def test_synchrony_loss_rewards_the_matching_sound():
-    picture = torch.eye(4)
-    good, share = synchrony_loss(picture, picture.clone())
-    bad, wrong = synchrony_loss(picture, picture.roll(1, dims=0))
-    assert share == 1.0 and wrong == 0.0 and float(good) < float(bad)
+def test_each_token_is_taught_its_own_span_of_the_sound():
+    videos = [loud_and_quiet(seed=s) for s in range(2)]
+    truth = window_targets(videos, [(0, 0), (1, 8)], 16, 8)
+    assert truth.shape == (2, 2, 2)  # two windows, two tokens each, loudness and rises
+    spans = np.array([[2.0, 4.0], [4.0, 6.0]])  # video 1's frames 8-15 and 16-23 at 4 fps
+    expected = span_targets(videos[1].sound, videos[1].audio_rate, spans)
+    np.testing.assert_allclose(truth[1], expected)
 
 
-def test_the_learned_encoder_loads_as_the_motion_stage_loads_weights(tmp_path):
+@pytest.mark.parametrize("backbone", ["small", "inception"])
+def test_the_learned_encoder_loads_as_the_motion_stage_loads_weights(tmp_path, backbone):
     videos = [loud_and_quiet(seed=s) for s in range(4)]
-    state, facts = pretrain_motion_encoder(
-        videos, window_frames=8, steps=2, batch_size=4, lr=1e-3, seed=0, log=None
-    )
-    assert facts["steps"] == 2 and 0 <= facts["matched"]["after"] <= 1
+    options = {"backbone": backbone, "window_frames": 8, "steps": 2, "batch_size": 4, "lr": 1e-3}
+    state, facts = pretrain_motion_encoder(videos, seed=0, log=None, **options)
+    assert facts["steps"] == 2 and len(facts["r2_on_training_windows"]["after"]) == 2
     path = tmp_path / "i3d.pt"
     torch.save(state, path)
-    network = build_backbone("inception", path)
-    # The piergiaj layout: its variant, its scaling and running statistics, as trained.
-    assert network.variant == "piergiaj" and network.norm_stats == "running"
-    assert network.weights_sha256 != "random"
-    again, _ = pretrain_motion_encoder(
-        videos, window_frames=8, steps=2, batch_size=4, lr=1e-3, seed=0, log=None
-    )
+    network = build_backbone(backbone, path)
+    assert network.weights_sha256 != "random" and network.norm_stats == "running"
+    if backbone == "inception":  # the piergiaj layout: its variant and scaling, as trained
+        assert network.variant == "piergiaj" and network.input_norm == "minus1_1"
+    again, _ = pretrain_motion_encoder(videos, seed=0, log=None, **options)
     assert all(torch.equal(state[k], again[k]) for k in state), "same seed, same weights"
     with pytest.raises(ValueError, match="even"):
-        pretrain_motion_encoder(videos, window_frames=8, steps=1, batch_size=5, lr=1, seed=0)
+        pretrain_motion_encoder(videos, seed=0, **(options | {"batch_size": 5}))
+
+
+def test_the_small_backbone_has_the_i3d_strides():
+    network = build_backbone("small")
+    out = network(torch.rand(2, 3, 16, 64, 96))
+    assert out.shape == (2, 256, 2, 2, 3)
+    with pytest.raises(Exception, match="small"):
+        build_backbone("inception", _saved(network))
+
+
+def _saved(network):
+    import tempfile
+
+    path = tempfile.mkdtemp() + "/small.pt"
+    torch.save(network.state_dict(), path)
+    return path
 
 
 def test_span_targets_follow_the_sound():

@@ -8,7 +8,7 @@
 
 ``--settings`` is the motion stage's (as the workflow writes them): the encoder sees frames as the
 stage will give them. Writes the I3D's state dict (the layout ``motion.weights`` reads) and, beside
-it, ``.json`` with the steps, time, loss and how often a window's picture picks out its sound.
+it, ``.json`` with the steps, the time and how well a token tells its sound's loudness and onsets.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("pretrain_motion: set motion.window_frames, the window it learns on")
     state, facts = pretrain_motion_encoder(
         videos,
+        backbone=settings.backbone,
         window_frames=settings.window_frames,
         steps=args.steps,
         batch_size=args.batch_size,
@@ -62,10 +63,10 @@ def main(argv: list[str] | None = None) -> dict:
     hashed = {k: str(v) for k, v in vars(args).items() if k not in ("out", "threads", "frames")}
     facts |= {"frame_rate": settings.frame_rate, "provenance": provenance(hashed)}
     write_json(args.out.with_suffix(".json"), facts)
+    r2 = facts["r2_on_training_windows"]
     print(
-        f"pretrain_motion: {facts['steps']} steps in {facts['seconds']} s; a window's picture "
-        f"picks out its sound among {args.batch_size}: {facts['matched']['before']:.2f} before, "
-        f"{facts['matched']['after']:.2f} after",
+        f"pretrain_motion: {facts['steps']} steps in {facts['seconds']} s; R² of loudness and "
+        f"rises from one token, on training windows: {r2['before']} before, {r2['after']} after",
         file=sys.stderr,
     )
     return facts

@@ -1,20 +1,21 @@
 """Learning the motion encoder on a dataset's own training videos, for where no FAME or Kinetics
-weights can be had (the demo, offline): audio-visual synchrony.
+weights can be had (the demo, offline): the picture learns what its own sound does.
 
-The I3D (``iquery/pipeline/motion/i3d.py``: Inception, in the piergiaj layout, so that its state
-dict is a file the motion stage reads as it reads any public one) sees a window of a video's
-frames, as the motion stage will run it (``motion.window_frames`` frames at
-``motion.frame_rate``); a small audio network hears the same seconds of the video's sound. Each
-window's picture must pick out its own sound among the batch's, by InfoNCE both ways. Every batch
-holds two windows of each video it draws, so the same instrument heard at another moment is
-always among the choices: the look of an instrument cannot tell those apart, only what moves with
-its notes can. No labels, and no validation or test video, are used; a fixed number of steps (not
-a time budget) keeps it reproducible.
+The network (``iquery/pipeline/motion/i3d.py``: the small I3D, or Inception in the piergiaj layout;
+either way its state dict is a file the motion stage reads as it reads any public one) sees a
+window of a video's frames, as the motion stage will run it (``motion.window_frames`` frames at
+``motion.frame_rate``). From each of its tokens alone, a linear head predicts how loud the video's
+sound is over the token's span and how much it rises there (the onsets of notes:
+``iquery/pipeline/motion/probe.py``'s targets, standardised on the training videos). The sound is
+the teacher, free with every video: no labels, and no validation or test video, are used; a
+fixed number of steps (not a time budget) keeps it reproducible.
 
-Why synchrony rather than FAME's contrast (a clip against its foreground pasted on other
-backgrounds): what the separator needs of a motion token is when, and how hard, the instrument
-plays, and that is exactly what the sound rewards; the demo's backgrounds are static, so FAME's
-lesson (ignore the background) would teach the network little there.
+Why this, and not FAME's contrast (a clip against its foreground pasted on other backgrounds) or
+contrastive synchrony (a window's picture must pick out its own sound among a batch's): what the
+separator needs of a motion token is when, and how hard, the instrument plays, and the sound's
+loudness curve says exactly that; the demo's backgrounds are static, so FAME's lesson (ignore the
+background) would teach little there; and contrastive synchrony, tried first, did not leave
+chance within the demo's budget (docs/motion.md).
 """
 
 from __future__ import annotations
@@ -25,16 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from iquery.model.audio import apply_freq_matrix, log_freq_matrix, stft
-from iquery.pipeline.motion.i3d import InceptionI3d
-
-EMBEDDING = 128  # width of the space where pictures and sounds are matched
-TEMPERATURE = 0.1
-# The audio network's spectrogram: STFT size and hop (at the dataset's rate), log-frequency rows.
-AUDIO_FFT, AUDIO_HOP, AUDIO_ROWS = 512, 128, 64
+from iquery.pipeline.motion.i3d import build_backbone
+from iquery.pipeline.motion.probe import TARGETS, span_targets
 
 
 @dataclass
@@ -55,42 +50,6 @@ class TrainingVideo:
         heard = self.sound[first : first + samples]
         sound[: len(heard)] = heard
         return self.frames[start : start + length], sound
-
-
-class SoundEncoder(nn.Module):
-    """Log-magnitude spectrogram on a log-frequency grid, four strided convolutions, pooled: the
-    embedding of a window's sound."""
-
-    def __init__(self, width: int = 32) -> None:
-        super().__init__()
-        layers, cin = [], 1
-        for cout in (width, 2 * width, 4 * width, 4 * width):
-            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout)]
-            layers.append(nn.ReLU(inplace=True))
-            cin = cout
-        self.convs = nn.Sequential(*layers)
-        self.project = nn.Linear(cin, EMBEDDING)
-        self.register_buffer("warp", log_freq_matrix(AUDIO_ROWS, AUDIO_FFT // 2 + 1), False)
-
-    def forward(self, sound: Tensor) -> Tensor:
-        """(B, L) float sound -> (B, EMBEDDING)."""
-        magnitude = stft(sound, AUDIO_FFT, AUDIO_HOP).abs()  # (B, F, T)
-        rows = apply_freq_matrix(magnitude[:, None], self.warp)
-        features = self.convs(torch.log1p(rows))
-        return self.project(features.mean(dim=(2, 3)))
-
-
-class PictureHead(nn.Module):
-    """What the motion stage keeps of the I3D (its map max-pooled over space: the tokens),
-    averaged over the window's tokens and projected: the embedding of a window's picture."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.project = nn.Linear(channels, EMBEDDING)
-
-    def forward(self, feature_map: Tensor) -> Tensor:
-        tokens = feature_map.amax(dim=(3, 4))  # (B, C, T'), as the extractor's tokens
-        return self.project(tokens.mean(dim=2))
 
 
 def pick_windows(
@@ -122,19 +81,34 @@ def batch(videos: list[TrainingVideo], picks, length: int) -> tuple[Tensor, Tens
     return x.contiguous(), torch.from_numpy(np.stack(sounds))
 
 
-def synchrony_loss(picture: Tensor, sound: Tensor) -> tuple[Tensor, float]:
-    """InfoNCE both ways over the batch, and the share of windows whose picture ranks its own
-    sound first."""
-    picture, sound = F.normalize(picture, dim=1), F.normalize(sound, dim=1)
-    logits = picture @ sound.T / TEMPERATURE
-    truth = torch.arange(len(logits))
-    loss = (F.cross_entropy(logits, truth) + F.cross_entropy(logits.T, truth)) / 2
-    return loss, float((logits.argmax(1) == truth).float().mean())
+def window_targets(videos: list[TrainingVideo], picks, length: int, stride: int) -> np.ndarray:
+    """(B, T', 2): each token's targets (loudness, rises) over its span of its window's sound;
+    token j of a window covers its frames [j * stride, (j + 1) * stride)."""
+    out = []
+    for v, start in picks:
+        video = videos[v]
+        firsts = np.arange(0, length, stride)
+        spans = np.stack([start + firsts, start + np.minimum(firsts + stride, length)], axis=1)
+        out.append(span_targets(video.sound, video.audio_rate, spans / video.frame_rate))
+    return np.stack(out)
+
+
+def token_features(network: nn.Module, frames: Tensor) -> Tensor:
+    """(B, T', C): the network's map max-pooled over space, as the motion stage's tokens."""
+    return network(frames).amax(dim=(3, 4)).transpose(1, 2)
+
+
+def r_squared(predicted: Tensor, truth: Tensor) -> list[float]:
+    """R² of each target over all tokens given."""
+    error = ((predicted - truth) ** 2).sum(dim=(0, 1))
+    spread = ((truth - truth.mean(dim=(0, 1))) ** 2).sum(dim=(0, 1))
+    return [round(float(v), 4) for v in 1 - error / spread]
 
 
 def pretrain_motion_encoder(
     videos: list[TrainingVideo],
     *,
+    backbone: str,
     window_frames: int,
     steps: int,
     batch_size: int,
@@ -142,52 +116,54 @@ def pretrain_motion_encoder(
     seed: int,
     log: Callable[[str], None] | None = print,
 ) -> tuple[dict, dict]:
-    """The trained I3D's state dict (the piergiaj layout ``build_backbone`` reads), and what the
-    training did: steps, seconds, the loss and the share of windows matched to their own sound
-    among the batch's, at the start and at the end (on fixed batches of the training videos)."""
+    """The trained network's state dict (a layout ``build_backbone`` reads: for ``inception``,
+    piergiaj's), and what the training did: steps, seconds, and the head's R² of each target
+    at the start and at the end (on fixed windows of the training videos)."""
     if batch_size < 4 or batch_size % 2:
         raise ValueError(f"batch_size {batch_size}: give an even number, 4 or more")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    network = InceptionI3d("piergiaj", norm_stats="running")
-    head, hearing = PictureHead(network.channels), SoundEncoder()
-    parts = nn.ModuleList([network, head, hearing])
+    variant = "piergiaj" if backbone == "inception" else None
+    network = build_backbone(backbone, variant=variant, norm_stats="running").train()
+    stride = network.temporal_stride
+    head = nn.Linear(network.channels, len(TARGETS))
+    parts = nn.ModuleList([network, head])
     optimizer = torch.optim.Adam(parts.parameters(), lr=lr)
-    fixed = [
-        pick_windows(videos, batch_size, window_frames, np.random.default_rng(k)) for k in (0, 1)
-    ]
 
-    def matched() -> tuple[float, float]:
+    def windows(count: int, pick: np.random.Generator) -> tuple[Tensor, Tensor]:
+        picks = pick_windows(videos, count, window_frames, pick)
+        frames, _ = batch(videos, picks, window_frames)
+        truth = torch.from_numpy(window_targets(videos, picks, window_frames, stride))
+        return frames, truth.float()
+
+    fixed = windows(4 * batch_size, np.random.default_rng(seed + 1))
+    centre, scale = fixed[1].mean(dim=(0, 1)), fixed[1].std(dim=(0, 1)) + 1e-6
+
+    def explained() -> list[float]:
         parts.eval()
         with torch.no_grad():
-            scores = []
-            for picks in fixed:
-                frames, sound = batch(videos, picks, window_frames)
-                scores.append(synchrony_loss(head(network(frames)), hearing(sound)))
+            score = r_squared(head(token_features(network, fixed[0])), (fixed[1] - centre) / scale)
         parts.train()
-        return float(np.mean([float(s[0]) for s in scores])), float(np.mean([s[1] for s in scores]))
+        return score
 
-    before = matched()
+    before = explained()
     started = time.time()
     for step in range(steps):
-        frames, sound = batch(
-            videos, pick_windows(videos, batch_size, window_frames, rng), window_frames
-        )
-        loss, share = synchrony_loss(head(network(frames)), hearing(sound))
+        frames, truth = windows(batch_size, rng)
+        predicted = head(token_features(network, frames))
+        loss = ((predicted - (truth - centre) / scale) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if log and (step + 1) % 25 == 0:
-            said = f"loss {float(loss):.3f}, matched {share:.2f}"
-            log(f"motion encoder: step {step + 1}/{steps}, {said}")
-    after = matched()
+            log(f"motion encoder: step {step + 1}/{steps}, loss {float(loss.detach()):.3f}")
+    after = explained()
     facts = {
         "steps": steps,
         "seconds": round(time.time() - started, 1),
         "videos": len(videos),
         "batch_size": batch_size,
-        "chance": 1 / batch_size,
-        "loss": {"before": round(before[0], 4), "after": round(after[0], 4)},
-        "matched": {"before": round(before[1], 4), "after": round(after[1], 4)},
+        "targets": list(TARGETS),
+        "r2_on_training_windows": {"before": before, "after": after},
     }
     return network.state_dict(), facts

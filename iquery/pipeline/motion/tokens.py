@@ -52,7 +52,7 @@ class MotionTokens:
 
 
 # Channels of each backbone's tokens (iquery/pipeline/motion/i3d.py builds them).
-BACKBONE_CHANNELS = {"inception": 1024, "r50": 2048}
+BACKBONE_CHANNELS = {"inception": 1024, "r50": 2048, "small": 256}
 # Frames per token: the backbones' temporal stride.
 TEMPORAL_STRIDE = 8
 
