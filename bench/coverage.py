@@ -8,11 +8,12 @@ Needs the default demo done (``snakemake --cores 2``): its models, trained with 
 ``train.seeds[0]`` on the draw of config key ``seed``, are scored as they are, never retrained.
 Each fresh test set is the demo made again from another ``seed`` (``--first-seed``, then the
 next ones), with as many test videos a class and as many test pairs as the default test set,
-every video a test video (``splits.test_fraction: 1``), the random motion network of the default
-draw (``motion.init_seed``), and the same stages through ``snakemake``; then every run is scored
-with ``iquery.cli.evaluate`` and the runs compared with ``iquery.cli.compare``, exactly as the
-pipeline does. A draw already compared in OUT is not made again, and a run already scored on a
-draw is not scored again (delete a draw's comparison.json to compare it anew).
+every video a test video (``splits.test_fraction: 1``), the motion network of the default draw
+(its learned weights; ``motion.init_seed`` for a random one), and the same stages through
+``snakemake``; then every run is scored with ``iquery.cli.evaluate`` and the runs compared with
+``iquery.cli.compare``, exactly as the pipeline does. A draw already compared in OUT is not made
+again, and a run already scored on a draw is not scored again (delete a draw's comparison.json
+to compare it anew).
 
 For each figure (each model's SDR, the mixture's, the ideal mask's, each paired difference, and
 each class's SDR per method), the truth is the mean of that figure over all the draws; the table
@@ -60,6 +61,8 @@ def default_design(config: dict) -> dict:
         "pairs": len(read_tsv(layout.test_pairs("demo"))),
         "runs": runs,
         "data_seed": config["seed"],
+        # the motion network the models were trained with: the default draw's learned one
+        "motion_weights": Path(layout.motion_encoder("demo")).resolve(),
     }
 
 
@@ -77,6 +80,11 @@ def overlay(draw_seed: int, folder: Path, design: dict) -> Path:
                 "overrides": {
                     "splits": {"test_fraction": 1, "test_pairs": design["pairs"]},
                 }
+                | (
+                    {"motion": {"weights": str(design["motion_weights"])}}
+                    if design["motion_weights"].is_file()
+                    else {}
+                )
             }
         },
     }

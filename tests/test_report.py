@@ -224,3 +224,22 @@ def test_report_names_a_missing_comparison(tmp_path):
         report_cli.main(
             ["--comparison", str(tmp_path / "comparison.json"), "--out", str(tmp_path / "r.html")]
         )
+
+
+def test_the_report_names_the_motion_weights_the_runs_used():
+    from types import SimpleNamespace
+
+    from iquery.pipeline.report.report import motion_note
+
+    def runs(data):
+        return {"iquery": [SimpleNamespace(variant="iquery", summary={"data": data})]}
+
+    learned = {
+        "motion_weights": "ab" * 32,
+        "motion_weights_file": "data/demo/motion_encoder/i3d.pt",
+    }
+    assert "learned on this dataset's own training videos" in motion_note(runs(learned))
+    assert "abababababab" in motion_note(runs(learned))
+    assert "random weights" in motion_note(runs({"motion_weights": "random"}))
+    fame = {"motion_weights": "cd" * 32, "motion_weights_file": "weights/I3D_pretrained.pth.tar"}
+    assert "I3D weights in I3D_pretrained.pth.tar (sha256 cdcdcdcdcdcd)" in motion_note(runs(fame))

@@ -78,7 +78,9 @@ def test_the_recipe_is_each_stage_settings_without_chunks():
     assert made["shards"]["crop_side"] == 70 and made["box_rule"] == "top"
     assert all("chunks" not in settings for settings in made["stages"].values())
     motion = STAGES["motion"].settings.from_config(CONFIG, "demo", "motion", CLASSES)
-    assert stage_settings(made, "motion") == dataclasses.replace(motion, chunks=1)
+    # `learned` is the file rule motion_encoder makes: the recipe names it, for separate.
+    learned = Layout(**CONFIG["paths"]).motion_encoder("demo")
+    assert stage_settings(made, "motion") == dataclasses.replace(motion, chunks=1, weights=learned)
     assert "motion" not in recipe(CONFIG, "ave", CLASSES)["stages"]
     assert stage_settings(made, "audio", min_seconds=0.1).min_seconds == 0.1
 

@@ -73,6 +73,7 @@ TINY_OVERRIDES = {
     "splits": {"test_pairs": 3, "test_fraction": 0.28},
 }
 TINY_ENCODER = {"steps": 4, "batch_size": 4}
+TINY_MOTION_ENCODER = {"steps": 2, "batch_size": 4, "lr": 1.0e-3}
 # One step of a tiny model per run: training and evaluation, not their quality, are tested.
 TINY_TRAINING = {
     "demo": {
@@ -94,6 +95,7 @@ TINY_CONFIG = {
     "detect": {"chunks": 2},
     "motion": {"chunks": 2},
     "visual_encoder": TINY_ENCODER,
+    "motion_encoder": TINY_MOTION_ENCODER,
     "train": {
         "eval_jobs": 1,
         "report_examples": 2,

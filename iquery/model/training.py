@@ -437,6 +437,11 @@ def train(
             "train_samples_per_epoch": len(train_set),
             "shards_config_hash": facts["config_hash"],
             "motion_weights": facts.get("motion_weights"),
+            # the file the motion stage read (null: random weights), as the shards' recipe says
+            "motion_weights_file": (facts.get("recipe") or {})
+            .get("stages", {})
+            .get("motion", {})
+            .get("weights"),
         },
         "provenance": provenance(hashed),
     }

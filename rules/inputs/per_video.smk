@@ -1,6 +1,5 @@
 # Input functions of rules/per_video.smk: a chunk job's inputs, its stage's typed settings,
 # conda environment and GPU, and the demo's true boxes for the detection summary.
-import dataclasses
 import glob
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from iquery.pipeline.core.errors import ConfigError
 from iquery.pipeline.core.layout import SPLITS
 from iquery.pipeline.stages.batches import chunk_holding, deal
 from iquery.pipeline.stages.framework import USED
-from iquery.pipeline.stages.motion import LEARNED
+from iquery.pipeline.stages.motion import with_weights_file
 from iquery.pipeline.stages.registry import STAGES
 
 
@@ -59,9 +58,7 @@ def stage_settings(name, stage):
         settings = STAGES[stage].settings.from_config(config, name, stage, classes)
     except ConfigError as err:
         raise WorkflowError(str(err)) from err
-    if getattr(settings, "weights", None) == LEARNED:
-        return dataclasses.replace(settings, weights=L.motion_encoder(name))
-    return settings
+    return with_weights_file(settings, L, name)
 
 
 def stage_settings_json(wildcards):

@@ -255,10 +255,25 @@ def per_class_table(comparison: dict) -> str:
 
 
 def motion_note(runs: dict[str, list[Run]]) -> str:
-    """What a motion ablation can show when the motion features came from random weights."""
+    """Which motion weights the runs used, and what a motion ablation can show with them."""
     uses_motion = any(seeds and seeds[0].variant == "iquery" for seeds in runs.values())
     for seeds in runs.values():
         data = seeds[0].summary.get("data", {}) if seeds else {}
+        learned = Path(data.get("motion_weights_file") or "").parent.name == "motion_encoder"
+        if uses_motion and learned:
+            return (
+                "<p class='note'>The motion features of these runs come from a small I3D "
+                "learned on this dataset's own training videos (rule motion_encoder: from each "
+                "token, the loudness and the onsets of its stretch of sound; no labels, no "
+                "validation or test video), the stand-in for FAME's weights where none can be "
+                f"had (weights sha256 {str(data.get('motion_weights'))[:12]}).</p>"
+            )
+        if uses_motion and data.get("motion_weights_file"):
+            return (
+                "<p class='note'>The motion features of these runs come from the I3D weights "
+                f"in {html.escape(Path(data['motion_weights_file']).name)} (sha256 "
+                f"{str(data.get('motion_weights'))[:12]}).</p>"
+            )
         if uses_motion and data.get("motion_weights") == "random":
             return (
                 "<p class='note'>The motion features of these runs come from an I3D network "

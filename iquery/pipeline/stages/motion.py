@@ -12,6 +12,7 @@ weights' sha256 or "random"."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,14 @@ class MotionSettings(StageSettings):
         """The random initialisation's seed: ``init_seed``, else the workflow's (so that another
         draw of the data can be scored with the network of the first)."""
         return self.seed if self.init_seed is None else self.init_seed
+
+
+def with_weights_file(settings: StageSettings, layout, dataset: str) -> StageSettings:
+    """``settings`` with ``weights: learned`` as the file rule motion_encoder makes for
+    ``dataset`` (where the workflow runs the stage, and in the recipe that ``separate`` reads)."""
+    if isinstance(settings, MotionSettings) and settings.weights == LEARNED:
+        return dataclasses.replace(settings, weights=layout.motion_encoder(dataset))
+    return settings
 
 
 def extractor(job: StageJob):

@@ -1,5 +1,5 @@
 """The preprocessing recipe: every setting a video's audio, frames, detections, motion tokens
-and crops were made with, for one dataset. The shards record it (``settings``), training copies
+and crops were made with, for one dataset. The shards record it (``recipe``), training copies
 it into the checkpoint (``data_spec["recipe"]``), and ``separate`` prepares a new video with
 it, through the same stage functions (``iquery.pipeline.stages.one_video``)."""
 
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from iquery.pipeline.core.layout import Layout
 from iquery.pipeline.stages.framework import StageSettings, block_config
+from iquery.pipeline.stages.motion import with_weights_file
 from iquery.pipeline.stages.registry import STAGES
 
 # The stages whose settings shape what a model sees, in order (download only fetches).
@@ -23,6 +25,7 @@ def recipe(config: dict, name: str, classes: list[str]) -> dict:
         if stage == "motion" and not dataset["motion"]:
             continue
         settings = STAGES[stage].settings.from_config(config, name, stage, classes)
+        settings = with_weights_file(settings, Layout(**config["paths"]), name)
         stages[stage] = _without_chunks(settings)
     return {
         "stages": stages,
