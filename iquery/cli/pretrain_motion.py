@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from iquery.pipeline.core.files import atomic_path, write_json
+from iquery.pipeline.core.encoders import add_learning_arguments, save_encoder
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -28,19 +28,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--settings", required=True, help="the motion stage's settings (JSON)")
     parser.add_argument("--train", required=True, type=Path, help="the train split's list")
     parser.add_argument("--frames", required=True, nargs="+", help="the frame stage's tables")
-    # config.yaml's motion_encoder block (and key seed) is the one source of these values
-    parser.add_argument("--steps", required=True, type=int)
-    parser.add_argument("--batch-size", required=True, type=int)
-    parser.add_argument("--lr", required=True, type=float)
-    parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", required=True, type=Path)
+    add_learning_arguments(parser, "motion_encoder")
     args = parser.parse_args(argv)
 
     import torch
 
     from iquery.model.motion_pretraining import pretrain_motion_encoder
-    from iquery.pipeline.core.provenance import provenance
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,12 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         log=lambda line: print(line, file=sys.stderr),
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out) as tmp:
-        torch.save(state, tmp)
-    hashed = {k: str(v) for k, v in vars(args).items() if k not in ("out", "threads", "frames")}
-    facts |= {"frame_rate": settings.frame_rate, "provenance": provenance(hashed)}
-    write_json(args.out.with_suffix(".json"), facts)
+    facts = save_encoder(args, state, facts | {"frame_rate": settings.frame_rate}, ["frames"])
     r2 = facts["r2_on_training_windows"]
     print(
         f"pretrain_motion: {facts['steps']} steps in {facts['seconds']} s; R² of loudness and "

@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from iquery.pipeline.core.encoders import add_learning_arguments, save_encoder
 from iquery.pipeline.core.errors import ShardError
-from iquery.pipeline.core.files import atomic_path, write_json
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -22,20 +22,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-shards", required=True, type=Path)
     parser.add_argument("--val-shards", required=True, type=Path)
     parser.add_argument("--frame-size", required=True, type=int, help="crop side training uses")
-    # config.yaml's visual_encoder block (and key seed) is the one source of these values
-    parser.add_argument("--steps", required=True, type=int)
-    parser.add_argument("--batch-size", required=True, type=int)
-    parser.add_argument("--lr", required=True, type=float)
-    parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", required=True, type=Path)
+    add_learning_arguments(parser, "visual_encoder")
     args = parser.parse_args(argv)
 
     import torch
 
     from iquery.model.shard_dataset import read_split_facts
     from iquery.model.visual_pretraining import pretrain_small_encoder
-    from iquery.pipeline.core.provenance import provenance
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,12 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         log=lambda line: print(line, file=sys.stderr),
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out) as tmp:
-        torch.save(state, tmp)
-    settings = {k: str(v) for k, v in vars(args).items() if k not in ("out", "threads")}
-    facts |= {"classes": train["classes"], "provenance": provenance(settings)}
-    write_json(args.out.with_suffix(".json"), facts)
+    facts = save_encoder(args, state, facts | {"classes": train["classes"]})
     print(
         f"pretrain_visual: {facts['steps']} steps in {facts['seconds']} s; one-crop accuracy "
         f"{facts['train_accuracy']:.2f} train, {facts['val_accuracy']:.2f} val",
