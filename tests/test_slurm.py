@@ -34,7 +34,7 @@ def test_demo_runs_as_cluster_jobs(cluster, tmp_path, tiny_demo):
     """The preprocessed tiny demo (copied), its detection and motion run again, then shards
     and one run's training and evaluation, through --profile profiles/slurm: SLURM ran each
     non-local job, each ended COMPLETED with its rule's CPUs, and only training and evaluation
-    asked for a GPU (detection is background subtraction here and motion has random weights:
+    asked for a GPU (detection is background subtraction here and motion the small I3D:
     they would not use one). The two-rank training was one job of two tasks, whose ranks came
     from srun."""
     tiny = copy_tiny_demo(tiny_demo, tmp_path)

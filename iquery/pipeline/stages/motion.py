@@ -167,5 +167,6 @@ STAGE = Stage(
     env="train",
     threads=2,
     mem_mb=6000,
-    uses_gpu=lambda settings: bool(settings.weights),
+    # A published I3D with its weights wants a GPU; the small one, learned or random, does not.
+    uses_gpu=lambda settings: bool(settings.weights) and settings.backbone != "small",
 )
