@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,6 +122,26 @@ def pretrain_motion_encoder(
     at the start and at the end (on fixed windows of the training videos)."""
     if batch_size < 4 or batch_size % 2:
         raise ValueError(f"batch_size {batch_size}: give an even number, 4 or more")
+    with deterministic():
+        return _learn(videos, backbone, window_frames, steps, batch_size, lr, seed, log)
+
+
+@contextmanager
+def deterministic():
+    """The same weights, bit for bit, on every run of the same inputs (the motion tokens and
+    the shards record the weights' sha256): torch's and oneDNN's deterministic algorithms, for
+    the block only."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.deterministic
+    torch.use_deterministic_algorithms(True)
+    torch.backends.mkldnn.deterministic = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.mkldnn.deterministic = before[1]
+
+
+def _learn(videos, backbone, window_frames, steps, batch_size, lr, seed, log):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     variant = "piergiaj" if backbone == "inception" else None

@@ -6,6 +6,7 @@ what the learning did and the provenance of its settings)."""
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 from iquery.pipeline.core.files import atomic_path, write_json
@@ -30,9 +31,13 @@ def save_encoder(args: argparse.Namespace, state: dict, facts: dict, unhashed=()
 
     from iquery.pipeline.core.provenance import provenance
 
+    # Serialised in memory first: torch.save names the archive's folder after the file, and a
+    # temp file's random name would make the same weights other bytes (another sha256).
+    held = io.BytesIO()
+    torch.save(state, held)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(held.getvalue())
     left_out = {"out", "threads", *unhashed}
     settings = {k: str(v) for k, v in vars(args).items() if k not in left_out}
     facts = facts | {"provenance": provenance(settings)}
