@@ -120,7 +120,7 @@ rule motion_encoder:
         L.benchmark("{dataset}", "motion-encoder")
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: 1  # learned on one thread: the same weights on every run (motion_pretraining.py)
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(120),

@@ -129,16 +129,24 @@ def pretrain_motion_encoder(
 @contextmanager
 def deterministic():
     """The same weights, bit for bit, on every run of the same inputs (the motion tokens and
-    the shards record the weights' sha256): torch's and oneDNN's deterministic algorithms, for
-    the block only."""
-    before = torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.deterministic
+    the shards record the weights' sha256): torch's and oneDNN's deterministic algorithms, on
+    one thread, for the block only. Two threads were not enough: on a loaded machine their
+    sums came out in another order now and then, and Adam's first steps turn a sign flip of a
+    near-zero gradient into a whole step (two fresh runs of the tests' demo differed by 5e-4)."""
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.mkldnn.deterministic,
+        torch.get_num_threads(),
+    )
     torch.use_deterministic_algorithms(True)
     torch.backends.mkldnn.deterministic = True
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.mkldnn.deterministic = before[1]
+        torch.set_num_threads(before[2])
 
 
 def _learn(videos, backbone, window_frames, steps, batch_size, lr, seed, log):
