@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from iquery.pipeline.motion.i3d import build_backbone
 from iquery.pipeline.motion.probe import TARGETS, span_targets
+from iquery.pipeline.motion.tokens import token_spans
 
 
 @dataclass
@@ -83,14 +84,14 @@ def batch(videos: list[TrainingVideo], picks, length: int) -> tuple[Tensor, Tens
 
 
 def window_targets(videos: list[TrainingVideo], picks, length: int, stride: int) -> np.ndarray:
-    """(B, T', 2): each token's targets (loudness, rises) over its span of its window's sound;
-    token j of a window covers its frames [j * stride, (j + 1) * stride)."""
+    """(B, T', 2): each token's targets (loudness, rises) over its span of its window's sound,
+    the span the extractor gives it (``token_spans``)."""
     out = []
     for v, start in picks:
         video = videos[v]
-        firsts = np.arange(0, length, stride)
-        spans = np.stack([start + firsts, start + np.minimum(firsts + stride, length)], axis=1)
-        out.append(span_targets(video.sound, video.audio_rate, spans / video.frame_rate))
+        tokens = -(-length // stride)
+        spans = token_spans(tokens, length, stride, video.frame_rate, start_frame=start)
+        out.append(span_targets(video.sound, video.audio_rate, spans))
     return np.stack(out)
 
 
